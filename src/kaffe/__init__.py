@@ -1,0 +1,9 @@
+"""kaffe: Keras scripts and Caffe nets on one PyTorch engine."""
+__version__ = "0.1.0"
+
+from kaffe.engine.functional import Functional
+from kaffe.engine.input_layer import Input
+from kaffe.engine.model import Model
+from kaffe.engine.sequential import Sequential
+from kaffe import (activations, backend, callbacks, config, datasets, initializers, layers, losses,
+                   metrics, models, optimizers, utils)

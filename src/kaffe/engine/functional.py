@@ -1,0 +1,120 @@
+"""Functional models: a graph of layers from ``Input`` tensors to output tensors."""
+from torch import nn
+
+from kaffe.engine.graph import map_graph
+from kaffe.engine.input_layer import InputLayer
+from kaffe.engine.keras_tensor import KerasTensor, flatten
+from kaffe.engine.layer import LayerCallError, Layer
+from kaffe.engine.model import Model
+from kaffe.engine.naming import unique_name
+
+
+class Functional(Model):
+    """``Model(inputs, outputs)``: runs the layers connected from ``inputs`` to ``outputs``.
+
+    The graph is compiled once into a flat list of steps over numbered value slots, so a
+    forward pass is one Python loop over the layers with no graph walking.
+    """
+
+    def __init__(self, inputs, outputs, name=None, trainable=True, **kwargs):
+        Model.__init__(self, name=name or unique_name("functional"), trainable=trainable, **kwargs)
+        self._init_graph(inputs, outputs)
+
+    def _init_graph(self, inputs, outputs):
+        self._input_structure = inputs
+        self._output_structure = outputs
+        self.inputs = _as_tensor_list(inputs, "inputs")
+        self.outputs = _as_tensor_list(outputs, "outputs")
+        nodes, layers = map_graph(self.inputs, self.outputs)
+        self._graph_layers = nn.ModuleList(layers)
+        self._nodes = set(nodes)
+        slots = {id(t): i for i, t in enumerate(self.inputs)}
+        steps = []
+        for node in nodes:
+            if node.is_input:
+                continue
+            in_slots = tuple(slots[id(t)] for t in node.inputs)
+            out_slots = []
+            for t in node.outputs:
+                slots[id(t)] = len(slots)
+                out_slots.append(slots[id(t)])
+            steps.append((node.layer, in_slots, node.input_structure == "single",
+                          tuple(out_slots), dict(node.call_kwargs)))
+        self._steps = steps
+        self._num_slots = len(slots)
+        self._output_slots = [slots[id(t)] for t in self.outputs]
+        self.built = True
+
+    # names used by compile/fit for dicts keyed by input or output name
+    @property
+    def input_names(self):
+        return [t._keras_history[0].name for t in self.inputs]
+
+    @property
+    def output_names(self):
+        return [t._keras_history[0].name for t in self.outputs]
+
+    @property
+    def layers(self):
+        return list(self._graph_layers)
+
+    def call(self, inputs):
+        values = [None] * self._num_slots
+        values[:len(self.inputs)] = self._flatten_inputs(inputs)
+        layer = None
+        try:
+            for layer, in_slots, single, out_slots, kwargs in self._steps:
+                args = values[in_slots[0]] if single else [values[s] for s in in_slots]
+                result = layer(args, **kwargs)
+                if len(out_slots) == 1:
+                    values[out_slots[0]] = result
+                else:
+                    for slot, tensor in zip(out_slots, result):
+                        values[slot] = tensor
+        except LayerCallError:
+            raise
+        except (RuntimeError, ValueError, IndexError) as error:
+            raise _call_error(layer, args, error) from error
+        outputs = [values[s] for s in self._output_slots]
+        return outputs[0] if len(outputs) == 1 else outputs
+
+    def _flatten_inputs(self, inputs):
+        if isinstance(inputs, dict):
+            missing = [n for n in self.input_names if n not in inputs]
+            if missing:
+                raise ValueError(f"Model '{self.name}' inputs {missing} are missing from the dict "
+                                 f"of inputs (keys received: {sorted(inputs)}).")
+            return [inputs[n] for n in self.input_names]
+        flat = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        if len(flat) != len(self.inputs):
+            raise ValueError(f"Model '{self.name}' expects {len(self.inputs)} input(s) "
+                             f"{self.input_names}, received {len(flat)}.")
+        return flat
+
+    def compute_output_shape(self, input_shape):
+        shapes = [t.shape for t in self.outputs]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    def get_config(self):
+        from kaffe.saving.serialization import functional_config
+        return functional_config(self)
+
+
+def _as_tensor_list(structure, what):
+    if isinstance(structure, dict):
+        structure = list(structure.values())
+    flat = flatten(structure)
+    for t in flat:
+        if not isinstance(t, KerasTensor):
+            raise TypeError(f"Model {what} must be symbolic tensors from Input() or from calling "
+                            f"layers on them. Received: {type(t).__name__}")
+    return flat
+
+
+def _call_error(layer, args, error):
+    shapes = ([tuple(a.shape) for a in args] if isinstance(args, list)
+              else tuple(getattr(args, "shape", ())))
+    expected = getattr(layer, "_build_input_shape", None)
+    return LayerCallError(
+        f"Layer '{layer.name}' ({type(layer).__name__}) failed on input shape {shapes}"
+        + (f" (it was built for {expected})" if expected is not None else "") + f": {error}")

@@ -1,0 +1,371 @@
+"""``Layer``: the unit every kaffe model is built from, a ``torch.nn.Module`` with Keras's lifecycle.
+
+Lifecycle (as in Keras): ``__init__`` validates and stores the configuration; ``build(input_shape)``
+creates the weights once the input shape is known (on the first call); ``call(inputs)`` is the
+math; ``get_config()`` returns the constructor arguments. Calling a layer on symbolic
+``KerasTensor``s records a graph node instead of computing.
+
+Weights are created with ``add_weight`` in the shape Keras gives them (Dense kernel ``(in, out)``,
+Conv2D kernel ``(kh, kw, in, out)``) and may be stored permuted (``layout``) to the order torch's
+kernels want; ``get_weights``/``set_weights`` always speak Keras's shapes and order.
+"""
+import functools
+import inspect
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from kaffe import initializers
+from kaffe.engine.keras_tensor import KerasTensor, Node, flatten, is_symbolic
+from kaffe.engine.naming import to_snake_case, unique_name
+
+
+@dataclass
+class WeightSpec:
+    """How one weight is stored: attribute name, torch-side permutation of the Keras shape."""
+    attr: str
+    keras_shape: tuple
+    initializer: object
+    trainable: bool
+    layout: tuple = None  # stored = keras.permute(layout)
+
+    def to_keras(self, tensor):
+        if self.layout is None:
+            return tensor
+        return tensor.permute(tuple(np.argsort(self.layout)))
+
+    def from_keras(self, array):
+        tensor = torch.as_tensor(np.asarray(array), dtype=torch.float32)
+        return tensor if self.layout is None else tensor.permute(self.layout)
+
+
+class LayerCallError(RuntimeError):
+    """A layer failed on the data it was given; the message names the layer and the shapes."""
+
+
+class Layer(nn.Module):
+    """Base class of all layers. Subclasses override ``build``, ``call``,
+    ``compute_output_shape`` (optional: it is traced otherwise) and ``get_config``."""
+
+    #: dtype of the inputs the layer expects when fed raw arrays ('float32' or 'int64').
+    input_dtype = "float32"
+
+    def __init__(self, *, name=None, trainable=True, dtype=None, input_shape=None,
+                 input_dim=None, batch_input_shape=None, batch_size=None, **kwargs):
+        super().__init__()
+        if kwargs:
+            raise TypeError(
+                f"{type(self).__name__} got unexpected keyword argument(s) {sorted(kwargs)}. "
+                "Check the spelling against the Keras documentation of this layer.")
+        self.name = name or unique_name(to_snake_case(type(self).__name__))
+        self._trainable = bool(trainable)
+        self.dtype = dtype or "float32"
+        self.built = False
+        self._inbound_nodes = []
+        self._weight_specs = []
+        if input_dim is not None and input_shape is None:
+            input_shape = (input_dim,)
+        if batch_input_shape is None and input_shape is not None:
+            batch_input_shape = (batch_size,) + tuple(input_shape)
+        self._batch_input_shape = tuple(batch_input_shape) if batch_input_shape else None
+
+    # ------------------------------------------------------------------ weights
+    def add_weight(self, name=None, shape=None, initializer="glorot_uniform", dtype=None,
+                   trainable=True, layout=None, regularizer=None, constraint=None, **unused):
+        """Create a weight of Keras shape ``shape`` and register it on the module.
+
+        ``layout`` permutes the Keras shape into the stored one (e.g. conv kernels to torch's
+        ``(out, in, kh, kw)``). Non-trainable weights (moving statistics) are buffers.
+        """
+        if isinstance(name, (tuple, list)):  # Keras 3 puts ``shape`` first
+            name, shape = shape, name
+        shape = tuple(int(d) for d in shape)
+        attr = name if name and not hasattr(self, name) else f"weight_{len(self._weight_specs)}"
+        spec = WeightSpec(attr, shape, initializers.get(initializer) or initializers.Zeros(),
+                          bool(trainable), tuple(layout) if layout else None)
+        value = self._initial_value(spec)
+        if trainable:
+            setattr(self, attr, nn.Parameter(value, requires_grad=self._trainable))
+        else:
+            self.register_buffer(attr, value)
+        self._weight_specs.append(spec)
+        return getattr(self, attr)
+
+    @staticmethod
+    def _initial_value(spec):
+        value = spec.initializer(spec.keras_shape)
+        value = torch.as_tensor(value, dtype=torch.float32)
+        return value if spec.layout is None else value.permute(spec.layout).contiguous()
+
+    def reset_parameters(self):
+        """Draw every weight of this layer again from its initializer (for fine-tuning or
+        layer-wise pretraining that restarts chosen layers)."""
+        with torch.no_grad():
+            for spec in self._weight_specs:
+                tensor = getattr(self, spec.attr)
+                tensor.copy_(self._initial_value(spec).to(tensor.device))
+
+    def _own_weights(self):
+        specs = sorted(self._weight_specs, key=lambda s: not s.trainable)
+        return [(spec, getattr(self, spec.attr)) for spec in specs]
+
+    def _sublayers(self):
+        """Direct child layers (looking through ModuleList/ModuleDict containers)."""
+        found = []
+
+        def visit(module):
+            for child in module.children():
+                if isinstance(child, Layer):
+                    found.append(child)
+                elif isinstance(child, (nn.ModuleList, nn.ModuleDict, nn.Sequential)):
+                    visit(child)
+                else:
+                    found.append(child)  # a plain torch module wrapped inside a layer
+        visit(self)
+        return found
+
+    def _weight_entries(self):
+        """(spec or None, tensor) for every weight, Keras's order, shared weights once."""
+        entries, seen = [], set()
+        for spec, tensor in self._own_weights():
+            if id(tensor) not in seen:
+                seen.add(id(tensor))
+                entries.append((spec, tensor))
+        for child in self._sublayers():
+            child_entries = (child._weight_entries() if isinstance(child, Layer)
+                             else [(None, t) for t in list(child.parameters()) + list(child.buffers())])
+            for spec, tensor in child_entries:
+                if id(tensor) not in seen:
+                    seen.add(id(tensor))
+                    entries.append((spec, tensor))
+        return entries
+
+    @property
+    def weights(self):
+        """All weight tensors (as stored), trainable ones of each layer first, like Keras."""
+        return [t for _, t in self._weight_entries()]
+
+    @property
+    def trainable_weights(self):
+        return [t for t in self.weights if isinstance(t, nn.Parameter) and t.requires_grad]
+
+    @property
+    def non_trainable_weights(self):
+        return [t for t in self.weights if not (isinstance(t, nn.Parameter) and t.requires_grad)]
+
+    @property
+    def trainable(self):
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        """Freeze or unfreeze this layer and every layer inside it (as Keras does)."""
+        value = bool(value)
+        for module in self.modules():
+            if isinstance(module, Layer):
+                module._trainable = value
+                for spec in module._weight_specs:
+                    tensor = getattr(module, spec.attr)
+                    if isinstance(tensor, nn.Parameter):
+                        tensor.requires_grad_(value)
+            elif not isinstance(module, Layer):
+                for p in module.parameters(recurse=False):
+                    p.requires_grad_(value)
+
+    def get_weights(self):
+        """Weights as numpy arrays in Keras's shapes and order."""
+        return [(spec.to_keras(t) if spec else t).detach().cpu().numpy().copy()
+                for spec, t in self._weight_entries()]
+
+    def set_weights(self, weights):
+        """Load numpy arrays given in Keras's shapes and order (as ``get_weights`` returns)."""
+        entries = self._weight_entries()
+        weights = list(weights)
+        if len(weights) != len(entries):
+            raise ValueError(
+                f"Layer '{self.name}' expects {len(entries)} weight arrays "
+                f"({', '.join(self._weight_names(entries))}), received {len(weights)}.")
+        with torch.no_grad():
+            for i, ((spec, tensor), array) in enumerate(zip(entries, weights)):
+                expected = spec.keras_shape if spec else tuple(tensor.shape)
+                received = tuple(np.shape(array))
+                if received != tuple(expected):
+                    raise ValueError(
+                        f"Layer '{self.name}' weight {i} ({self._weight_names(entries)[i]}) expects "
+                        f"shape {tuple(expected)}, received {received}.")
+                value = spec.from_keras(array) if spec else torch.as_tensor(np.asarray(array))
+                tensor.copy_(value.to(tensor.dtype))
+
+    @staticmethod
+    def _weight_names(entries):
+        return [spec.attr if spec else "param" for spec, _ in entries]
+
+    def count_params(self):
+        if not self.built:
+            raise ValueError(
+                f"Layer '{self.name}' is not built yet, so it has no weights to count. "
+                "Call it on data or give the model an input shape first.")
+        return int(sum(t.numel() for t in self.weights))
+
+    # ------------------------------------------------------------------ build and call
+    def build(self, input_shape):
+        """Create weights for ``input_shape`` (batch axis included, may be ``None``)."""
+
+    def call(self, inputs):
+        return inputs
+
+    def forward(self, *args, **kwargs):
+        if self._call_takes_training() and "training" not in kwargs:
+            kwargs["training"] = self.training
+        return self.call(*args, **kwargs)
+
+    @classmethod
+    @functools.lru_cache(maxsize=None)
+    def _call_takes_training_for(cls):
+        return "training" in inspect.signature(cls.call).parameters
+
+    def _call_takes_training(self):
+        return type(self)._call_takes_training_for()
+
+    def __call__(self, *args, **kwargs):
+        inputs = args[0] if args else kwargs.get("inputs")
+        if is_symbolic(inputs):
+            return self._call_symbolic(*args, **kwargs)
+        if not self.built:
+            self._build_from_tensors(inputs)
+        training = kwargs.pop("training", None)
+        if training is None or bool(training) == self.training:
+            return super().__call__(*args, **kwargs)
+        was_training = self.training
+        self.train(bool(training))
+        try:
+            return super().__call__(*args, **kwargs)
+        finally:
+            self.train(was_training)
+
+    def _build_from_tensors(self, inputs):
+        shapes = _map_shapes(inputs, lambda t: tuple(t.shape))
+        self._build_once(shapes)
+        first = flatten(inputs)[0]
+        if isinstance(first, torch.Tensor) and first.device.type != "cpu":
+            self.to(first.device)
+
+    def _build_once(self, input_shape):
+        if not self.built:
+            self.build(input_shape)
+            self.built = True
+            self._build_input_shape = input_shape
+
+    def _call_symbolic(self, inputs, *args, **kwargs):
+        kwargs.pop("training", None)
+        if args:
+            raise TypeError(f"Layer '{self.name}' called with extra positional arguments on "
+                            "symbolic inputs; pass them as keywords.")
+        shapes = _map_shapes(inputs, lambda t: t.shape)
+        self._build_once(shapes)
+        self.check_input_shape(shapes)
+        out_shapes = self.compute_output_shape(shapes)
+        out_dtype = self.compute_output_dtype(inputs)
+        flat_in = flatten(inputs)
+        multi = isinstance(out_shapes, list)
+        shape_list = out_shapes if multi else [out_shapes]
+        node_index = len(self._inbound_nodes)
+        outputs = [KerasTensor(s, out_dtype, name=f"{self.name}_output",
+                               history=(self, node_index, i)) for i, s in enumerate(shape_list)]
+        structure = "list" if isinstance(inputs, (list, tuple)) else "single"
+        self._inbound_nodes.append(Node(self, flat_in, outputs, kwargs, structure))
+        return outputs if multi else outputs[0]
+
+    def check_input_shape(self, input_shape):
+        """Refuse a symbolic input whose shape cannot work with the built weights."""
+
+    def compute_output_dtype(self, inputs):
+        return "float32"
+
+    def compute_output_shape(self, input_shape):
+        """Output shape for ``input_shape``; by default found by running ``call`` on the meta device."""
+        return trace_output_shape(self, input_shape)
+
+    # ------------------------------------------------------------------ graph introspection
+    def _node_attr(self, attr, what):
+        if not self._inbound_nodes:
+            raise AttributeError(f"Layer '{self.name}' has never been called, so it has no {what}.")
+        values = getattr(self._inbound_nodes[0], attr)
+        return values[0] if len(values) == 1 else values
+
+    @property
+    def input(self):
+        return self._node_attr("inputs", "input")
+
+    @property
+    def output(self):
+        return self._node_attr("outputs", "output")
+
+    @property
+    def input_shape(self):
+        value = self.input
+        return [t.shape for t in value] if isinstance(value, list) else value.shape
+
+    @property
+    def output_shape(self):
+        value = self.output
+        return [t.shape for t in value] if isinstance(value, list) else value.shape
+
+    # ------------------------------------------------------------------ config
+    def get_config(self):
+        config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
+        if self._batch_input_shape is not None:
+            config["batch_input_shape"] = list(self._batch_input_shape)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def extra_repr(self):
+        return f"name={self.name!r}"
+
+
+def _map_shapes(inputs, fn):
+    if isinstance(inputs, (list, tuple)):
+        return [fn(t) for t in inputs]
+    return fn(inputs)
+
+
+_TRACE_SIZES = (2, 3)  # two sizes for unknown axes: output axes that change are unknown too
+
+
+def trace_output_shape(layer, input_shape):
+    """Run the layer on meta-device tensors to learn its output shape (no real compute)."""
+    results = [_trace_once(layer, input_shape, size) for size in _TRACE_SIZES]
+    first, second = results
+
+    def merge(a, b):
+        return tuple(x if x == y else None for x, y in zip(a, b))
+    if isinstance(first, list):
+        return [merge(a, b) for a, b in zip(first, second)]
+    return merge(first, second)
+
+
+def _trace_once(layer, input_shape, size):
+    def fake(shape):
+        concrete = [size if d is None else d for d in shape]
+        return torch.zeros(concrete, device="meta")
+    inputs = [fake(s) for s in input_shape] if isinstance(input_shape, list) else fake(input_shape)
+    weights = {k: torch.empty_like(v, device="meta")
+               for k, v in layer.state_dict(keep_vars=True).items()}
+    try:
+        with torch.no_grad():
+            out = torch.func.functional_call(layer, weights, (inputs,))
+    except (RuntimeError, NotImplementedError, TypeError):
+        # Some ops (or tensors captured by a Lambda) refuse the meta device: use real zeros.
+        real = ([torch.zeros([size if d is None else d for d in s]) for s in input_shape]
+                if isinstance(input_shape, list)
+                else torch.zeros([size if d is None else d for d in input_shape]))
+        with torch.no_grad():
+            out = layer(real)
+    if isinstance(out, (list, tuple)):
+        return [tuple(t.shape) for t in out]
+    return tuple(out.shape)

@@ -1,0 +1,140 @@
+"""What ``compile`` builds: one loss per output with its weight, metrics per output, and the
+on-device running means the loops report. Names follow Keras: ``loss``, ``<output>_loss``,
+``<metric>`` or ``<output>_<metric>``."""
+import torch
+
+from kaffe import losses as losses_module
+from kaffe import metrics as metrics_module
+
+
+class RunningMean:
+    """A sample-weighted running mean kept on the device (no host sync until ``result``)."""
+
+    def __init__(self, name):
+        self.name = name
+        self.total = None
+        self.count = None
+
+    def update(self, value, weight):
+        value = value.detach()
+        if self.total is None:
+            self.total = torch.zeros((), dtype=torch.float32, device=value.device)
+            self.count = torch.zeros((), dtype=torch.float32, device=value.device)
+        self.total += value.float() * weight
+        self.count += weight
+
+    def result(self):
+        if self.total is None:
+            return torch.tensor(0.0)
+        return self.total / self.count.clamp_min(1e-12)
+
+    def reset_state(self):
+        if self.total is not None:
+            self.total.zero_()
+            self.count.zero_()
+
+
+def _per_output(value, output_names, what, default=None):
+    """A single value, a list or a dict keyed by output name → a list, one per output."""
+    n = len(output_names)
+    if isinstance(value, dict):
+        unknown = [k for k in value if k not in output_names]
+        if unknown:
+            raise ValueError(f"compile({what}=...) has keys {unknown} that are not outputs of the "
+                             f"model; outputs are {output_names}.")
+        return [value.get(name, default) for name in output_names]
+    if isinstance(value, (list, tuple)):
+        if len(value) != n:
+            raise ValueError(f"compile({what}=...) got a list of {len(value)} entries but the model "
+                             f"has {n} output(s) {output_names}.")
+        return list(value)
+    return [value] * n
+
+
+class CompiledLoss:
+    """Total loss = sum over outputs of ``loss_weight * loss(y_true, y_pred, sample_weight)``."""
+
+    def __init__(self, loss, loss_weights, output_names):
+        if loss is None:
+            raise ValueError("compile() needs a loss, e.g. loss='categorical_crossentropy'.")
+        self.output_names = output_names
+        self.losses = [None if l is None else losses_module.get_loss_object(l)
+                       for l in _per_output(loss, output_names, "loss")]
+        weights = _per_output(loss_weights if loss_weights is not None else 1.0,
+                              output_names, "loss_weights", default=1.0)
+        self.weights = [float(w) for w in weights]
+        self.sparse = [losses_module.loss_kind(l) == "sparse" if l is not None else False
+                       for l in self.losses]
+        multi = len(output_names) > 1
+        self.trackers = [RunningMean(f"{name}_loss") if (multi and l is not None) else None
+                         for name, l in zip(output_names, self.losses)]
+        self.total_tracker = RunningMean("loss")
+
+    def prepare_targets(self, ys):
+        """Cast targets to what each loss wants: integer labels for sparse losses, float otherwise."""
+        out = []
+        for y, sparse in zip(ys, self.sparse):
+            if y is None:
+                out.append(None)
+            elif sparse:
+                out.append(y if not y.is_floating_point() else y.long())
+            else:
+                out.append(y if y.is_floating_point() else y.float())
+        return out
+
+    def __call__(self, ys, preds, sws):
+        total, per_output = 0.0, []
+        for i, (loss, weight) in enumerate(zip(self.losses, self.weights)):
+            if loss is None:
+                per_output.append(None)
+                continue
+            sw = sws[i] if sws is not None else None
+            value = loss(ys[i], preds[i], sample_weight=sw)
+            per_output.append(value)
+            total = total + weight * value
+        return total, per_output
+
+    def update_trackers(self, total, per_output, batch_size):
+        self.total_tracker.update(total, batch_size)
+        for tracker, value in zip(self.trackers, per_output):
+            if tracker is not None and value is not None:
+                tracker.update(value, batch_size)
+
+    def all_trackers(self):
+        return [self.total_tracker] + [t for t in self.trackers if t is not None]
+
+
+class CompiledMetrics:
+    """Metrics per output; a flat list ``['accuracy']`` applies to every output (as Keras 2 did;
+    Keras 3 refuses it for multi-output models, which breaks the seeds' scripts)."""
+
+    def __init__(self, metrics, output_names, loss_objects, output_shapes):
+        self.entries = []  # (output_index, metric)
+        if not metrics:
+            return
+        per_output = (_per_output(metrics, output_names, "metrics", default=[])
+                      if isinstance(metrics, dict) or _is_list_of_lists(metrics, len(output_names))
+                      else [metrics] * len(output_names))
+        multi = len(output_names) > 1
+        for i, (name, wanted) in enumerate(zip(output_names, per_output)):
+            for identifier in (wanted if isinstance(wanted, (list, tuple)) else [wanted]):
+                if identifier is None:
+                    continue
+                metric = metrics_module.get(identifier, loss=loss_objects[i],
+                                            output_shape=output_shapes[i])
+                if multi:
+                    metric.name = f"{name}_{metric.name}"
+                self.entries.append((i, metric))
+
+    def update(self, ys, preds, sws):
+        for i, metric in self.entries:
+            if ys[i] is not None:
+                metric.update_state(ys[i], preds[i], None if sws is None else sws[i])
+
+    def metrics(self):
+        return [m for _, m in self.entries]
+
+
+def _is_list_of_lists(metrics, n_outputs):
+    return (isinstance(metrics, (list, tuple)) and len(metrics) == n_outputs and n_outputs > 1
+            and all(isinstance(m, (list, tuple)) or m is None for m in metrics))

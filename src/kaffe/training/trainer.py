@@ -1,0 +1,476 @@
+"""``compile`` / ``fit`` / ``evaluate`` / ``predict``: the Keras training API on torch.
+
+One train step (``_train_step``) does forward, loss, backward and the optimizer update; its
+forward+loss half is a plain function that ``torch.compile`` (``jit_compile=True``) can wrap.
+Metrics and losses accumulate on the device; Python reads them only at logging points (epoch
+ends, or the progress bar's refresh interval), never once per batch unless a callback asks.
+"""
+import contextlib
+import logging
+import math
+import time
+
+import numpy as np
+import torch
+
+from kaffe import optimizers as optimizers_module
+from kaffe.callbacks.base import CallbackList, History
+from kaffe.engine.device import default_device
+from kaffe.training import data_adapters as da
+from kaffe.training.compile_utils import CompiledLoss, CompiledMetrics
+
+log = logging.getLogger("kaffe")
+
+
+class Trainer:
+    """Mixed into ``Model``: everything about training and inference loops."""
+
+    def __init__(self):
+        self.compiled = False
+        self.optimizer = None
+        self.stop_training = False
+        self.history = None
+        self._compile_args = None
+        self._compiled_loss = None
+        self._compiled_metrics = None
+        self._forward_loss = None
+        self._jit_compile = False
+
+    # ------------------------------------------------------------------ compile
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
+                weighted_metrics=None, run_eagerly=False, steps_per_execution=1,
+                jit_compile=False, **kwargs):
+        """Choose optimizer, loss(es), metrics and loss weights (names or objects, per output
+        as a list or a dict keyed by output names, or one for all outputs)."""
+        kwargs.pop("sample_weight_mode", None)
+        kwargs.pop("target_tensors", None)
+        if kwargs:
+            raise TypeError(f"compile() got unexpected arguments {sorted(kwargs)}.")
+        if loss is None:
+            raise ValueError("compile() needs a loss, e.g. loss='categorical_crossentropy'.")
+        self.optimizer = optimizers_module.get(optimizer)
+        self._compile_args = dict(loss=loss, metrics=metrics, loss_weights=loss_weights)
+        self._compiled_loss = self._compiled_metrics = None
+        self._jit_compile = bool(jit_compile)
+        self._forward_loss = None
+        self.compiled = True
+
+    @property
+    def output_names(self):
+        outputs = getattr(self, "outputs", None)
+        if outputs:
+            return [t._keras_history[0].name for t in outputs]
+        return ["output_1"]
+
+    def _input_names(self):
+        inputs = getattr(self, "inputs", None)
+        if inputs:
+            return [t._keras_history[0].name for t in inputs]
+        return ["input_1"]
+
+    def _ensure_compile_state(self):
+        if self._compiled_loss is not None:
+            return
+        names = self.output_names
+        args = self._compile_args
+        self._compiled_loss = CompiledLoss(args["loss"], args["loss_weights"], names)
+        shapes = [t.shape for t in getattr(self, "outputs", [])] or [None] * len(names)
+        self._compiled_metrics = CompiledMetrics(args["metrics"], names,
+                                                 self._compiled_loss.losses, shapes)
+
+    @property
+    def metrics(self):
+        if self._compiled_loss is None:
+            return []
+        return self._compiled_loss.all_trackers() + self._compiled_metrics.metrics()
+
+    @property
+    def metrics_names(self):
+        return [m.name for m in self.metrics]
+
+    def reset_metrics(self):
+        for m in self.metrics:
+            m.reset_state()
+
+    def _logs(self, prefix=""):
+        """The one host sync: read every running metric as a Python float."""
+        values = torch.stack([torch.as_tensor(m.result(), dtype=torch.float32).reshape(()).cpu()
+                              for m in self.metrics]).tolist()
+        return {prefix + m.name: v for m, v in zip(self.metrics, values)}
+
+    # ------------------------------------------------------------------ preparation
+    def _require_compiled(self):
+        if not self.compiled:
+            raise RuntimeError(f"Model '{self.name}' must be compiled before training or "
+                               "evaluation: call model.compile(optimizer=..., loss=...) first.")
+
+    def _prepare(self, xs):
+        """Build the model from the first batch if needed, check input shapes, place it on the
+        device and build the optimizer: all before any long work starts."""
+        if not self.built:
+            if hasattr(self, "_stack"):
+                self.build((None,) + tuple(xs[0].shape[1:]))
+            else:
+                with torch.no_grad():
+                    self(xs[0] if len(xs) == 1 else xs)
+                self.built = True
+        self._check_input_shapes(xs)
+        device = getattr(self, "_device", None) or default_device()
+        if device != self.device:
+            self.to(device)
+        self._device = device
+        if self.optimizer is not None and not getattr(self.optimizer, "built", True):
+            self.optimizer.build(list(self.parameters()))
+        if self.compiled:
+            self._ensure_compile_state()
+
+    def _check_input_shapes(self, xs):
+        inputs = getattr(self, "inputs", None)
+        if not inputs:
+            return
+        for i, (tensor, data) in enumerate(zip(inputs, xs)):
+            expected, received = tensor.shape, tuple(data.shape)
+            ok = len(expected) == len(received) and all(
+                e is None or e == r for e, r in zip(expected[1:], received[1:]))
+            if not ok:
+                consumers = [l.name for l in self.layers
+                             if any(tensor in node.inputs for node in l._inbound_nodes)]
+                where = f"x[{i}]" if len(inputs) > 1 else "x"
+                raise da.DataError(
+                    f"Input '{tensor._keras_history[0].name}' of model '{self.name}' (feeding "
+                    f"layer {', '.join(repr(c) for c in consumers) or '?'}) expects shape "
+                    f"{expected}, received {received} (from array {where}).")
+
+    def _input_dtypes(self):
+        inputs = getattr(self, "inputs", None)
+        if inputs:
+            return [t.dtype if t.dtype in ("float32", "int64") else "float32" for t in inputs]
+        return [getattr(self, "input_dtype", "float32")]
+
+    def _convert_batch(self, batch):
+        """One batch from a generator/Sequence/loader → lists of tensors in model order."""
+        x, y, sw = da.unpack_batch(batch)
+        xs = [da.as_tensor(a, d) for a, d in zip(
+            da.to_list(x, self._input_names(), "inputs", self.name), self._input_dtypes())]
+        ys = None if y is None else [da.as_tensor(a) for a in
+                                     da.to_list(y, self.output_names, "outputs", self.name)]
+        sws = None if sw is None else [None if a is None else da.as_tensor(a, "float32") for a in
+                                       da.to_list(sw, self.output_names, "outputs", self.name)]
+        return xs, ys, sws
+
+    def _make_data(self, x, y=None, sample_weight=None, class_weight=None, batch_size=None,
+                   shuffle=False, steps=None):
+        if da.is_iterable_source(x):
+            if isinstance(x, torch.utils.data.Dataset) and not isinstance(x, torch.utils.data.IterableDataset):
+                x = torch.utils.data.DataLoader(x, batch_size=batch_size or 32, shuffle=shuffle)
+            return da.IterableData(x, steps, self._convert_batch, shuffle=shuffle)
+        if x is None:
+            raise da.DataError("No input data: pass x (arrays, a dict, a generator or a Sequence).")
+        xs = [da.as_tensor(a, d) for a, d in zip(
+            da.to_list(x, self._input_names(), "inputs", self.name), self._input_dtypes())]
+        ys = None if y is None else [da.as_tensor(a) for a in
+                                     da.to_list(y, self.output_names, "outputs", self.name)]
+        sws = None
+        if sample_weight is not None:
+            sws = [None if a is None else da.as_tensor(a, "float32") for a in
+                   da.to_list(sample_weight, self.output_names, "outputs", self.name)]
+        if class_weight is not None and ys is not None:
+            cw = [da.class_weights_to_sample_weights(t, class_weight) for t in ys]
+            sws = cw if sws is None else [c if s is None else c * s for c, s in zip(cw, sws)]
+        return da.ArrayData(xs, ys, sws, batch_size or 32, shuffle=shuffle)
+
+    def _to_device(self, tensors):
+        if tensors is None:
+            return None
+        device = self._device
+        return [None if t is None else t.to(device, non_blocking=True) for t in tensors]
+
+    # ------------------------------------------------------------------ steps
+    def _forward_loss_impl(self, xs, ys, sws):
+        preds = self(xs[0] if len(xs) == 1 else xs)
+        preds = list(preds) if isinstance(preds, (list, tuple)) else [preds]
+        total, per_output = self._compiled_loss(ys, preds, sws)
+        return total, per_output, preds
+
+    def _get_forward_loss(self):
+        if self._forward_loss is None:
+            self._forward_loss = (torch.compile(self._forward_loss_impl) if self._jit_compile
+                                  else self._forward_loss_impl)
+        return self._forward_loss
+
+    def _train_step(self, xs, ys, sws):
+        """One optimisation step on one batch; updates the running metrics on the device."""
+        ys = self._compiled_loss.prepare_targets(ys)
+        self.optimizer.zero_grad(set_to_none=True)
+        total, per_output, preds = self._get_forward_loss()(xs, ys, sws)
+        total.backward()
+        self.optimizer.step()
+        self._update_metrics(total, per_output, preds, ys, sws, xs[0].shape[0])
+
+    def _test_step(self, xs, ys, sws):
+        ys = self._compiled_loss.prepare_targets(ys)
+        total, per_output, preds = self._forward_loss_impl(xs, ys, sws)
+        self._update_metrics(total, per_output, preds, ys, sws, xs[0].shape[0])
+
+    def _update_metrics(self, total, per_output, preds, ys, sws, batch_size):
+        with torch.no_grad():
+            self._compiled_loss.update_trackers(total, per_output, batch_size)
+            self._compiled_metrics.update(ys, [p.detach() for p in preds], sws)
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
+            sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
+            validation_batch_size=None, validation_freq=1, jit_compile=None, nb_epoch=None,
+            **kwargs):
+        """Train for ``epochs`` over the data; returns a ``History`` with Keras's keys."""
+        for legacy in ("max_queue_size", "workers", "use_multiprocessing"):
+            kwargs.pop(legacy, None)
+        if kwargs:
+            raise TypeError(f"fit() got unexpected arguments {sorted(kwargs)}.")
+        epochs = nb_epoch if nb_epoch is not None else epochs
+        self._require_compiled()
+        if jit_compile is not None and bool(jit_compile) != self._jit_compile:
+            self._jit_compile, self._forward_loss = bool(jit_compile), None
+        if validation_split and validation_data is None:
+            (x, y, sample_weight), validation_data = _split_for_validation(
+                x, y, sample_weight, validation_split)
+        train = self._make_data(x, y, sample_weight, class_weight, batch_size, shuffle,
+                                steps_per_epoch)
+        if isinstance(train, da.ArrayData):
+            self._prepare(train.xs)
+        val = None
+        if validation_data is not None:
+            val = self._validation_source(validation_data, validation_batch_size or batch_size,
+                                          validation_steps)
+
+        verbose = 1 if verbose == "auto" else int(verbose)
+        history = History()
+        cbs = CallbackList(_default_callbacks(callbacks, history, verbose), self,
+                           {"epochs": epochs, "steps": train.steps, "verbose": verbose})
+        batch_logs_every = _batch_log_interval(cbs)
+        self.stop_training = False
+        cbs.on_train_begin()
+        last_epoch_logs = {}
+        for epoch in range(initial_epoch, epochs):
+            self.reset_metrics()
+            cbs.on_epoch_begin(epoch)
+            self.train()
+            last_log_time = time.monotonic()
+            step = -1
+            for step, (xs, ys, sws) in enumerate(train.batches()):
+                if step == 0 and self._compiled_loss is None:
+                    self._prepare(xs)
+                    self.reset_metrics()
+                if ys is None:
+                    raise da.DataError("fit() needs targets: pass y, or batches of (x, y).")
+                if batch_logs_every is not None:
+                    cbs.on_train_batch_begin(step)
+                self._train_step(self._to_device(xs), self._to_device(ys), self._to_device(sws))
+                if batch_logs_every is not None:
+                    now = time.monotonic()
+                    if batch_logs_every == 0 or now - last_log_time >= batch_logs_every:
+                        last_log_time = now
+                        cbs.on_train_batch_end(step, self._logs())
+                if self.stop_training:
+                    break
+            self.eval()
+            if step < 0:
+                raise da.DataError("The training data produced no batches.")
+            epoch_logs = self._logs()
+            if val is not None and (epoch + 1) % validation_freq == 0:
+                epoch_logs.update(self._run_evaluation(val, prefix="val_"))
+            cbs.on_epoch_end(epoch, epoch_logs)
+            last_epoch_logs = epoch_logs
+            if self.stop_training:
+                break
+        self.eval()
+        cbs.on_train_end(last_epoch_logs)
+        return history
+
+    def _validation_source(self, validation_data, batch_size, steps):
+        if da.is_iterable_source(validation_data):
+            return self._make_data(validation_data, steps=steps, batch_size=batch_size)
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise da.DataError("validation_data must be (x_val, y_val) or "
+                               "(x_val, y_val, val_sample_weight), or a generator/Sequence.")
+        vx, vy, vsw = tuple(validation_data) + (None,) * (3 - len(validation_data))
+        return self._make_data(vx, vy, vsw, batch_size=batch_size, steps=steps)
+
+    def _run_evaluation(self, data, prefix=""):
+        """Run the test step over ``data`` with fresh metrics; return logs and restore nothing
+        else (the train metrics were already read)."""
+        self.eval()
+        self.reset_metrics()
+        with torch.no_grad():
+            for step, (xs, ys, sws) in enumerate(data.batches()):
+                if step == 0:
+                    self._prepare(xs)
+                self._test_step(self._to_device(xs), self._to_device(ys), self._to_device(sws))
+        return self._logs(prefix)
+
+    # ------------------------------------------------------------------ evaluate / predict
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
+                 steps=None, callbacks=None, return_dict=False, **kwargs):
+        """Loss and metrics on the data: a scalar, a list in ``metrics_names`` order, or a dict."""
+        self._require_compiled()
+        data = self._make_data(x, y, sample_weight, batch_size=batch_size, steps=steps)
+        logs = self._run_evaluation(data)
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None, **kwargs):
+        """Model outputs for the inputs, as numpy arrays (a list for several outputs)."""
+        data = self._make_data(x, batch_size=batch_size, steps=steps)
+        self.eval()
+        chunks = None
+        with torch.inference_mode():
+            for step, (xs, _, _) in enumerate(data.batches()):
+                if step == 0:
+                    self._prepare(xs)
+                out = self(self._to_device(xs)[0] if len(xs) == 1 else self._to_device(xs))
+                out = list(out) if isinstance(out, (list, tuple)) else [out]
+                if chunks is None:
+                    chunks = [[] for _ in out]
+                for store, tensor in zip(chunks, out):
+                    store.append(tensor)
+        if chunks is None:
+            raise da.DataError("predict() received no data.")
+        arrays = [torch.cat(c).cpu().numpy() for c in chunks]
+        return arrays[0] if len(arrays) == 1 else arrays
+
+    # ------------------------------------------------------------------ single batches
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False,
+                       reset_metrics=True):
+        """One update on one batch; returns that batch's loss (and metrics)."""
+        self._require_compiled()
+        data = self._make_data(x, y, sample_weight, class_weight, batch_size=_num_samples(x))
+        xs, ys, sws = next(data.batches())
+        self._prepare(xs)
+        if reset_metrics:
+            self.reset_metrics()
+        self.train()
+        self._train_step(self._to_device(xs), self._to_device(ys), self._to_device(sws))
+        self.eval()
+        return self._batch_result(return_dict)
+
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False, reset_metrics=True):
+        self._require_compiled()
+        data = self._make_data(x, y, sample_weight, batch_size=_num_samples(x))
+        xs, ys, sws = next(data.batches())
+        self._prepare(xs)
+        if reset_metrics:
+            self.reset_metrics()
+        self.eval()
+        with torch.no_grad():
+            self._test_step(self._to_device(xs), self._to_device(ys), self._to_device(sws))
+        return self._batch_result(return_dict)
+
+    def predict_on_batch(self, x):
+        return self.predict(x, batch_size=_num_samples(x))
+
+    def _batch_result(self, return_dict):
+        logs = self._logs()
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
+    # ------------------------------------------------------------------ Keras 2 generator API
+    def fit_generator(self, generator, steps_per_epoch=None, epochs=1, verbose=1, callbacks=None,
+                      validation_data=None, validation_steps=None, class_weight=None,
+                      max_queue_size=10, workers=1, use_multiprocessing=False, shuffle=True,
+                      initial_epoch=0, samples_per_epoch=None, nb_epoch=None, nb_val_samples=None):
+        """Keras 2's ``fit_generator`` (and Keras 1's ``samples_per_epoch``/``nb_epoch``)."""
+        if steps_per_epoch is None and samples_per_epoch is not None:
+            generator, first_size = _peek_batch_size(generator)
+            steps_per_epoch = math.ceil(samples_per_epoch / first_size)
+        if validation_steps is None and nb_val_samples is not None and da.is_iterable_source(validation_data):
+            validation_data, val_size = _peek_batch_size(validation_data)
+            validation_steps = math.ceil(nb_val_samples / val_size)
+        return self.fit(generator, steps_per_epoch=steps_per_epoch,
+                        epochs=nb_epoch if nb_epoch is not None else epochs, verbose=verbose,
+                        callbacks=callbacks, validation_data=validation_data,
+                        validation_steps=validation_steps, class_weight=class_weight,
+                        shuffle=shuffle, initial_epoch=initial_epoch)
+
+    def evaluate_generator(self, generator, steps=None, max_queue_size=10, workers=1,
+                           use_multiprocessing=False, verbose=0, val_samples=None):
+        if steps is None and val_samples is not None:
+            generator, size = _peek_batch_size(generator)
+            steps = math.ceil(val_samples / size)
+        return self.evaluate(generator, steps=steps, verbose=verbose)
+
+    def predict_generator(self, generator, steps=None, max_queue_size=10, workers=1,
+                          use_multiprocessing=False, verbose=0, val_samples=None):
+        if steps is None and val_samples is not None:
+            generator, size = _peek_batch_size(generator)
+            steps = math.ceil(val_samples / size)
+        return self.predict(generator, steps=steps, verbose=verbose)
+
+
+# ---------------------------------------------------------------------- helpers
+def _default_callbacks(user_callbacks, history, verbose):
+    from kaffe.callbacks import ProgbarLogger
+    callbacks = list(user_callbacks or [])
+    if verbose and not any(isinstance(c, ProgbarLogger) for c in callbacks):
+        callbacks.insert(0, ProgbarLogger())
+    return callbacks + [history]
+
+
+def _batch_log_interval(callbacks):
+    """None: no callback wants batch logs; 0: every batch; else seconds between them."""
+    if not callbacks.wants_batch_logs:
+        return None
+    intervals = []
+    for cb in callbacks.callbacks:
+        from kaffe.callbacks.base import _overrides_batch_hook
+        if _overrides_batch_hook(cb):
+            intervals.append(getattr(cb, "batch_log_interval_s", 0))
+    return min(intervals) if intervals else None
+
+
+def _num_samples(x):
+    if isinstance(x, dict):
+        x = next(iter(x.values()))
+    if isinstance(x, (list, tuple)):
+        x = x[0]
+    return len(x)
+
+
+def _split_for_validation(x, y, sample_weight, split):
+    """Keras's ``validation_split``: the last fraction of the arrays, taken before shuffling."""
+    if da.is_iterable_source(x):
+        raise da.DataError("validation_split works only with arrays; pass validation_data for "
+                           "generators, Sequences and datasets.")
+    if not 0.0 < split < 1.0:
+        raise ValueError(f"validation_split must be in (0, 1). Received: {split}")
+    n = _num_samples(x)
+    cut = int(n * (1.0 - split))
+
+    def part(data, sl):
+        if data is None:
+            return None
+        if isinstance(data, dict):
+            return {k: v[sl] for k, v in data.items()}
+        if isinstance(data, (list, tuple)) and not isinstance(data, np.ndarray) and len(data) and \
+                hasattr(data[0], "__len__") and len(data[0]) == n:
+            return [d[sl] for d in data]
+        return data[sl]
+    train = (part(x, slice(0, cut)), part(y, slice(0, cut)), part(sample_weight, slice(0, cut)))
+    val = (part(x, slice(cut, None)), part(y, slice(cut, None)))
+    if sample_weight is not None:
+        val = val + (part(sample_weight, slice(cut, None)),)
+    return train, val
+
+
+def _peek_batch_size(generator):
+    """Look at the first batch of a generator (Keras 1 counted samples, not steps) and put
+    it back in front."""
+    import itertools
+    iterator = iter(generator)
+    first = next(iterator)
+    x = first[0] if isinstance(first, tuple) else first
+    return itertools.chain([first], iterator), _num_samples(x)
