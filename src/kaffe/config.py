@@ -8,7 +8,8 @@ import os
 
 _VALID_FORMATS = ("channels_last", "channels_first")
 
-_settings = {"floatx": "float32", "epsilon": 1e-7, "image_data_format": "channels_last"}
+_settings = {"floatx": "float32", "epsilon": 1e-7, "image_data_format": "channels_last",
+             "layer_naming": "keras3"}
 
 
 def _load_user_file():
@@ -51,6 +52,17 @@ def image_data_format():
 
 def set_image_data_format(data_format):
     _settings["image_data_format"] = standardize_data_format(data_format)
+
+
+def layer_naming():
+    """'keras3' (``dense``, ``dense_1``...) or 'keras2' (``dense_1``, ``dense_2``...)."""
+    return _settings["layer_naming"]
+
+
+def set_layer_naming(style):
+    if style not in ("keras3", "keras2"):
+        raise ValueError(f"layer_naming must be 'keras3' or 'keras2'. Received: {style!r}")
+    _settings["layer_naming"] = style
 
 
 def standardize_data_format(data_format):
