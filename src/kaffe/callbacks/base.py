@@ -22,8 +22,14 @@ class Callback:
     def on_train_end(self, logs=None): pass
     def on_epoch_begin(self, epoch, logs=None): pass
     def on_epoch_end(self, epoch, logs=None): pass
-    def on_train_batch_begin(self, batch, logs=None): pass
-    def on_train_batch_end(self, batch, logs=None): pass
+    # As in Keras: the loops call the ``on_train_batch_*`` names, whose default forwards to the
+    # Keras 2 names, so a callback overriding either spelling is called.
+    def on_train_batch_begin(self, batch, logs=None):
+        self.on_batch_begin(batch, logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.on_batch_end(batch, logs)
+
     def on_test_begin(self, logs=None): pass
     def on_test_end(self, logs=None): pass
     def on_test_batch_begin(self, batch, logs=None): pass
@@ -33,12 +39,9 @@ class Callback:
     def on_predict_batch_begin(self, batch, logs=None): pass
     def on_predict_batch_end(self, batch, logs=None): pass
 
-    # Keras 2 names, still called by old scripts' callbacks.
-    def on_batch_begin(self, batch, logs=None):
-        self.on_train_batch_begin(batch, logs)
-
-    def on_batch_end(self, batch, logs=None):
-        self.on_train_batch_end(batch, logs)
+    # Keras 2 names, overridden by old scripts' callbacks.
+    def on_batch_begin(self, batch, logs=None): pass
+    def on_batch_end(self, batch, logs=None): pass
 
 
 _HOOKS = [name for name in vars(Callback) if name.startswith("on_")]
@@ -48,7 +51,11 @@ class CallbackList:
     """Calls one hook on every callback in order.
 
     ``wants_batch_logs`` tells the loop whether any callback overrides a per-batch hook, so
-    the loop can skip building per-batch logs (a device sync) when none does.
+    the loop can skip building per-batch logs (a device sync) when none does. A callback that
+    reads batch logs only now and then sets ``batch_log_interval_s`` (the progress bar: 0.2 s;
+    ``inf``: never): the loop then calls ``on_train_batch_end`` with fresh logs only when the
+    smallest such interval among those callbacks has passed (a callback without the attribute
+    counts as 0: every batch). ``on_train_batch_begin`` is called every batch either way.
     """
 
     def __init__(self, callbacks, model, params):
@@ -62,7 +69,13 @@ class CallbackList:
         if hook not in _HOOKS:
             raise AttributeError(hook)
 
+        arity = 2 if ("epoch_" in hook or "batch_" in hook) else 1
+
         def call_all(*args, **kwargs):
+            if "logs" not in kwargs and len(args) < arity:
+                # Keras hands ``logs`` to every hook, None included, and user hooks such as
+                # ``def on_epoch_end(self, epoch, logs)`` or ``lambda logs: ...`` rely on it.
+                args = args + (None,) * (arity - len(args))
             for cb in self.callbacks:
                 getattr(cb, hook)(*args, **kwargs)
         return call_all
