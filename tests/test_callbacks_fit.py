@@ -139,8 +139,6 @@ def test_progress_output(capsys):
     assert re.fullmatch(r"4/4 ━{20} \d+s \d+(us|ms|s)/step - loss: [\d.]+ - mae: [\d.]+\n", out)
 
 
-@pytest.mark.xfail(reason="evaluate()/predict() do not call the on_test_*/on_predict_* hooks "
-                          "yet", strict=False)
 def test_evaluate_and_predict_show_a_bar(capsys):
     x, y = make_data()
     model = make_model()

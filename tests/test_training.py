@@ -24,7 +24,8 @@ def data(n=64, n_in=10, n_out=3):
 def test_fit_learns_and_returns_history():
     x, y, _ = data(256)
     model = mlp()
-    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["acc"])
+    model.compile(optimizer=kaffe.optimizers.Adam(0.01), loss="categorical_crossentropy",
+                  metrics=["acc"])
     hist = model.fit(x, y, epochs=30, batch_size=32, verbose=0)
     assert set(hist.history) == {"loss", "acc"}
     assert hist.history["loss"][-1] < hist.history["loss"][0] * 0.7
@@ -112,7 +113,7 @@ def test_sequence_and_torch_dataloader():
     seq = Batches(x, y, 16)
     model = mlp()
     model.compile(optimizer="sgd", loss="categorical_crossentropy", metrics=["accuracy"])
-    model.fit(seq, epochs=2, verbose=0, validation_data=seq)
+    model.fit(seq, epochs=2, verbose=0, validation_data=Batches(x, y, 25))
     assert seq.epochs_ended == 2
     dataset = torch.utils.data.TensorDataset(torch.from_numpy(x), torch.from_numpy(y))
     hist = model.fit(dataset, batch_size=10, epochs=1, verbose=0)

@@ -40,8 +40,8 @@ def leaky_relu(x, negative_slope=0.2):
     return F.leaky_relu(x, negative_slope)
 
 
-def gelu(x, approximate=True):
-    # Keras 3 defaults to the tanh approximation.
+def gelu(x, approximate=False):
+    # Keras 3's activation 'gelu' is the exact (erf) form unless approximate=True.
     return F.gelu(x, approximate="tanh" if approximate else "none")
 
 

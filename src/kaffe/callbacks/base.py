@@ -82,7 +82,9 @@ class CallbackList:
 
 
 def _overrides_batch_hook(callback):
-    batch_hooks = ("on_train_batch_end", "on_train_batch_begin", "on_batch_end", "on_batch_begin")
+    batch_hooks = ("on_train_batch_end", "on_train_batch_begin", "on_batch_end", "on_batch_begin",
+                   "on_test_batch_begin", "on_test_batch_end", "on_predict_batch_begin",
+                   "on_predict_batch_end")
     return any(getattr(type(callback), h) is not getattr(Callback, h) for h in batch_hooks) or \
         getattr(callback, "needs_batch_logs", False)
 

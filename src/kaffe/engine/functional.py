@@ -58,6 +58,29 @@ class Functional(Model):
     def layers(self):
         return list(self._graph_layers)
 
+    def _io(self, tensors, what):
+        if not tensors:
+            raise ValueError(f"Model '{self.name}' is not built yet, so it has no {what}.")
+        return tensors[0] if len(tensors) == 1 else list(tensors)
+
+    @property
+    def input(self):
+        return self._io(self.inputs, "input")
+
+    @property
+    def output(self):
+        return self._io(self.outputs, "output")
+
+    @property
+    def input_shape(self):
+        value = self.input
+        return [t.shape for t in value] if isinstance(value, list) else value.shape
+
+    @property
+    def output_shape(self):
+        value = self.output
+        return [t.shape for t in value] if isinstance(value, list) else value.shape
+
     def call(self, inputs):
         values = [None] * self._num_slots
         values[:len(self.inputs)] = self._flatten_inputs(inputs)

@@ -55,6 +55,7 @@ class Layer(nn.Module):
     def __init__(self, *, name=None, trainable=True, dtype=None, input_shape=None,
                  input_dim=None, batch_input_shape=None, batch_size=None, **kwargs):
         super().__init__()
+        self.training = False  # like Keras, a layer called directly runs in inference mode
         if kwargs:
             raise TypeError(
                 f"{type(self).__name__} got unexpected keyword argument(s) {sorted(kwargs)}. "
@@ -181,6 +182,9 @@ class Layer(nn.Module):
 
     def set_weights(self, weights):
         """Load numpy arrays given in Keras's shapes and order (as ``get_weights`` returns)."""
+        if not self.built:
+            raise ValueError(f"Layer '{self.name}' is not built yet, so it has no weights to set. "
+                             "Call it on data (or give the model an input shape) first.")
         entries = self._weight_entries()
         weights = list(weights)
         if len(weights) != len(entries):

@@ -34,13 +34,10 @@ def to_list(data, names, what, model_name):
                 f"{sorted(data)}" + (f" (missing {missing})" if missing else "")
                 + (f" (unknown {unknown})" if unknown else "") + ".")
         return [data[n] for n in names]
-    if isinstance(data, (list, tuple)) and len(names) > 1:
-        data = list(data)
-    elif isinstance(data, (list, tuple)) and len(data) == 1 and not np.isscalar(data[0]) \
-            and np.ndim(data[0]) > 0 and len(names) == 1 and _looks_like_array(data[0]):
-        data = [data[0]]
+    if isinstance(data, (list, tuple)) and (len(names) > 1 or all(_looks_like_array(d) for d in data)):
+        data = list(data)  # one array per input/output
     else:
-        data = [data]
+        data = [data]  # a single array, possibly given as nested Python lists
     if len(data) != len(names):
         raise DataError(f"Model '{model_name}' has {len(names)} {what} {names}, "
                         f"but {len(data)} arrays were passed.")

@@ -49,6 +49,7 @@ class Trainer:
         if loss is None:
             raise ValueError("compile() needs a loss, e.g. loss='categorical_crossentropy'.")
         self.optimizer = optimizers_module.get(optimizer)
+        _validate_losses(loss)
         self._compile_args = dict(loss=loss, metrics=metrics, loss_weights=loss_weights)
         self._compiled_loss = self._compiled_metrics = None
         self._jit_compile = bool(jit_compile)
@@ -244,11 +245,9 @@ class Trainer:
             val = self._validation_source(validation_data, validation_batch_size or batch_size,
                                           validation_steps)
 
-        verbose = 1 if verbose == "auto" else int(verbose)
         history = History()
-        cbs = CallbackList(_default_callbacks(callbacks, history, verbose), self,
-                           {"epochs": epochs, "steps": train.steps, "verbose": verbose})
-        batch_logs_every = _batch_log_interval(cbs)
+        cbs = _callback_list(self, callbacks, verbose, train.steps, epochs, history)
+        batch_hooks = _BatchHooks(cbs, "train")
         self.stop_training = False
         cbs.on_train_begin()
         last_epoch_logs = {}
@@ -256,7 +255,6 @@ class Trainer:
             self.reset_metrics()
             cbs.on_epoch_begin(epoch)
             self.train()
-            last_log_time = time.monotonic()
             step = -1
             for step, (xs, ys, sws) in enumerate(train.batches()):
                 if step == 0 and self._compiled_loss is None:
@@ -264,14 +262,9 @@ class Trainer:
                     self.reset_metrics()
                 if ys is None:
                     raise da.DataError("fit() needs targets: pass y, or batches of (x, y).")
-                if batch_logs_every is not None:
-                    cbs.on_train_batch_begin(step)
+                batch_hooks.begin(step)
                 self._train_step(self._to_device(xs), self._to_device(ys), self._to_device(sws))
-                if batch_logs_every is not None:
-                    now = time.monotonic()
-                    if batch_logs_every == 0 or now - last_log_time >= batch_logs_every:
-                        last_log_time = now
-                        cbs.on_train_batch_end(step, self._logs())
+                batch_hooks.end(step, self._logs)
                 if self.stop_training:
                     break
             self.eval()
@@ -297,17 +290,27 @@ class Trainer:
         vx, vy, vsw = tuple(validation_data) + (None,) * (3 - len(validation_data))
         return self._make_data(vx, vy, vsw, batch_size=batch_size, steps=steps)
 
-    def _run_evaluation(self, data, prefix=""):
-        """Run the test step over ``data`` with fresh metrics; return logs and restore nothing
-        else (the train metrics were already read)."""
+    def _run_evaluation(self, data, prefix="", callbacks=None):
+        """Run the test step over ``data`` with fresh metrics and return the logs (the train
+        metrics were already read)."""
         self.eval()
         self.reset_metrics()
+        hooks = _BatchHooks(callbacks, "test")
+        if callbacks is not None:
+            callbacks.on_test_begin()
         with torch.no_grad():
             for step, (xs, ys, sws) in enumerate(data.batches()):
                 if step == 0:
                     self._prepare(xs)
+                if ys is None:
+                    raise da.DataError("evaluate() needs targets: pass y, or batches of (x, y).")
+                hooks.begin(step)
                 self._test_step(self._to_device(xs), self._to_device(ys), self._to_device(sws))
-        return self._logs(prefix)
+                hooks.end(step, self._logs)
+        logs = self._logs(prefix)
+        if callbacks is not None:
+            callbacks.on_test_end(logs)
+        return logs
 
     # ------------------------------------------------------------------ evaluate / predict
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
@@ -315,7 +318,8 @@ class Trainer:
         """Loss and metrics on the data: a scalar, a list in ``metrics_names`` order, or a dict."""
         self._require_compiled()
         data = self._make_data(x, y, sample_weight, batch_size=batch_size, steps=steps)
-        logs = self._run_evaluation(data)
+        logs = self._run_evaluation(data, callbacks=_callback_list(self, callbacks, verbose,
+                                                                   data.steps))
         if return_dict:
             return logs
         values = list(logs.values())
@@ -324,14 +328,19 @@ class Trainer:
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None, **kwargs):
         """Model outputs for the inputs, as numpy arrays (a list for several outputs)."""
         data = self._make_data(x, batch_size=batch_size, steps=steps)
+        cbs = _callback_list(self, callbacks, verbose, data.steps)
+        hooks = _BatchHooks(cbs, "predict")
         self.eval()
         chunks = None
+        cbs.on_predict_begin()
         with torch.inference_mode():
             for step, (xs, _, _) in enumerate(data.batches()):
                 if step == 0:
                     self._prepare(xs)
+                hooks.begin(step)
                 out = self(self._to_device(xs)[0] if len(xs) == 1 else self._to_device(xs))
                 out = list(out) if isinstance(out, (list, tuple)) else [out]
+                hooks.end(step, lambda: {"outputs": out})
                 if chunks is None:
                     chunks = [[] for _ in out]
                 for store, tensor in zip(chunks, out):
@@ -339,6 +348,7 @@ class Trainer:
         if chunks is None:
             raise da.DataError("predict() received no data.")
         arrays = [torch.cat(c).cpu().numpy() for c in chunks]
+        cbs.on_predict_end()
         return arrays[0] if len(arrays) == 1 else arrays
 
     # ------------------------------------------------------------------ single batches
@@ -369,7 +379,7 @@ class Trainer:
         return self._batch_result(return_dict)
 
     def predict_on_batch(self, x):
-        return self.predict(x, batch_size=_num_samples(x))
+        return self.predict(x, batch_size=_num_samples(x), verbose=0)
 
     def _batch_result(self, return_dict):
         logs = self._logs()
@@ -412,24 +422,52 @@ class Trainer:
 
 
 # ---------------------------------------------------------------------- helpers
-def _default_callbacks(user_callbacks, history, verbose):
+def _validate_losses(loss):
+    """Resolve loss names now so a typo fails at compile time, not at the first batch."""
+    from kaffe import losses as losses_module
+    values = loss.values() if isinstance(loss, dict) else loss if isinstance(loss, (list, tuple)) else [loss]
+    for value in values:
+        if value is not None:
+            losses_module.get_loss_object(value)
+
+
+def _callback_list(model, callbacks, verbose, steps, epochs=1, history=None):
+    """The user's callbacks, then History (fit) and the progress bar, as Keras orders them."""
     from kaffe.callbacks import ProgbarLogger
-    callbacks = list(user_callbacks or [])
+    verbose = 1 if verbose == "auto" else int(verbose)
+    callbacks = list(callbacks or [])
+    if history is not None:
+        callbacks.append(history)
     if verbose and not any(isinstance(c, ProgbarLogger) for c in callbacks):
-        callbacks.insert(0, ProgbarLogger())
-    return callbacks + [history]
+        callbacks.append(ProgbarLogger())
+    return CallbackList(callbacks, model, {"epochs": epochs, "steps": steps, "verbose": verbose})
 
 
-def _batch_log_interval(callbacks):
-    """None: no callback wants batch logs; 0: every batch; else seconds between them."""
-    if not callbacks.wants_batch_logs:
-        return None
-    intervals = []
-    for cb in callbacks.callbacks:
-        from kaffe.callbacks.base import _overrides_batch_hook
-        if _overrides_batch_hook(cb):
-            intervals.append(getattr(cb, "batch_log_interval_s", 0))
-    return min(intervals) if intervals else None
+class _BatchHooks:
+    """Per-batch callback calls, made only when some callback wants them and at most as often
+    as it asks (``batch_log_interval_s``): building batch logs is a device sync."""
+
+    def __init__(self, callbacks, mode):
+        self.callbacks, self.mode = callbacks, mode
+        self.interval = None
+        if callbacks is not None and callbacks.wants_batch_logs:
+            from kaffe.callbacks.base import _overrides_batch_hook
+            intervals = [getattr(cb, "batch_log_interval_s", 0) for cb in callbacks.callbacks
+                         if _overrides_batch_hook(cb)]
+            self.interval = min(intervals) if intervals else None
+        self.last = time.monotonic()
+
+    def begin(self, step):
+        if self.interval is not None:
+            getattr(self.callbacks, f"on_{self.mode}_batch_begin")(step)
+
+    def end(self, step, make_logs):
+        if self.interval is None:
+            return
+        now = time.monotonic()
+        if self.interval == 0 or now - self.last >= self.interval:
+            self.last = now
+            getattr(self.callbacks, f"on_{self.mode}_batch_end")(step, make_logs())
 
 
 def _num_samples(x):
