@@ -181,6 +181,46 @@ def test_layer_kaffe_lacks_is_named(tmp_path):
         kaffe.models.load_model(tmp_path / "k.keras")
 
 
+def _have(*names):
+    return all(hasattr(L, n) for n in names)
+
+
+def conv_bn_models(lib):
+    """The same conv + batch-norm net in Keras or kaffe (``lib``), with non-trivial BN stats."""
+    k = lib.layers
+    return lib.Sequential([lib.Input((9, 9, 2)), k.Conv2D(4, 3, padding="same", activation="relu"),
+                           k.BatchNormalization(), k.MaxPooling2D(2), k.Conv2D(3, 2),
+                           k.Flatten(), k.Dense(2)])
+
+
+def rnn_models(lib):
+    k = lib.layers
+    return lib.Sequential([lib.Input((5, 3)), k.LSTM(4, return_sequences=True), k.GRU(3),
+                           k.Dense(1)])
+
+
+@pytest.mark.parametrize("build, names, shape", [
+    (conv_bn_models, ("Conv2D", "BatchNormalization", "MaxPooling2D"), (3, 9, 9, 2)),
+    (rnn_models, ("LSTM", "GRU"), (3, 5, 3)),
+])
+def test_conv_bn_and_rnn_interop(build, names, shape, tmp_path):
+    if not _have(*names):
+        pytest.skip(f"kaffe.layers lacks one of {names} so far")
+    x = rng.random(shape, dtype=np.float32)
+    kmodel = build(keras)
+    for w in kmodel.weights:  # moving statistics away from 0/1 so that they are tested too
+        w.assign(rng.normal(size=tuple(w.shape)).astype("float32") * 0.3
+                 + (1.0 if "variance" in w.path else 0.0))
+    kmodel.save(tmp_path / "k.keras")
+    model = kaffe.models.load_model(tmp_path / "k.keras")
+    assert_same_predictions(kmodel, model, x)
+    model.save(tmp_path / "m.keras")
+    assert_same_predictions(model, keras.saving.load_model(tmp_path / "m.keras"), x)
+    fresh = build(kaffe)
+    fresh.load_weights(tmp_path / "k.keras")
+    assert_same_predictions(kmodel, fresh, x)
+
+
 # ------------------------------------------------------------------ kaffe -> kaffe
 @pytest.mark.parametrize("build", [kaffe_mlp, kaffe_multi_io, kaffe_embedding, kaffe_nested])
 def test_round_trip(build, tmp_path):

@@ -118,6 +118,10 @@ def compile_from_config(model, config, custom_objects=None, source="the file"):
     from kaffe import losses, metrics, optimizers
     custom_objects = custom_objects or {}
     opt = config.get("optimizer") or "rmsprop"
+    if isinstance(opt, dict):  # Keras 2.11+ wrote 'Custom>Adam' and two flags Keras 3 dropped
+        opt = {**opt, "class_name": opt["class_name"].removeprefix("Custom>"),
+               "config": {k: v for k, v in (opt.get("config") or {}).items()
+                          if k not in ("is_legacy_optimizer", "jit_compile")}}
     try:
         opt = _deserialize_fn(opt, custom_objects, optimizers.get)
         loss = map_structure(lambda x: _deserialize_fn(x, custom_objects, losses.deserialize),
