@@ -195,13 +195,13 @@ def conv_bn_models(lib):
 
 def rnn_models(lib):
     k = lib.layers
-    return lib.Sequential([lib.Input((5, 3)), k.LSTM(4, return_sequences=True), k.GRU(3),
-                           k.Dense(1)])
+    return lib.Sequential([lib.Input((5, 3)), k.LSTM(4, return_sequences=True),
+                           k.BatchNormalization(), k.GRU(3), k.Dense(1)])
 
 
 @pytest.mark.parametrize("build, names, shape", [
     (conv_bn_models, ("Conv2D", "BatchNormalization", "MaxPooling2D"), (3, 9, 9, 2)),
-    (rnn_models, ("LSTM", "GRU"), (3, 5, 3)),
+    (rnn_models, ("LSTM", "GRU", "BatchNormalization"), (3, 5, 3)),
 ])
 def test_conv_bn_and_rnn_interop(build, names, shape, tmp_path):
     if not _have(*names):
