@@ -7,3 +7,5 @@ from kaffe.layers.embedding import Embedding
 from kaffe.layers.merge import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply,
                                 Subtract, add, average, concatenate, dot, maximum, minimum,
                                 multiply, subtract)
+from kaffe.layers.normalization import BatchNormalization
+from kaffe.layers.recurrent import GRU, LSTM, SimpleRNN

@@ -14,7 +14,16 @@ def _positive_int(value, arg, layer):
     return value
 
 
-class Dense(Layer):
+class _FoldableActivation:
+    """Layers ending in ``self.activation`` that the trainer may ask for pre-activation values
+    (``_emit_logits``) to fuse the activation into a cross-entropy loss."""
+    _emit_logits = False
+
+    def _activate(self, z):
+        return z if self._emit_logits else self.activation(z)
+
+
+class Dense(_FoldableActivation, Layer):
     """``output = activation(inputs @ kernel + bias)`` on the last axis.
 
     kernel: ``(input_dim, units)`` drawn from ``kernel_initializer`` (Glorot uniform by default);
@@ -43,7 +52,7 @@ class Dense(Layer):
 
     def call(self, inputs):
         # F.linear with the transposed (in, out) kernel is one addmm, no copy.
-        return self.activation(F.linear(inputs, self.kernel.t(), self.bias))
+        return self._activate(F.linear(inputs, self.kernel.t(), self.bias))
 
     def check_input_shape(self, input_shape):
         expected = self.kernel.shape[0]
@@ -61,13 +70,13 @@ class Dense(Layer):
                 "bias_initializer": initializers.serialize(self.bias_initializer)}
 
 
-class Activation(Layer):
+class Activation(_FoldableActivation, Layer):
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
 
     def call(self, inputs):
-        return self.activation(inputs)
+        return self._activate(inputs)
 
     def compute_output_shape(self, input_shape):
         return input_shape

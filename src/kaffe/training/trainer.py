@@ -17,7 +17,7 @@ from kaffe import optimizers as optimizers_module
 from kaffe.callbacks.base import CallbackList, History
 from kaffe.engine.device import default_device
 from kaffe.training import data_adapters as da
-from kaffe.training.compile_utils import CompiledLoss, CompiledMetrics
+from kaffe.training.compile_utils import CompiledLoss, CompiledMetrics, logits_twin
 
 log = logging.getLogger("kaffe")
 
@@ -35,6 +35,7 @@ class Trainer:
         self._compiled_metrics = None
         self._forward_loss = None
         self._jit_compile = False
+        self._logit_outputs = []
 
     # ------------------------------------------------------------------ compile
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
@@ -78,6 +79,23 @@ class Trainer:
         shapes = [t.shape for t in getattr(self, "outputs", [])] or [None] * len(names)
         self._compiled_metrics = CompiledMetrics(args["metrics"], names,
                                                  self._compiled_loss.losses, shapes)
+        self._fold_output_activations()
+
+    def _fold_output_activations(self):
+        """Where an output is a softmax/sigmoid layer feeding its cross-entropy, train on the
+        layer's logits with the from-logits loss (see ``logits_twin``); metrics still see
+        probabilities."""
+        self._logit_outputs = []  # (output index, layer, activation)
+        for i, tensor in enumerate(getattr(self, "outputs", None) or []):
+            loss = self._compiled_loss.losses[i]
+            twin = logits_twin(loss) if loss is not None else None
+            layer = tensor._keras_history[0]
+            if twin is None or not hasattr(layer, "_emit_logits") or len(layer._inbound_nodes) != 1:
+                continue
+            twin_loss, activation = twin
+            if getattr(layer, "activation", None) is activation:
+                self._compiled_loss.losses[i] = twin_loss
+                self._logit_outputs.append((i, layer, activation))
 
     @property
     def metrics(self):
@@ -199,24 +217,36 @@ class Trainer:
                                   else self._forward_loss_impl)
         return self._forward_loss
 
+    def _forward_with_logits(self, forward_loss, xs, ys, sws):
+        for _, layer, _ in self._logit_outputs:
+            layer._emit_logits = True
+        try:
+            return forward_loss(xs, ys, sws)
+        finally:
+            for _, layer, _ in self._logit_outputs:
+                layer._emit_logits = False
+
     def _train_step(self, xs, ys, sws):
         """One optimisation step on one batch; updates the running metrics on the device."""
         ys = self._compiled_loss.prepare_targets(ys)
         self.optimizer.zero_grad(set_to_none=True)
-        total, per_output, preds = self._get_forward_loss()(xs, ys, sws)
+        total, per_output, preds = self._forward_with_logits(self._get_forward_loss(), xs, ys, sws)
         total.backward()
         self.optimizer.step()
         self._update_metrics(total, per_output, preds, ys, sws, xs[0].shape[0])
 
     def _test_step(self, xs, ys, sws):
         ys = self._compiled_loss.prepare_targets(ys)
-        total, per_output, preds = self._forward_loss_impl(xs, ys, sws)
+        total, per_output, preds = self._forward_with_logits(self._forward_loss_impl, xs, ys, sws)
         self._update_metrics(total, per_output, preds, ys, sws, xs[0].shape[0])
 
     def _update_metrics(self, total, per_output, preds, ys, sws, batch_size):
         with torch.no_grad():
             self._compiled_loss.update_trackers(total, per_output, batch_size)
-            self._compiled_metrics.update(ys, [p.detach() for p in preds], sws)
+            preds = [p.detach() for p in preds]
+            for i, _, activation in self._logit_outputs:
+                preds[i] = activation(preds[i])
+            self._compiled_metrics.update(ys, preds, sws)
 
     # ------------------------------------------------------------------ fit
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
