@@ -1,4 +1,50 @@
+"""The ``kaffe`` command. Sub-commands live in a table so later ones (``train``, ``test``,
+``time``, ``run`` ...) are one entry each."""
+import argparse
 import sys
-def main(argv=None):
-    print("kaffe")
 
+
+def _version(args):
+    import torch
+
+    import kaffe
+    print(f"kaffe {kaffe.__version__} (torch {torch.__version__}, "
+          f"{'CUDA ' + torch.version.cuda if torch.cuda.is_available() else 'CPU'})")
+    return 0
+
+
+def _summary(args):
+    from kaffe.models import load_model
+    model = load_model(args.model, compile=False)
+    model.summary()
+    return 0
+
+
+COMMANDS = {
+    "version": (_version, "print kaffe's and torch's versions", []),
+    "summary": (_summary, "print the summary() of a saved model (.keras / .h5)",
+                [("model", {"help": "path of a .keras or .h5 model file"})]),
+}
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="kaffe", description="Keras scripts and Caffe nets on PyTorch.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, help_text, arguments) in COMMANDS.items():
+        command = sub.add_parser(name, help=help_text)
+        for arg, options in arguments:
+            command.add_argument(arg, **options)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    return COMMANDS[args.command][0](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
