@@ -234,3 +234,24 @@ class Lambda(Layer):
         return {**super().get_config(), "function": getattr(self.function, "__name__", "lambda"),
                 "output_shape": list(shape) if isinstance(shape, (tuple, list)) else None,
                 "arguments": self.arguments}
+
+
+class TorchModuleWrapper(Layer):
+    """Use any ``torch.nn.Module`` as a kaffe layer (Keras 3 has the same name): its parameters
+    train with the model, its weights are listed in torch's order and shapes, and its output
+    shape is found by tracing on the meta device."""
+
+    def __init__(self, module, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(module, torch.nn.Module):
+            raise TypeError(f"TorchModuleWrapper needs a torch.nn.Module. Received: {module!r}")
+        self.module = module
+        self.module.train(False)
+        self.built = True
+
+    def call(self, inputs):
+        return self.module(inputs)
+
+    def get_config(self):
+        raise NotImplementedError("A TorchModuleWrapper holds arbitrary torch code and cannot be "
+                                  "saved as a config; save its weights with save_weights.")
