@@ -75,6 +75,9 @@ class Sequential(Functional):
                                        dtype=getattr(self._stack[0], "input_dtype", None))
         self._connect()
 
+    def _build_from_batch(self, xs):
+        self.build((None,) + tuple(xs[0].shape[1:]))
+
     def _build_once(self, input_shape):
         if not self.built:
             self.build(input_shape)

@@ -127,12 +127,7 @@ class Trainer:
         """Build the model from the first batch if needed, check input shapes, place it on the
         device and build the optimizer: all before any long work starts."""
         if not self.built:
-            if hasattr(self, "_stack"):
-                self.build((None,) + tuple(xs[0].shape[1:]))
-            else:
-                with torch.no_grad():
-                    self(xs[0] if len(xs) == 1 else xs)
-                self.built = True
+            self._build_from_batch(xs)
         self._check_input_shapes(xs)
         device = getattr(self, "_device", None) or default_device()
         if device != self.device:
@@ -142,6 +137,12 @@ class Trainer:
             self.optimizer.build(list(self.parameters()))
         if self.compiled:
             self._ensure_compile_state()
+
+    def _build_from_batch(self, xs):
+        """Create the weights of a model not built yet by running it once on a batch."""
+        with torch.no_grad():
+            self(xs[0] if len(xs) == 1 else xs)
+        self.built = True
 
     def _check_input_shapes(self, xs):
         inputs = getattr(self, "inputs", None)
