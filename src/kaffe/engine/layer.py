@@ -9,7 +9,6 @@ Weights are created with ``add_weight`` in the shape Keras gives them (Dense ker
 Conv2D kernel ``(kh, kw, in, out)``) and may be stored permuted (``layout``) to the order torch's
 kernels want; ``get_weights``/``set_weights`` always speak Keras's shapes and order.
 """
-import functools
 import inspect
 from dataclasses import dataclass
 
@@ -220,18 +219,17 @@ class Layer(nn.Module):
     def call(self, inputs):
         return inputs
 
+    _call_takes_training = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # Keras-style ``call(self, inputs, training=None)`` gets the mode passed in.
+        cls._call_takes_training = "training" in inspect.signature(cls.call).parameters
+
     def forward(self, *args, **kwargs):
-        if self._call_takes_training() and "training" not in kwargs:
+        if self._call_takes_training and "training" not in kwargs:
             kwargs["training"] = self.training
         return self.call(*args, **kwargs)
-
-    @classmethod
-    @functools.lru_cache(maxsize=None)
-    def _call_takes_training_for(cls):
-        return "training" in inspect.signature(cls.call).parameters
-
-    def _call_takes_training(self):
-        return type(self)._call_takes_training_for()
 
     def __call__(self, *args, **kwargs):
         inputs = args[0] if args else kwargs.get("inputs")
