@@ -28,7 +28,8 @@ def normalize_tuple(value, n, arg, layer):
         items = None
     if (items is None or len(items) != n
             or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in items)):
-        what = "a positive integer" if n == 1 else f"a positive integer or a tuple of {n} positive integers"
+        what = ("a positive integer" if n == 1
+                else f"a positive integer or a tuple of {n} positive integers")
         raise ValueError(f"{layer} expected {what} for {arg}. Received: {arg}={value!r}")
     return items
 
@@ -66,7 +67,8 @@ def spatial_padding(x, kernels, strides, dilations=(1, 1)):
 
     Symmetric padding goes to the op itself (no copy); asymmetric padding needs ``F.pad``.
     """
-    pads = [same_padding(n, k, s, d) for n, k, s, d in zip(x.shape[2:], kernels, strides, dilations)]
+    pads = [same_padding(n, k, s, d)
+            for n, k, s, d in zip(x.shape[2:], kernels, strides, dilations)]
     if all(before == after for before, after in pads):
         return tuple(before for before, _ in pads), None
     (top, bottom), (left, right) = pads
@@ -76,7 +78,9 @@ def spatial_padding(x, kernels, strides, dilations=(1, 1)):
 def to_nchw(x, rank, data_format):
     """A view of a layer input as ``(N, C, H, W)``; 1D inputs get height 1."""
     if rank == 1:
-        return x.unsqueeze(1).permute(0, 3, 1, 2) if data_format == "channels_last" else x.unsqueeze(2)
+        if data_format == "channels_last":
+            return x.unsqueeze(1).permute(0, 3, 1, 2)
+        return x.unsqueeze(2)
     return x.permute(0, 3, 1, 2) if data_format == "channels_last" else x
 
 
@@ -106,7 +110,8 @@ _KERAS1_FORMATS = {"tf": "channels_last", "th": "channels_first", "default": Non
 def take_keras1_args(kwargs, renames, given, layer_cls):
     """Move Keras 1 spellings (``nb_filter``, ``border_mode``, ``dim_ordering``...) out of ``kwargs``
     onto their Keras 3 names in ``given``; passing both spellings of one argument is an error."""
-    defaults = {name: p.default for name, p in inspect.signature(layer_cls.__init__).parameters.items()}
+    params = inspect.signature(layer_cls.__init__).parameters
+    defaults = {name: p.default for name, p in params.items()}
     args = dict(given)
     for old, new in renames.items():
         if old not in kwargs:
@@ -215,8 +220,8 @@ class _Conv(Layer):
                              f"{tuple(input_shape)}.")
         self.compute_output_shape(input_shape)  # too-small inputs fail here, with a clear message
         layout = (3, 2, 0, 1) if self.rank == 2 else (2, 1, 0)
-        self.kernel = self.add_weight("kernel", self.kernel_size + (channels // self.groups, self.filters),
-                                      self.kernel_initializer, layout=layout)
+        shape = self.kernel_size + (channels // self.groups, self.filters)
+        self.kernel = self.add_weight("kernel", shape, self.kernel_initializer, layout=layout)
         self.bias = (self.add_weight("bias", (self.filters,), self.bias_initializer)
                      if self.use_bias else None)
         if self._initial_weights is not None:
