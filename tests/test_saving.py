@@ -161,7 +161,7 @@ def rewrite_keras_file(src, dst, edit):
 
 
 def test_unknown_keras_arguments_are_reported(tmp_path):
-    kmodel = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    kmodel = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="head")])
     kmodel.save(tmp_path / "k.keras")
 
     def add_lora(members):
@@ -169,7 +169,7 @@ def test_unknown_keras_arguments_are_reported(tmp_path):
         config["config"]["layers"][1]["config"]["lora_rank"] = 4
         members["config.json"] = json.dumps(config)
     rewrite_keras_file(tmp_path / "k.keras", tmp_path / "bad.keras", add_lora)
-    with pytest.raises(ValueError, match=r"bad\.keras.*'dense'.*lora_rank=4"):
+    with pytest.raises(ValueError, match=r"bad\.keras.*'head'.*lora_rank=4"):
         kaffe.models.load_model(tmp_path / "bad.keras")
 
 
