@@ -45,15 +45,6 @@ class Functional(Model):
         self._output_slots = [slots[id(t)] for t in self.outputs]
         self.built = True
 
-    # names used by compile/fit for dicts keyed by input or output name
-    @property
-    def input_names(self):
-        return [t._keras_history[0].name for t in self.inputs]
-
-    @property
-    def output_names(self):
-        return [t._keras_history[0].name for t in self.outputs]
-
     @property
     def layers(self):
         return list(self._graph_layers)

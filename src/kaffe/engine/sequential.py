@@ -88,6 +88,10 @@ class Sequential(Functional):
         return list(self._stack)
 
     @property
+    def output_names(self):
+        return [self._stack[-1].name] if self._stack else ["output_1"]
+
+    @property
     def input_dtype(self):
         if self._input_layer is not None:
             return self._input_layer.input_dtype

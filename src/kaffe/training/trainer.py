@@ -57,6 +57,7 @@ class Trainer:
         self._forward_loss = None
         self.compiled = True
 
+    # Names for dicts keyed by input/output and for History keys: the layers that hold them.
     @property
     def output_names(self):
         outputs = getattr(self, "outputs", None)
@@ -64,7 +65,8 @@ class Trainer:
             return [t._keras_history[0].name for t in outputs]
         return ["output_1"]
 
-    def _input_names(self):
+    @property
+    def input_names(self):
         inputs = getattr(self, "inputs", None)
         if inputs:
             return [t._keras_history[0].name for t in inputs]
@@ -171,7 +173,7 @@ class Trainer:
         """One batch from a generator/Sequence/loader → lists of tensors in model order."""
         x, y, sw = da.unpack_batch(batch)
         xs = [da.as_tensor(a, d) for a, d in zip(
-            da.to_list(x, self._input_names(), "inputs", self.name), self._input_dtypes())]
+            da.to_list(x, self.input_names, "inputs", self.name), self._input_dtypes())]
         ys = None if y is None else [da.as_tensor(a) for a in
                                      da.to_list(y, self.output_names, "outputs", self.name)]
         sws = None if sw is None else [None if a is None else da.as_tensor(a, "float32") for a in
@@ -187,7 +189,7 @@ class Trainer:
         if x is None:
             raise da.DataError("No input data: pass x (arrays, a dict, a generator or a Sequence).")
         xs = [da.as_tensor(a, d) for a, d in zip(
-            da.to_list(x, self._input_names(), "inputs", self.name), self._input_dtypes())]
+            da.to_list(x, self.input_names, "inputs", self.name), self._input_dtypes())]
         ys = None if y is None else [da.as_tensor(a) for a in
                                      da.to_list(y, self.output_names, "outputs", self.name)]
         sws = None
