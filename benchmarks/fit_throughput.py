@@ -59,7 +59,8 @@ def torch_model(conv):
 
 # ---------------------------------------------------------------------- peers
 def hand_loop(conv, x, labels, epochs):
-    """What a PyTorch user writes: shuffled index slices, logits + cross-entropy, on-device accuracy."""
+    """What a PyTorch user writes: shuffled index slices, logits + cross-entropy, the epoch's
+    loss and accuracy accumulated on the device (what fit reports), read once per epoch."""
     model = torch_model(conv)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
     xt = torch.from_numpy(x.transpose(0, 3, 1, 2).copy() if conv else x)
@@ -68,7 +69,7 @@ def hand_loop(conv, x, labels, epochs):
     for _ in range(epochs):
         start = time.perf_counter()
         model.train()
-        correct = torch.zeros(())
+        correct, loss_sum = torch.zeros(()), torch.zeros(())
         order = torch.randperm(len(xt))
         for i in range(0, len(xt), BATCH):
             idx = order[i:i + BATCH]
@@ -79,7 +80,8 @@ def hand_loop(conv, x, labels, epochs):
             loss.backward()
             opt.step()
             correct += (logits.argmax(1) == yb).sum()
-        float(correct)
+            loss_sum += loss.detach() * len(idx)
+        float(correct), float(loss_sum)
         times.append(time.perf_counter() - start)
     return model, times
 
@@ -163,7 +165,7 @@ def bench(name, conv, n, epochs, with_keras):
         loss = nn.functional.cross_entropy(logits, lb)
         loss.backward()
         opt.step()
-        return float(loss), float((logits.argmax(1) == lb).float().mean())
+        return float(loss.detach()), float((logits.argmax(1) == lb).float().mean())
     t_hand = per_call(hand_step, calls)
     print(f"train_on_batch: kaffe {t_tob * 1e3:.2f} ms/call, hand step {t_hand * 1e3:.2f} ms "
           f"-> {t_tob / t_hand:.2f}x of one hand-written step")

@@ -212,6 +212,22 @@ class Layer(nn.Module):
                 "Call it on data or give the model an input shape first.")
         return int(sum(t.numel() for t in self.weights))
 
+    def train(self, mode=True):
+        """Set training mode on this layer and everything inside it.
+
+        Same result as ``nn.Module.train`` without its per-module ``__setattr__`` cost (fit and
+        train_on_batch switch modes on every call). Modules with their own ``train`` keep it.
+        """
+        stack = [self]
+        while stack:
+            module = stack.pop()
+            if not isinstance(module, Layer) and type(module).train is not nn.Module.train:
+                module.train(mode)
+                continue
+            object.__setattr__(module, "training", mode)
+            stack.extend(m for m in module._modules.values() if m is not None)
+        return self
+
     # ------------------------------------------------------------------ build and call
     def build(self, input_shape):
         """Create weights for ``input_shape`` (batch axis included, may be ``None``)."""

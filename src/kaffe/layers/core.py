@@ -26,7 +26,8 @@ class _FoldableActivation:
 class Dense(_FoldableActivation, Layer):
     """``output = activation(inputs @ kernel + bias)`` on the last axis.
 
-    kernel: ``(input_dim, units)`` drawn from ``kernel_initializer`` (Glorot uniform by default);
+    kernel: ``(input_dim, units)`` in Keras's terms (``get_weights``), stored as torch's
+    ``(units, input_dim)``, drawn from ``kernel_initializer`` (Glorot uniform by default);
     bias: ``(units,)``, zeros. Inputs of rank > 2 are transformed on their last axis.
     """
 
@@ -47,15 +48,16 @@ class Dense(_FoldableActivation, Layer):
         if in_dim is None:
             raise ValueError(f"Dense '{self.name}' needs the last axis of its input to be known. "
                              f"Received input shape {tuple(input_shape)}.")
-        self.kernel = self.add_weight("kernel", (in_dim, self.units), self.kernel_initializer)
+        # Stored as torch's (units, in): F.linear then needs no transpose, forward or backward.
+        self.kernel = self.add_weight("kernel", (in_dim, self.units), self.kernel_initializer,
+                                      layout=(1, 0))
         self.bias = self.add_weight("bias", (self.units,), self.bias_initializer) if self.use_bias else None
 
     def call(self, inputs):
-        # F.linear with the transposed (in, out) kernel is one addmm, no copy.
-        return self._activate(F.linear(inputs, self.kernel.t(), self.bias))
+        return self._activate(F.linear(inputs, self.kernel, self.bias))
 
     def check_input_shape(self, input_shape):
-        expected = self.kernel.shape[0]
+        expected = self.kernel.shape[1]
         if input_shape[-1] is not None and input_shape[-1] != expected:
             raise ValueError(f"Dense '{self.name}' expected input width {expected}, received "
                              f"input shape {tuple(input_shape)}.")

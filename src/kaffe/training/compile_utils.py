@@ -4,6 +4,7 @@ on-device running means the loops report. Names follow Keras: ``loss``, ``<outpu
 import copy
 
 import torch
+import torch.nn.functional as F
 
 from kaffe import activations
 from kaffe import losses as losses_module
@@ -11,30 +12,29 @@ from kaffe import metrics as metrics_module
 
 
 class RunningMean:
-    """A sample-weighted running mean kept on the device (no host sync until ``result``)."""
+    """A sample-weighted running mean: the sum lives on the device (no host sync until
+    ``result``), the weight total is a Python number (batch sizes are known on the host)."""
 
     def __init__(self, name):
         self.name = name
         self.total = None
-        self.count = None
+        self.count = 0.0
 
     def update(self, value, weight):
-        value = value.detach()
         if self.total is None:
             self.total = torch.zeros((), dtype=torch.float32, device=value.device)
-            self.count = torch.zeros((), dtype=torch.float32, device=value.device)
-        self.total += value.float() * weight
+        self.total.add_(value.detach(), alpha=weight)
         self.count += weight
 
     def result(self):
         if self.total is None:
             return torch.tensor(0.0)
-        return self.total / self.count.clamp_min(1e-12)
+        return self.total / max(self.count, 1e-12)
 
     def reset_state(self):
         if self.total is not None:
             self.total.zero_()
-            self.count.zero_()
+        self.count = 0.0
 
 
 def _per_output(value, output_names, what, default=None):
@@ -107,29 +107,49 @@ class CompiledLoss:
         return [self.total_tracker] + [t for t in self.trackers if t is not None]
 
 
-# A probability-space cross-entropy and the output activation whose logits it can take instead.
-_FOLDABLE = {losses_module.categorical_crossentropy: activations.softmax,
-             losses_module.sparse_categorical_crossentropy: activations.softmax,
-             losses_module.binary_crossentropy: torch.sigmoid}
+# A probability-space cross-entropy, the output activation whose logits it can take instead,
+# and the kind of fused torch loss that computes it in one op.
+_FOLDABLE = {losses_module.categorical_crossentropy: (activations.softmax, "categorical"),
+             losses_module.sparse_categorical_crossentropy: (activations.softmax, "sparse"),
+             losses_module.binary_crossentropy: (torch.sigmoid, "binary")}
+
+
+class LogitsCrossEntropy:
+    """A cross-entropy computed from the logits of the output layer's softmax/sigmoid.
+
+    Softmax followed by a clipped log costs several kernels forward and backward; from the
+    logits it is one fused, more accurate torch op (Keras's TensorFlow backend makes the same
+    substitution). Values differ from the clipped form only where a probability is below 1e-7.
+    Weighted or unusual shapes go through the general loss object with ``from_logits=True``.
+    """
+
+    def __init__(self, loss, kind):
+        self.name, self.kind = loss.name, kind
+        self.general = copy.copy(loss)
+        self.general.fn_kwargs = {**loss.fn_kwargs, "from_logits": True}
+        self.plain_mean = loss.reduction == "sum_over_batch_size" and \
+            loss.fn_kwargs.get("ignore_class") is None
+
+    def __call__(self, y_true, logits, sample_weight=None):
+        if sample_weight is None and self.plain_mean and logits.dim() == 2:
+            if self.kind == "categorical" and y_true.shape == logits.shape:
+                return F.cross_entropy(logits, y_true)
+            if self.kind == "sparse" and y_true.numel() == logits.shape[0]:
+                return F.cross_entropy(logits, y_true.reshape(-1).long())
+            if self.kind == "binary" and y_true.shape == logits.shape:
+                return F.binary_cross_entropy_with_logits(logits, y_true)
+        return self.general(y_true, logits, sample_weight)
 
 
 def logits_twin(loss):
-    """``(from_logits copy of loss, activation)`` for a plain cross-entropy, else ``None``.
-
-    Softmax followed by a clipped log costs several kernels forward and backward; the same loss
-    from the logits is one fused, more accurate op. Keras's TensorFlow backend makes the same
-    substitution. Values differ from the clipped form only where a probability is below 1e-7.
-    """
-    if not isinstance(loss, losses_module.LossFunctionWrapper):
+    """``(LogitsCrossEntropy, activation)`` for a plain probability cross-entropy, else None."""
+    if not isinstance(loss, losses_module.LossFunctionWrapper) or loss.fn not in _FOLDABLE:
         return None
-    activation = _FOLDABLE.get(loss.fn)
     kwargs = loss.fn_kwargs
-    if activation is None or kwargs.get("from_logits") or kwargs.get("label_smoothing") \
-            or kwargs.get("axis", -1) != -1:
+    if kwargs.get("from_logits") or kwargs.get("label_smoothing") or kwargs.get("axis", -1) != -1:
         return None
-    twin = copy.copy(loss)
-    twin.fn_kwargs = {**kwargs, "from_logits": True}
-    return twin, activation
+    activation, kind = _FOLDABLE[loss.fn]
+    return LogitsCrossEntropy(loss, kind), activation
 
 
 class CompiledMetrics:

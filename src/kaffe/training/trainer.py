@@ -13,6 +13,7 @@ import time
 import numpy as np
 import torch
 
+from kaffe import metrics as metrics_module
 from kaffe import optimizers as optimizers_module
 from kaffe.callbacks.base import CallbackList, History
 from kaffe.engine.device import default_device
@@ -36,6 +37,9 @@ class Trainer:
         self._forward_loss = None
         self._jit_compile = False
         self._logit_outputs = []
+        self._outputs_needing_probabilities = set()
+        self._device = None
+        self._prepared_for = None
 
     # ------------------------------------------------------------------ compile
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
@@ -98,6 +102,10 @@ class Trainer:
             if getattr(layer, "activation", None) is activation:
                 self._compiled_loss.losses[i] = twin_loss
                 self._logit_outputs.append((i, layer, activation))
+        # Softmax keeps the arg-max, so accuracy on logits equals accuracy on probabilities.
+        self._outputs_needing_probabilities = {
+            i for i, metric in self._compiled_metrics.entries
+            if getattr(metric, "fn", None) not in _ARGMAX_METRICS}
 
     @property
     def metrics(self):
@@ -127,18 +135,24 @@ class Trainer:
 
     def _prepare(self, xs):
         """Build the model from the first batch if needed, check input shapes, place it on the
-        device and build the optimizer: all before any long work starts."""
+        device and build the optimizer: all before any long work starts. Repeated calls with
+        the same input shapes (train_on_batch in a loop) return at once."""
+        key = (tuple(tuple(x.shape[1:]) for x in xs), self.optimizer, self._compiled_loss)
+        if key == self._prepared_for:
+            return
         if not self.built:
             self._build_from_batch(xs)
         self._check_input_shapes(xs)
-        device = getattr(self, "_device", None) or default_device()
-        if device != self.device:
-            self.to(device)
-        self._device = device
+        if self._device is None:
+            self._device = default_device()
+        first = next(self.parameters(), None)
+        if first is not None and first.device != self._device:
+            self.to(self._device)
         if self.optimizer is not None and not getattr(self.optimizer, "built", True):
             self.optimizer.build(list(self.parameters()))
         if self.compiled:
             self._ensure_compile_state()
+        self._prepared_for = (key[0], self.optimizer, self._compiled_loss)
 
     def _build_from_batch(self, xs):
         """Create the weights of a model not built yet by running it once on a batch."""
@@ -248,7 +262,8 @@ class Trainer:
             self._compiled_loss.update_trackers(total, per_output, batch_size)
             preds = [p.detach() for p in preds]
             for i, _, activation in self._logit_outputs:
-                preds[i] = activation(preds[i])
+                if i in self._outputs_needing_probabilities:
+                    preds[i] = activation(preds[i])
             self._compiled_metrics.update(ys, preds, sws)
 
     # ------------------------------------------------------------------ fit
@@ -455,6 +470,9 @@ class Trainer:
 
 
 # ---------------------------------------------------------------------- helpers
+_ARGMAX_METRICS = {metrics_module.categorical_accuracy, metrics_module.sparse_categorical_accuracy}
+
+
 def _validate_losses(loss):
     """Resolve loss names now so a typo fails at compile time, not at the first batch."""
     from kaffe import losses as losses_module
