@@ -62,16 +62,6 @@ class Functional(Model):
     def output(self):
         return self._io(self.outputs, "output")
 
-    @property
-    def input_shape(self):
-        value = self.input
-        return [t.shape for t in value] if isinstance(value, list) else value.shape
-
-    @property
-    def output_shape(self):
-        value = self.output
-        return [t.shape for t in value] if isinstance(value, list) else value.shape
-
     def call(self, inputs):
         values = [None] * self._num_slots
         values[:len(self.inputs)] = self._flatten_inputs(inputs)
