@@ -266,3 +266,36 @@ def test_evaluate_and_test_on_batch_equal_keras():
                                k_model.evaluate(x, y, batch_size=16, verbose=0), rtol=1e-5)
     np.testing.assert_allclose(f_model.test_on_batch(x, y), k_model.test_on_batch(x, y), rtol=1e-5)
     np.testing.assert_allclose(f_model.predict_on_batch(x), k_model.predict_on_batch(x), rtol=1e-5)
+
+
+def test_sequential_started_with_input_and_built_on_first_call():
+    def with_input(lib, L):
+        return lib.Sequential([lib.Input(shape=(6,)), L.Dense(4), L.Dense(2)])
+    k_model, f_model = build_both(with_input)
+    assert summary_rows(f_model) == summary_rows(k_model)
+
+    lazy = kaffe.Sequential([kl.Dense(4), kl.Dense(2)])
+    assert not lazy.built
+    out = lazy(torch.rand(3, 6))
+    assert lazy.built and out.shape == (3, 2) and lazy.output_shape == (None, 2)
+    assert lazy.count_params() == 6 * 4 + 4 + 4 * 2 + 2
+
+
+def test_get_weights_order_and_shapes_equal_keras():
+    def build(lib, L):
+        inp = lib.Input((5,))
+        x = L.Dense(3)(inp)
+        return lib.Model(inp, L.Dense(2, use_bias=False)(x))
+    k_model, f_model = build_both(build)
+    assert [w.shape for w in f_model.get_weights()] == [w.shape for w in k_model.get_weights()]
+    with pytest.raises(ValueError, match=r"expects shape \(5, 3\), received \(3, 5\)"):
+        f_model.layers[1].set_weights([np.zeros((3, 5)), np.zeros(3)])
+
+
+def test_layer_config_round_trips():
+    layer = kl.Dense(5, activation="relu", use_bias=False, name="d")
+    clone = kl.Dense.from_config(layer.get_config())
+    assert clone.get_config() == layer.get_config()
+    k_config = keras.layers.Dense(5, activation="relu", use_bias=False, name="d").get_config()
+    assert {"units", "activation", "use_bias", "kernel_initializer", "name"} <= set(layer.get_config())
+    assert layer.get_config()["activation"] == k_config["activation"]
