@@ -182,3 +182,12 @@ def class_weights_to_sample_weights(y, class_weight):
     for cls, weight in class_weight.items():
         table[int(cls)] = weight
     return torch.from_numpy(table[classes.astype(np.int64)])
+
+
+def num_samples(x):
+    """Samples in the first array of x (an array, a list or a dict of arrays)."""
+    if isinstance(x, dict):
+        x = next(iter(x.values()))
+    if isinstance(x, (list, tuple)):
+        x = x[0]
+    return len(x)

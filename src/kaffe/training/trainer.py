@@ -5,25 +5,24 @@ forward+loss half is a plain function that ``torch.compile`` (``jit_compile=True
 Metrics and losses accumulate on the device; Python reads them only at logging points (epoch
 ends, or the progress bar's refresh interval), never once per batch unless a callback asks.
 """
-import contextlib
 import logging
-import math
-import time
 
 import numpy as np
 import torch
 
 from kaffe import metrics as metrics_module
 from kaffe import optimizers as optimizers_module
-from kaffe.callbacks.base import CallbackList, History
+from kaffe.callbacks.base import History
 from kaffe.engine.device import default_device
 from kaffe.training import data_adapters as da
+from kaffe.training.callback_utils import BatchHooks, callback_list
 from kaffe.training.compile_utils import CompiledLoss, CompiledMetrics, logits_twin
+from kaffe.training.legacy import LegacyGeneratorAPI
 
 log = logging.getLogger("kaffe")
 
 
-class Trainer:
+class Trainer(LegacyGeneratorAPI):
     """Mixed into ``Model``: everything about training and inference loops."""
 
     def __init__(self):
@@ -294,8 +293,8 @@ class Trainer:
                                           validation_steps)
 
         history = History()
-        cbs = _callback_list(self, callbacks, verbose, train.steps, epochs, history)
-        batch_hooks = _BatchHooks(cbs, "train")
+        cbs = callback_list(self, callbacks, verbose, train.steps, epochs, history)
+        batch_hooks = BatchHooks(cbs, "train")
         self.stop_training = False
         cbs.on_train_begin()
         last_epoch_logs = {}
@@ -343,7 +342,7 @@ class Trainer:
         metrics were already read)."""
         self.eval()
         self.reset_metrics()
-        hooks = _BatchHooks(callbacks, "test")
+        hooks = BatchHooks(callbacks, "test")
         if callbacks is not None:
             callbacks.on_test_begin()
         with torch.no_grad():
@@ -366,7 +365,7 @@ class Trainer:
         """Loss and metrics on the data: a scalar, a list in ``metrics_names`` order, or a dict."""
         self._require_compiled()
         data = self._make_data(x, y, sample_weight, batch_size=batch_size, steps=steps)
-        logs = self._run_evaluation(data, callbacks=_callback_list(self, callbacks, verbose,
+        logs = self._run_evaluation(data, callbacks=callback_list(self, callbacks, verbose,
                                                                    data.steps))
         if return_dict:
             return logs
@@ -376,8 +375,8 @@ class Trainer:
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None, **kwargs):
         """Model outputs for the inputs, as numpy arrays (a list for several outputs)."""
         data = self._make_data(x, batch_size=batch_size, steps=steps)
-        cbs = _callback_list(self, callbacks, verbose, data.steps)
-        hooks = _BatchHooks(cbs, "predict")
+        cbs = callback_list(self, callbacks, verbose, data.steps)
+        hooks = BatchHooks(cbs, "predict")
         self.eval()
         chunks = None
         cbs.on_predict_begin()
@@ -404,7 +403,7 @@ class Trainer:
                        reset_metrics=True):
         """One update on one batch; returns that batch's loss (and metrics)."""
         self._require_compiled()
-        data = self._make_data(x, y, sample_weight, class_weight, batch_size=_num_samples(x))
+        data = self._make_data(x, y, sample_weight, class_weight, batch_size=da.num_samples(x))
         xs, ys, sws = next(data.batches())
         self._prepare(xs)
         if reset_metrics:
@@ -416,7 +415,7 @@ class Trainer:
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False, reset_metrics=True):
         self._require_compiled()
-        data = self._make_data(x, y, sample_weight, batch_size=_num_samples(x))
+        data = self._make_data(x, y, sample_weight, batch_size=da.num_samples(x))
         xs, ys, sws = next(data.batches())
         self._prepare(xs)
         if reset_metrics:
@@ -427,7 +426,7 @@ class Trainer:
         return self._batch_result(return_dict)
 
     def predict_on_batch(self, x):
-        return self.predict(x, batch_size=_num_samples(x), verbose=0)
+        return self.predict(x, batch_size=da.num_samples(x), verbose=0)
 
     def _batch_result(self, return_dict):
         logs = self._logs()
@@ -435,39 +434,6 @@ class Trainer:
             return logs
         values = list(logs.values())
         return values[0] if len(values) == 1 else values
-
-    # ------------------------------------------------------------------ Keras 2 generator API
-    def fit_generator(self, generator, steps_per_epoch=None, epochs=1, verbose=1, callbacks=None,
-                      validation_data=None, validation_steps=None, class_weight=None,
-                      max_queue_size=10, workers=1, use_multiprocessing=False, shuffle=True,
-                      initial_epoch=0, samples_per_epoch=None, nb_epoch=None, nb_val_samples=None):
-        """Keras 2's ``fit_generator`` (and Keras 1's ``samples_per_epoch``/``nb_epoch``)."""
-        if steps_per_epoch is None and samples_per_epoch is not None:
-            generator, first_size = _peek_batch_size(generator)
-            steps_per_epoch = math.ceil(samples_per_epoch / first_size)
-        if validation_steps is None and nb_val_samples is not None and da.is_iterable_source(validation_data):
-            validation_data, val_size = _peek_batch_size(validation_data)
-            validation_steps = math.ceil(nb_val_samples / val_size)
-        return self.fit(generator, steps_per_epoch=steps_per_epoch,
-                        epochs=nb_epoch if nb_epoch is not None else epochs, verbose=verbose,
-                        callbacks=callbacks, validation_data=validation_data,
-                        validation_steps=validation_steps, class_weight=class_weight,
-                        shuffle=shuffle, initial_epoch=initial_epoch)
-
-    def evaluate_generator(self, generator, steps=None, max_queue_size=10, workers=1,
-                           use_multiprocessing=False, verbose=0, val_samples=None):
-        if steps is None and val_samples is not None:
-            generator, size = _peek_batch_size(generator)
-            steps = math.ceil(val_samples / size)
-        return self.evaluate(generator, steps=steps, verbose=verbose)
-
-    def predict_generator(self, generator, steps=None, max_queue_size=10, workers=1,
-                          use_multiprocessing=False, verbose=0, val_samples=None):
-        if steps is None and val_samples is not None:
-            generator, size = _peek_batch_size(generator)
-            steps = math.ceil(val_samples / size)
-        return self.predict(generator, steps=steps, verbose=verbose)
-
 
 # ---------------------------------------------------------------------- helpers
 _ARGMAX_METRICS = {metrics_module.categorical_accuracy, metrics_module.sparse_categorical_accuracy}
@@ -482,53 +448,6 @@ def _validate_losses(loss):
             losses_module.get_loss_object(value)
 
 
-def _callback_list(model, callbacks, verbose, steps, epochs=1, history=None):
-    """The user's callbacks, then History (fit) and the progress bar, as Keras orders them."""
-    from kaffe.callbacks import ProgbarLogger
-    verbose = 1 if verbose == "auto" else int(verbose)
-    callbacks = list(callbacks or [])
-    if history is not None:
-        callbacks.append(history)
-    if verbose and not any(isinstance(c, ProgbarLogger) for c in callbacks):
-        callbacks.append(ProgbarLogger())
-    return CallbackList(callbacks, model, {"epochs": epochs, "steps": steps, "verbose": verbose})
-
-
-class _BatchHooks:
-    """Per-batch callback calls, made only when some callback wants them and at most as often
-    as it asks (``batch_log_interval_s``): building batch logs is a device sync."""
-
-    def __init__(self, callbacks, mode):
-        self.callbacks, self.mode = callbacks, mode
-        self.interval = None
-        if callbacks is not None and callbacks.wants_batch_logs:
-            from kaffe.callbacks.base import _overrides_batch_hook
-            intervals = [getattr(cb, "batch_log_interval_s", 0) for cb in callbacks.callbacks
-                         if _overrides_batch_hook(cb)]
-            self.interval = min(intervals) if intervals else None
-        self.last = time.monotonic()
-
-    def begin(self, step):
-        if self.interval is not None:
-            getattr(self.callbacks, f"on_{self.mode}_batch_begin")(step)
-
-    def end(self, step, make_logs):
-        if self.interval is None:
-            return
-        now = time.monotonic()
-        if self.interval == 0 or now - self.last >= self.interval:
-            self.last = now
-            getattr(self.callbacks, f"on_{self.mode}_batch_end")(step, make_logs())
-
-
-def _num_samples(x):
-    if isinstance(x, dict):
-        x = next(iter(x.values()))
-    if isinstance(x, (list, tuple)):
-        x = x[0]
-    return len(x)
-
-
 def _split_for_validation(x, y, sample_weight, split):
     """Keras's ``validation_split``: the last fraction of the arrays, taken before shuffling."""
     if da.is_iterable_source(x):
@@ -536,7 +455,7 @@ def _split_for_validation(x, y, sample_weight, split):
                            "generators, Sequences and datasets.")
     if not 0.0 < split < 1.0:
         raise ValueError(f"validation_split must be in (0, 1). Received: {split}")
-    n = _num_samples(x)
+    n = da.num_samples(x)
     cut = int(n * (1.0 - split))
 
     def part(data, sl):
@@ -553,13 +472,3 @@ def _split_for_validation(x, y, sample_weight, split):
     if sample_weight is not None:
         val = val + (part(sample_weight, slice(cut, None)),)
     return train, val
-
-
-def _peek_batch_size(generator):
-    """Look at the first batch of a generator (Keras 1 counted samples, not steps) and put
-    it back in front."""
-    import itertools
-    iterator = iter(generator)
-    first = next(iterator)
-    x = first[0] if isinstance(first, tuple) else first
-    return itertools.chain([first], iterator), _num_samples(x)
