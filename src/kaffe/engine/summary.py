@@ -1,5 +1,4 @@
 """``Model.summary()``: the table Keras prints, with the same names, shapes and counts."""
-import numpy as np
 
 
 def _shape_text(shape):
@@ -20,12 +19,12 @@ def _layer_output_shape(layer, model):
     return "?"
 
 
-def _connections(layer, model):
+def _connections(layer, model, members):
     parts = []
     for node in _model_nodes(layer, model):
         for t in node.inputs:
             src, node_index, tensor_index = t._keras_history
-            if src in set(model.layers):
+            if src in members:
                 parts.append(f"{src.name}[{node_index}][{tensor_index}]")
     return ", ".join(parts) or "-"
 
@@ -39,20 +38,22 @@ def _bytes_text(count):
 
 
 def print_summary(model, line_length=None, print_fn=None, show_trainable=False):
+    """Print one row per layer (name, type, output shape, parameters; and the inputs it is
+    connected to for branching graphs), then the parameter totals."""
     print_fn = print_fn or print
     from kaffe.engine.sequential import Sequential
     layers = model.layers
     graph_like = not isinstance(model, Sequential) and any(
         len(node.inputs) > 1 for layer in layers for node in layer._inbound_nodes)
     headers = ["Layer (type)", "Output Shape", "Param #"] + (["Connected to"] if graph_like else [])
-    rows = []
+    rows, members = [], set(layers)
     for layer in layers:
         name = f"{layer.name} ({type(layer).__name__})"
         shape = _layer_output_shape(layer, model)
         params = layer.count_params() if layer.built else 0
         row = [name, _shape_text(shape) if shape != "?" else "?", f"{params:,}"]
         if graph_like:
-            row.append(_connections(layer, model))
+            row.append(_connections(layer, model, members))
         rows.append(row)
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
               for i, h in enumerate(headers)]
