@@ -43,6 +43,7 @@ class Functional(Model):
         self._steps = steps
         self._num_slots = len(slots)
         self._output_slots = [slots[id(t)] for t in self.outputs]
+        self.creates_mask = any(getattr(l, "creates_mask", False) for l in layers)
         self.built = True
 
     @property
@@ -65,11 +66,19 @@ class Functional(Model):
     def call(self, inputs):
         values = [None] * self._num_slots
         values[:len(self.inputs)] = self._flatten_inputs(inputs)
+        # Masks ride along in their own slots, only in graphs where some layer makes one.
+        masks = [None] * self._num_slots if self.creates_mask else None
         layer = None
         try:
             for layer, in_slots, single, out_slots, kwargs in self._steps:
                 args = values[in_slots[0]] if single else [values[s] for s in in_slots]
-                result = layer(args, **kwargs)
+                if masks is None:
+                    result = layer(args, **kwargs)
+                else:
+                    mask = masks[in_slots[0]] if single else [masks[s] for s in in_slots]
+                    result, out_mask = call_with_mask(layer, args, mask, kwargs)
+                    for slot in out_slots:
+                        masks[slot] = out_mask
                 if len(out_slots) == 1:
                     values[out_slots[0]] = result
                 else:
@@ -113,6 +122,17 @@ def _as_tensor_list(structure, what):
             raise TypeError(f"Model {what} must be symbolic tensors from Input() or from calling "
                             f"layers on them. Received: {type(t).__name__}")
     return flat
+
+
+def call_with_mask(layer, args, mask, kwargs):
+    """Call ``layer`` passing ``mask`` when it takes one; return its output and output mask."""
+    if isinstance(mask, list) and all(m is None for m in mask):
+        mask = None
+    if mask is not None and layer._call_takes_mask:
+        result = layer(args, mask=mask, **kwargs)
+    else:
+        result = layer(args, **kwargs)
+    return result, layer.compute_mask(args, mask)
 
 
 def _call_error(layer, args, error):

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from kaffe import initializers
+from kaffe import constraints, initializers, regularizers
 from kaffe.engine.keras_tensor import KerasTensor, Node, flatten, is_symbolic
 from kaffe.engine.naming import to_snake_case, unique_name
 
@@ -29,6 +29,8 @@ class WeightSpec:
     initializer: object
     trainable: bool
     layout: tuple = None  # stored = keras.permute(layout)
+    regularizer: object = None  # tensor (Keras shape) -> scalar penalty added to the loss
+    constraint: object = None  # tensor (Keras shape) -> projected tensor, after each update
 
     def to_keras(self, tensor):
         if self.layout is None:
@@ -51,8 +53,14 @@ class Layer(nn.Module):
     #: dtype of the inputs the layer expects when fed raw arrays ('float32' or 'int64').
     input_dtype = "float32"
 
+    #: whether the layer passes a mask through unchanged (Keras's ``supports_masking``).
+    supports_masking = False
+    #: whether the layer can create a mask of its own (Embedding(mask_zero=True), Masking).
+    creates_mask = False
+
     def __init__(self, *, name=None, trainable=True, dtype=None, input_shape=None,
-                 input_dim=None, batch_input_shape=None, batch_size=None, **kwargs):
+                 input_dim=None, batch_input_shape=None, batch_size=None,
+                 activity_regularizer=None, **kwargs):
         super().__init__()
         self.training = False  # like Keras, a layer called directly runs in inference mode
         if kwargs:
@@ -65,6 +73,8 @@ class Layer(nn.Module):
         self.built = False
         self._inbound_nodes = []
         self._weight_specs = []
+        self._added_losses = []
+        self.activity_regularizer = regularizers.get(activity_regularizer)
         if input_dim is not None and input_shape is None:
             input_shape = (input_dim,)
         if batch_input_shape is None and input_shape is not None:
@@ -84,7 +94,8 @@ class Layer(nn.Module):
         shape = tuple(int(d) for d in shape)
         attr = name if name and not hasattr(self, name) else f"weight_{len(self._weight_specs)}"
         spec = WeightSpec(attr, shape, initializers.get(initializer) or initializers.Zeros(),
-                          bool(trainable), tuple(layout) if layout else None)
+                          bool(trainable), tuple(layout) if layout else None,
+                          regularizers.get(regularizer), constraints.get(constraint))
         value = self._initial_value(spec)
         if trainable:
             setattr(self, attr, nn.Parameter(value, requires_grad=self._trainable))
@@ -228,6 +239,44 @@ class Layer(nn.Module):
             stack.extend(m for m in module._modules.values() if m is not None)
         return self
 
+    # ------------------------------------------------------------------ losses and constraints
+    def add_loss(self, loss):
+        """Add a scalar tensor to the training loss of the current forward pass (Keras's
+        ``add_loss``; activity regularizers use it)."""
+        self._added_losses.append(loss)
+
+    def _layers_and_self(self):
+        return [m for m in self.modules() if isinstance(m, Layer)]
+
+    def _weight_penalties(self):
+        """Weight regularizer penalties of this layer alone, on Keras-shaped views."""
+        return [spec.regularizer(spec.to_keras(getattr(self, spec.attr)))
+                for spec in self._weight_specs
+                if spec.regularizer is not None and getattr(self, spec.attr).requires_grad]
+
+    @property
+    def losses(self):
+        """Losses added during the last forward pass and weight regularizer penalties, of this
+        layer and every layer inside it."""
+        found = []
+        for layer in self._layers_and_self():
+            found.extend(layer._added_losses)
+            found.extend(layer._weight_penalties())
+        return found
+
+    def apply_constraints(self):
+        """Project each constrained weight back onto its constraint (after an update)."""
+        with torch.no_grad():
+            for spec in self._weight_specs:
+                if spec.constraint is not None:
+                    keras_view = spec.to_keras(getattr(self, spec.attr))
+                    keras_view.copy_(spec.constraint(keras_view))
+
+    # ------------------------------------------------------------------ masks
+    def compute_mask(self, inputs, mask=None):
+        """The mask of the output: passed through when the layer supports masking."""
+        return mask if self.supports_masking else None
+
     # ------------------------------------------------------------------ build and call
     def build(self, input_shape):
         """Create weights for ``input_shape`` (batch axis included, may be ``None``)."""
@@ -236,11 +285,14 @@ class Layer(nn.Module):
         return inputs
 
     _call_takes_training = False
+    _call_takes_mask = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        # Keras-style ``call(self, inputs, training=None)`` gets the mode passed in.
-        cls._call_takes_training = "training" in inspect.signature(cls.call).parameters
+        # Keras-style ``call(self, inputs, training=None, mask=None)`` gets them passed in.
+        parameters = inspect.signature(cls.call).parameters
+        cls._call_takes_training = "training" in parameters
+        cls._call_takes_mask = "mask" in parameters
 
     def forward(self, *args, **kwargs):
         if self._call_takes_training and "training" not in kwargs:
@@ -255,13 +307,24 @@ class Layer(nn.Module):
             self._build_from_tensors(inputs)
         training = kwargs.pop("training", None)
         if training is None or bool(training) == self.training:
-            return super().__call__(*args, **kwargs)
-        was_training = self.training
-        self.train(bool(training))
-        try:
-            return super().__call__(*args, **kwargs)
-        finally:
-            self.train(was_training)
+            outputs = super().__call__(*args, **kwargs)
+        else:
+            was_training = self.training
+            self.train(bool(training))
+            try:
+                outputs = super().__call__(*args, **kwargs)
+            finally:
+                self.train(was_training)
+        if self.activity_regularizer is not None and not torch.is_inference_mode_enabled():
+            self._record_activity_loss(outputs)
+        return outputs
+
+    def _record_activity_loss(self, outputs):
+        """Keras 3: the activity penalty of each output, divided by its batch size."""
+        for output in flatten(outputs):
+            if isinstance(output, torch.Tensor):
+                penalty = self.activity_regularizer(output)
+                self.add_loss(penalty / output.shape[0] if output.dim() > 0 else penalty)
 
     def _build_from_tensors(self, inputs):
         shapes = _map_shapes(inputs, lambda t: tuple(t.shape))
@@ -334,6 +397,8 @@ class Layer(nn.Module):
     # ------------------------------------------------------------------ config
     def get_config(self):
         config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
+        if self.activity_regularizer is not None:
+            config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
         if self._batch_input_shape is not None:
             config["batch_input_shape"] = list(self._batch_input_shape)
         return config

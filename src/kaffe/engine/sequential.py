@@ -1,7 +1,7 @@
 """``Sequential``: a plain stack of layers, each feeding the next."""
 from torch import nn
 
-from kaffe.engine.functional import Functional, _call_error
+from kaffe.engine.functional import Functional, _call_error, call_with_mask
 from kaffe.engine.input_layer import InputLayer
 from kaffe.engine.keras_tensor import KerasTensor
 from kaffe.engine.layer import Layer, LayerCallError
@@ -64,6 +64,7 @@ class Sequential(Functional):
             x = layer(x)
             self._nodes.add(layer._inbound_nodes[-1])
         self.inputs, self.outputs = [self._input_layer.output], [x]
+        self.creates_mask = any(getattr(l, "creates_mask", False) for l in self._stack)
         self.built = bool(self._stack)
 
     def build(self, input_shape=None):
@@ -98,12 +99,15 @@ class Sequential(Functional):
         return getattr(self._stack[0], "input_dtype", "float32") if self._stack else "float32"
 
     def call(self, inputs):
-        x = inputs
+        x, mask = inputs, None
         layer = None
         try:
             for layer in self._stack:
                 x_in = x
-                x = layer(x)
+                if self.creates_mask:
+                    x, mask = call_with_mask(layer, x, mask, {})
+                else:
+                    x = layer(x)
         except LayerCallError:
             raise
         except (RuntimeError, ValueError, IndexError) as error:

@@ -4,7 +4,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from kaffe import activations, initializers
+from kaffe import activations, constraints, initializers, regularizers
 from kaffe.engine.layer import Layer
 
 
@@ -31,17 +31,23 @@ class Dense(_FoldableActivation, Layer):
     bias: ``(units,)``, zeros. Inputs of rank > 2 are transformed on their last axis.
     """
 
+    supports_masking = True
+
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
                  activity_regularizer=None, kernel_constraint=None, bias_constraint=None,
                  output_dim=None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         units = output_dim if output_dim is not None else units  # Keras 1 spelling
         self.units = _positive_int(units, "units", "Dense")
         self.activation = activations.get(activation)
         self.use_bias = use_bias
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
 
     def build(self, input_shape):
         in_dim = input_shape[-1]
@@ -50,8 +56,12 @@ class Dense(_FoldableActivation, Layer):
                              f"Received input shape {tuple(input_shape)}.")
         # Stored as torch's (units, in): F.linear then needs no transpose, forward or backward.
         self.kernel = self.add_weight("kernel", (in_dim, self.units), self.kernel_initializer,
-                                      layout=(1, 0))
-        self.bias = self.add_weight("bias", (self.units,), self.bias_initializer) if self.use_bias else None
+                                      layout=(1, 0), regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
+        self.bias = (self.add_weight("bias", (self.units,), self.bias_initializer,
+                                     regularizer=self.bias_regularizer,
+                                     constraint=self.bias_constraint)
+                     if self.use_bias else None)
 
     def call(self, inputs):
         return self._activate(F.linear(inputs, self.kernel, self.bias))
@@ -69,10 +79,16 @@ class Dense(_FoldableActivation, Layer):
         return {**super().get_config(), "units": self.units,
                 "activation": activations.serialize(self.activation), "use_bias": self.use_bias,
                 "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer)}
+                "bias_initializer": initializers.serialize(self.bias_initializer),
+                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+                "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+                "kernel_constraint": constraints.serialize(self.kernel_constraint),
+                "bias_constraint": constraints.serialize(self.bias_constraint)}
 
 
 class Activation(_FoldableActivation, Layer):
+    supports_masking = True
+
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
@@ -89,6 +105,8 @@ class Activation(_FoldableActivation, Layer):
 
 class Dropout(Layer):
     """Zero a fraction ``rate`` of the inputs while training, scaling the rest by 1/(1-rate)."""
+
+    supports_masking = True
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)

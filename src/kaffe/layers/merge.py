@@ -25,6 +25,17 @@ def _broadcast_shape(shapes, layer):
 
 class _Merge(Layer):
     min_inputs = 2
+    supports_masking = True
+
+    def compute_mask(self, inputs, mask=None):
+        """Keras: a position is kept when every input that has a mask keeps it."""
+        if mask is None or all(m is None for m in mask):
+            return None
+        kept = [m for m in mask if m is not None]
+        out = kept[0]
+        for m in kept[1:]:
+            out = out & m
+        return out
 
     def build(self, input_shape):
         if not isinstance(input_shape, list) or len(input_shape) < self.min_inputs:

@@ -39,6 +39,8 @@ class Trainer(LegacyGeneratorAPI):
         self._outputs_needing_probabilities = set()
         self._device = None
         self._prepared_for = None
+        self._loss_layers = []
+        self._constrained = []
 
     # ------------------------------------------------------------------ compile
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
@@ -85,6 +87,10 @@ class Trainer(LegacyGeneratorAPI):
         self._compiled_metrics = CompiledMetrics(args["metrics"], names,
                                                  self._compiled_loss.losses, shapes)
         self._fold_output_activations()
+        self._loss_layers = [layer for layer in self.modules() if _may_add_losses(layer)]
+        self._constrained = [layer for layer in self.modules()
+                             if any(spec.constraint is not None
+                                    for spec in getattr(layer, "_weight_specs", ()))]
 
     def _fold_output_activations(self):
         """Where an output is a softmax/sigmoid layer feeding its cross-entropy, train on the
@@ -222,9 +228,14 @@ class Trainer(LegacyGeneratorAPI):
 
     # ------------------------------------------------------------------ steps
     def _forward_loss_impl(self, xs, ys, sws):
+        for layer in self._loss_layers:
+            layer._added_losses.clear()
         preds = self(xs[0] if len(xs) == 1 else xs)
         preds = list(preds) if isinstance(preds, (list, tuple)) else [preds]
         total, per_output = self._compiled_loss(ys, preds, sws)
+        for layer in self._loss_layers:  # regularizers and add_loss: part of Keras's "loss"
+            for penalty in layer._added_losses + layer._weight_penalties():
+                total = total + penalty
         return total, per_output, preds
 
     def _get_forward_loss(self):
@@ -249,6 +260,8 @@ class Trainer(LegacyGeneratorAPI):
         total, per_output, preds = self._forward_with_logits(self._get_forward_loss(), xs, ys, sws)
         total.backward()
         self.optimizer.step()
+        for layer in self._constrained:
+            layer.apply_constraints()
         self._update_metrics(total, per_output, preds, ys, sws, xs[0].shape[0])
 
     def _test_step(self, xs, ys, sws):
@@ -436,6 +449,16 @@ class Trainer(LegacyGeneratorAPI):
         return values[0] if len(values) == 1 else values
 
 # ---------------------------------------------------------------------- helpers
+def _may_add_losses(module):
+    """Layers whose forward pass can add to the loss: regularized ones, and user-written
+    layers (their ``call`` may use ``add_loss``)."""
+    if not hasattr(module, "_added_losses"):
+        return False
+    return (module.activity_regularizer is not None
+            or any(spec.regularizer is not None for spec in module._weight_specs)
+            or not type(module).__module__.startswith("kaffe."))
+
+
 _ARGMAX_METRICS = {metrics_module.categorical_accuracy, metrics_module.sparse_categorical_accuracy}
 
 
