@@ -5,5 +5,5 @@ from kaffe.engine.functional import Functional
 from kaffe.engine.input_layer import Input
 from kaffe.engine.model import Model
 from kaffe.engine.sequential import Sequential
-from kaffe import (activations, backend, callbacks, config, datasets, initializers, layers, losses,
-                   metrics, models, optimizers, utils)
+from kaffe import (activations, backend, callbacks, config, constraints, datasets, initializers,
+                   layers, losses, metrics, models, optimizers, preprocessing, regularizers, utils)
