@@ -1,35 +1,39 @@
-"""Convolution layers: ``Conv1D`` and ``Conv2D`` (Keras 2 names ``Convolution1D``/``Convolution2D``).
+"""Convolution layers: ``Conv1D``, ``Conv2D``, ``Conv3D`` (Keras 2 names ``Convolution1D/2D/3D``).
 
 Keras's semantics on torch's kernels. Inputs are ``channels_last`` by default; such an input is
-handed to torch as a permuted view, which is an NCHW tensor in torch's channels_last memory
+handed to torch as a permuted view, which is an NC(D)HW tensor in torch's channels_last memory
 format, so convolution and pooling run on it without a copy. A 1D input is run as a 2D one of
 height 1 (``(N, L, C)`` -> ``(N, C, 1, L)``), which keeps that fast path for sequences too.
 
 ``padding='same'`` pads as TensorFlow/Keras do: the total padding along an axis is
 ``max((ceil(n / s) - 1) * s + (k - 1) * d + 1 - n, 0)``, split with the odd pixel on the
-right/bottom. The helpers at the top are shared with the pooling and up-sampling layers.
+right/bottom. The helpers at the top are shared with the transposed, separable and depthwise
+convolutions and the pooling, padding and up-sampling layers.
 """
 import inspect
 
 import torch.nn.functional as F
 
-from kaffe import activations, initializers
+from kaffe import activations, constraints, initializers, regularizers
 from kaffe.config import standardize_data_format
 from kaffe.engine.layer import Layer
 
 
 # ------------------------------------------------------------------------------ shared helpers
-def normalize_tuple(value, n, arg, layer):
-    """An int or a sequence of ``n`` positive ints as a tuple of ``n`` ints."""
+def normalize_tuple(value, n, arg, layer, allow_zero=False):
+    """An int or a sequence of ``n`` positive (or, with ``allow_zero``, non-negative) ints as a
+    tuple of ``n`` ints."""
     items = (value,) * n if isinstance(value, int) else value
     try:
         items = tuple(items)
     except TypeError:
         items = None
+    low = 0 if allow_zero else 1
     if (items is None or len(items) != n
-            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in items)):
-        what = ("a positive integer" if n == 1
-                else f"a positive integer or a tuple of {n} positive integers")
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v >= low for v in items)):
+        kind = "non-negative" if allow_zero else "positive"
+        what = (f"a {kind} integer" if n == 1
+                else f"a {kind} integer or a tuple of {n} {kind} integers")
         raise ValueError(f"{layer} expected {what} for {arg}. Received: {arg}={value!r}")
     return items
 
@@ -62,32 +66,34 @@ def output_length(size, kernel, stride, dilation, padding):
     return (size - 1) // stride + 1  # 'same' and 'causal'
 
 
-def spatial_padding(x, kernels, strides, dilations=(1, 1)):
-    """'same' padding for an NCHW tensor: ``(padding for torch's op, F.pad tuple or None)``.
+def spatial_padding(x, kernels, strides, dilations=None):
+    """'same' padding for an NC(D)HW tensor: ``(padding for torch's op, F.pad tuple or None)``.
 
     Symmetric padding goes to the op itself (no copy); asymmetric padding needs ``F.pad``.
     """
+    dilations = dilations or (1,) * len(kernels)
     pads = [same_padding(n, k, s, d)
             for n, k, s, d in zip(x.shape[2:], kernels, strides, dilations)]
     if all(before == after for before, after in pads):
         return tuple(before for before, _ in pads), None
-    (top, bottom), (left, right) = pads
-    return 0, (left, right, top, bottom)
+    return 0, tuple(p for pair in reversed(pads) for p in pair)  # F.pad: last axis first
 
 
 def to_nchw(x, rank, data_format):
-    """A view of a layer input as ``(N, C, H, W)``; 1D inputs get height 1."""
+    """A view of a layer input as torch's ``(N, C, *spatial)``; 1D inputs get height 1."""
     if rank == 1:
         if data_format == "channels_last":
             return x.unsqueeze(1).permute(0, 3, 1, 2)
         return x.unsqueeze(2)
-    return x.permute(0, 3, 1, 2) if data_format == "channels_last" else x
+    if data_format == "channels_last":
+        return x.permute(0, rank + 1, *range(1, rank + 1))
+    return x
 
 
 def from_nchw(y, rank, data_format):
-    """Undo ``to_nchw`` on an ``(N, C, H, W)`` result."""
+    """Undo ``to_nchw`` on an ``(N, C, *spatial)`` result."""
     if data_format == "channels_last":
-        y = y.permute(0, 2, 3, 1)
+        y = y.permute(0, *range(2, y.dim()), 1)
         return y.squeeze(1) if rank == 1 else y
     return y.squeeze(2) if rank == 1 else y
 
@@ -96,12 +102,22 @@ def spatial_shape(input_shape, data_format):
     return tuple(input_shape[1:-1]) if data_format == "channels_last" else tuple(input_shape[2:])
 
 
+def with_spatial(input_shape, spatial, channels, data_format):
+    """An output shape: batch axis of ``input_shape``, ``spatial`` sizes and ``channels``."""
+    if data_format == "channels_last":
+        return (input_shape[0],) + tuple(spatial) + (channels,)
+    return (input_shape[0], channels) + tuple(spatial)
+
+
+_EXAMPLES = {1: "(batch, steps, channels)", 2: "(batch, rows, cols, channels)",
+             3: "(batch, depth, rows, cols, channels)"}
+
+
 def check_rank(input_shape, rank, layer):
     expected = rank + 2
     if len(input_shape) != expected:
-        example = "(batch, steps, channels)" if rank == 1 else "(batch, rows, cols, channels)"
         raise ValueError(f"{type(layer).__name__} '{layer.name}' expects inputs of rank {expected}, "
-                         f"e.g. {example}. Received input shape {tuple(input_shape)}.")
+                         f"e.g. {_EXAMPLES[rank]}. Received input shape {tuple(input_shape)}.")
 
 
 _KERAS1_FORMATS = {"tf": "channels_last", "th": "channels_first", "default": None}
@@ -126,8 +142,42 @@ def take_keras1_args(kwargs, renames, given, layer_cls):
     return args
 
 
+_KERAS1_KERNEL_DIMS = {2: ("nb_row", "nb_col"), 3: ("kernel_dim1", "kernel_dim2", "kernel_dim3")}
+
+
+def take_keras1_kernel_size(kwargs, given, rank, cls, keras1):
+    """Keras 1's per-axis kernel sizes (``nb_row``/``nb_col``, ``kernel_dim1..3``) as
+    ``kernel_size``. With Keras 1 keywords present (``keras1``), the positional form
+    ``Convolution2D(32, 3, 5)`` / ``Convolution3D(32, 3, 3, 3)`` reads as a 3x5 / 3x3x3 kernel, as
+    in Keras 1 and 2; without them the later positions are ``strides``/``padding``, as in Keras 3."""
+    names = _KERAS1_KERNEL_DIMS.get(rank)
+    if names is None:
+        return given
+    given = dict(given)
+    dims = [kwargs.pop(name, None) for name in names]
+    kernel = given["kernel_size"]
+    if all(d is not None for d in dims):
+        if kernel is not None:
+            raise ValueError(f"{cls} got both {'/'.join(names)} (Keras 1) and "
+                             f"kernel_size={kernel!r}; pass only kernel_size.")
+        given["kernel_size"] = tuple(dims)
+    elif dims[0] is None and all(d is not None for d in dims[1:]) and isinstance(kernel, int):
+        given["kernel_size"] = (kernel, *dims[1:])  # Convolution2D(32, 3, nb_col=3)
+    elif any(d is not None for d in dims):
+        raise TypeError(f"{cls} got {', '.join(f'{n}={d!r}' for n, d in zip(names, dims))} "
+                        f"(Keras 1); pass all of them, or kernel_size.")
+    elif rank == 2 and keras1 and isinstance(kernel, int) and isinstance(given["strides"], int) \
+            and given["strides"] != 1:
+        given["kernel_size"], given["strides"] = (kernel, given["strides"]), 1
+    elif rank == 3 and isinstance(kernel, int) and isinstance(given["strides"], int) \
+            and isinstance(given["padding"], int):  # an int padding is never Keras 3
+        given["kernel_size"] = (kernel, given["strides"], given["padding"])
+        given["strides"], given["padding"] = 1, "valid"
+    return given
+
+
 # ------------------------------------------------------------------------------ convolutions
-_KERAS1_CONV_ARGS = {
+KERAS1_CONV_ARGS = {
     "nb_filter": "filters", "filter_length": "kernel_size", "subsample": "strides",
     "subsample_length": "strides", "border_mode": "padding", "init": "kernel_initializer",
     "dim_ordering": "data_format", "bias": "use_bias", "atrous_rate": "dilation_rate",
@@ -135,122 +185,106 @@ _KERAS1_CONV_ARGS = {
     "W_constraint": "kernel_constraint", "b_constraint": "bias_constraint",
 }
 
+TORCH_CONV = {2: F.conv2d, 3: F.conv3d}
 
-class _Conv(Layer):
-    """N-D convolution (cross-correlation) plus bias, then ``activation``.
 
-    kernel: Keras shape ``(*kernel_size, in_channels // groups, filters)``, drawn from
-    ``kernel_initializer`` (Glorot uniform by default, fans counted over the receptive field);
-    stored as torch's ``(filters, in_channels // groups, *kernel_size)``. bias: ``(filters,)``,
-    zeros. ``reset_parameters()`` draws both again. Regularizer and constraint arguments are
-    kept in the config only.
-    """
+def kernel_layout(rank):
+    """Permutation of a Keras kernel ``(*kernel_size, a, b)`` into torch's ``(b, a, *kernel_size)``."""
+    return (rank + 1, rank) + tuple(range(rank))
+
+
+def positive_int(value, arg, cls):
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"{cls} expected a positive integer for {arg}. Received: {arg}={value!r}")
+    return value
+
+
+class SpatialConv(Layer):
+    """What every convolution shares: the window geometry (``kernel_size``, ``strides``,
+    ``padding``, ``dilation_rate``, ``data_format``), ``activation``, the bias options and
+    ``activity_regularizer``; inputs run as torch NC(D)HW views (1D as 2D of height 1).
+    Keras 2's ``weights=[...]`` loads initial weights at build."""
 
     rank = None
+    paddings = ("valid", "same")
+    #: Keras refuses strides > 1 with dilation_rate > 1 for these layers (not for depthwise ones).
+    strides_or_dilation = True
 
-    def __init__(self, filters=None, kernel_size=None, strides=1, padding="valid", data_format=None,
-                 dilation_rate=1, groups=1, activation=None, use_bias=True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
-                 kernel_constraint=None, bias_constraint=None, weights=None, **kwargs):
-        given = dict(filters=filters, kernel_size=kernel_size, strides=strides, padding=padding,
-                     data_format=data_format, dilation_rate=dilation_rate, use_bias=use_bias,
-                     kernel_initializer=kernel_initializer, kernel_regularizer=kernel_regularizer,
-                     bias_regularizer=bias_regularizer, kernel_constraint=kernel_constraint,
-                     bias_constraint=bias_constraint)
-        a = self._keras1_args(kwargs, given)
-        super().__init__(**kwargs)
+    def __init__(self, kernel_size, strides, padding, data_format, dilation_rate, activation,
+                 use_bias, bias_initializer, bias_regularizer, bias_constraint,
+                 activity_regularizer=None, weights=None, **kwargs):
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         cls = type(self).__name__
-        if a["filters"] is None or a["kernel_size"] is None:
-            raise TypeError(f"{cls} needs filters and kernel_size, e.g. {cls}(32, 3). "
-                            f"Received: filters={a['filters']!r}, kernel_size={a['kernel_size']!r}")
-        if not isinstance(a["filters"], int) or isinstance(a["filters"], bool) or a["filters"] <= 0:
-            raise ValueError(f"{cls} expected a positive integer for filters. "
-                             f"Received: filters={a['filters']!r}")
-        if not isinstance(groups, int) or isinstance(groups, bool) or groups <= 0:
-            raise ValueError(f"{cls} expected a positive integer for groups. Received: groups={groups!r}")
-        if a["filters"] % groups:
-            raise ValueError(f"{cls}: filters must be divisible by groups. "
-                             f"Received: filters={a['filters']}, groups={groups}")
-        self.filters = a["filters"]
-        self.kernel_size = normalize_tuple(a["kernel_size"], self.rank, "kernel_size", cls)
-        self.strides = normalize_tuple(a["strides"], self.rank, "strides", cls)
-        self.dilation_rate = normalize_tuple(a["dilation_rate"], self.rank, "dilation_rate", cls)
-        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
+        if kernel_size is None:
+            raise TypeError(f"{cls} needs kernel_size. Received: kernel_size=None")
+        self.kernel_size = normalize_tuple(kernel_size, self.rank, "kernel_size", cls)
+        self.strides = normalize_tuple(strides, self.rank, "strides", cls)
+        self.dilation_rate = normalize_tuple(dilation_rate, self.rank, "dilation_rate", cls)
+        if self.strides_or_dilation and max(self.strides) > 1 and max(self.dilation_rate) > 1:
             raise ValueError(f"{cls}: strides > 1 cannot be combined with dilation_rate > 1 (as in "
                              f"Keras). Received: strides={self.strides}, "
                              f"dilation_rate={self.dilation_rate}")
-        allowed = ("valid", "same", "causal") if self.rank == 1 else ("valid", "same")
-        self.padding = normalize_padding(a["padding"], cls, allowed)
-        self.data_format = standardize_data_format(a["data_format"])
-        self.groups = groups
+        self.padding = normalize_padding(padding, cls, self.paddings)
+        self.data_format = standardize_data_format(data_format)
         self.activation = activations.get(activation)
-        self.use_bias = bool(a["use_bias"])
-        self.kernel_initializer = initializers.get(a["kernel_initializer"] or "glorot_uniform")
+        self.use_bias = bool(use_bias)
         self.bias_initializer = initializers.get(bias_initializer or "zeros")
-        self.kernel_regularizer = a["kernel_regularizer"]
-        self.bias_regularizer = a["bias_regularizer"]
-        self.activity_regularizer = activity_regularizer
-        self.kernel_constraint = a["kernel_constraint"]
-        self.bias_constraint = a["bias_constraint"]
-        self._initial_weights = weights  # Keras 2's ``weights=[kernel, bias]``
-        # Every op runs in 2D: a 1D layer is a 2D one with a height-1 kernel.
-        pad = (1,) * (2 - self.rank)
-        self._kernel_2d = pad + self.kernel_size
-        self._strides_2d = pad + self.strides
-        self._dilation_2d = pad + self.dilation_rate
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.bias_constraint = constraints.get(bias_constraint)
+        self._initial_weights = weights
+        pad = (1,) * (self.rank == 1)  # torch runs a 1D layer as a 2D one of height 1
+        self._kernel_op = pad + self.kernel_size
+        self._strides_op = pad + self.strides
+        self._dilation_op = pad + self.dilation_rate
 
-    def _keras1_args(self, kwargs, given):
-        return take_keras1_args(kwargs, _KERAS1_CONV_ARGS, given, type(self))
-
-    # ------------------------------------------------------------------ build and call
     def _channels(self, input_shape):
         return input_shape[-1] if self.data_format == "channels_last" else input_shape[1]
 
-    def build(self, input_shape):
+    def _known_channels(self, input_shape):
         check_rank(input_shape, self.rank, self)
         channels = self._channels(input_shape)
         if channels is None:
             raise ValueError(f"{type(self).__name__} '{self.name}' needs the channel axis of its "
                              f"input to be known. Received input shape {tuple(input_shape)} "
                              f"(data_format={self.data_format!r}).")
-        if channels % self.groups:
-            raise ValueError(f"{type(self).__name__} '{self.name}': input channels ({channels}) must "
-                             f"be divisible by groups={self.groups}. Received input shape "
-                             f"{tuple(input_shape)}.")
-        self.compute_output_shape(input_shape)  # too-small inputs fail here, with a clear message
-        layout = (3, 2, 0, 1) if self.rank == 2 else (2, 1, 0)
-        shape = self.kernel_size + (channels // self.groups, self.filters)
-        self.kernel = self.add_weight("kernel", shape, self.kernel_initializer, layout=layout)
-        self.bias = (self.add_weight("bias", (self.filters,), self.bias_initializer)
+        return channels
+
+    def _add_bias(self, size):
+        self.bias = (self.add_weight("bias", (size,), self.bias_initializer,
+                                     regularizer=self.bias_regularizer,
+                                     constraint=self.bias_constraint)
                      if self.use_bias else None)
+
+    def _load_initial_weights(self):
         if self._initial_weights is not None:
             self.built = True
             self.set_weights(self._initial_weights)
             self._initial_weights = None
 
-    def call(self, inputs):
+    def _op_kernel(self, kernel):
+        """A stored ``(out, in, *kernel_size)`` kernel as torch's op wants it (1D: height 1)."""
+        return kernel.unsqueeze(2) if self.rank == 1 else kernel
+
+    def _convolve(self, inputs, kernel, bias, groups):
+        """Cross-correlate an input in the layer's format with a stored kernel; the result stays
+        NC(D)HW."""
         x = to_nchw(inputs, self.rank, self.data_format)
-        kernel = self.kernel if self.rank == 2 else self.kernel.unsqueeze(2)  # (out, in/g, 1, k)
         padding = 0
         if self.padding == "causal":
             x = F.pad(x, ((self.kernel_size[0] - 1) * self.dilation_rate[0], 0))
         elif self.padding == "same":
-            padding, pads = spatial_padding(x, self._kernel_2d, self._strides_2d, self._dilation_2d)
+            padding, pads = spatial_padding(x, self._kernel_op, self._strides_op,
+                                            self._dilation_op)
             if pads is not None:
                 x = F.pad(x, pads)
-        y = F.conv2d(x, kernel, self.bias, self._strides_2d, padding, self._dilation_2d, self.groups)
+        conv = TORCH_CONV[x.dim() - 2]
+        return conv(x, self._op_kernel(kernel), bias, self._strides_op, padding,
+                    self._dilation_op, groups)
+
+    def _finish(self, y):
         return self.activation(from_nchw(y, self.rank, self.data_format))
 
-    def check_input_shape(self, input_shape):
-        check_rank(input_shape, self.rank, self)
-        channels, expected = self._channels(input_shape), self.kernel.shape[1] * self.groups
-        if channels is not None and channels != expected:
-            raise ValueError(f"{type(self).__name__} '{self.name}' was built for {expected} input "
-                             f"channels, received input shape {tuple(input_shape)} "
-                             f"(data_format={self.data_format!r}).")
-
-    def compute_output_shape(self, input_shape):
+    def _spatial_output(self, input_shape):
         check_rank(input_shape, self.rank, self)
         spatial = tuple(output_length(n, k, s, d, self.padding) for n, k, s, d in zip(
             spatial_shape(input_shape, self.data_format), self.kernel_size, self.strides,
@@ -260,29 +294,114 @@ class _Conv(Layer):
                 f"{type(self).__name__} '{self.name}': input shape {tuple(input_shape)} is too small "
                 f"for kernel_size={self.kernel_size} with dilation_rate={self.dilation_rate} and "
                 f"padding='valid' (output would be {spatial}). Use padding='same' or a larger input.")
-        if self.data_format == "channels_last":
-            return (input_shape[0],) + spatial + (self.filters,)
-        return (input_shape[0], self.filters) + spatial
+        return spatial
+
+    def _check_channels(self, input_shape, expected):
+        check_rank(input_shape, self.rank, self)
+        channels = self._channels(input_shape)
+        if channels is not None and channels != expected:
+            raise ValueError(f"{type(self).__name__} '{self.name}' was built for {expected} input "
+                             f"channels, received input shape {tuple(input_shape)} "
+                             f"(data_format={self.data_format!r}).")
+
+    def get_config(self):
+        return {**super().get_config(), "kernel_size": self.kernel_size, "strides": self.strides,
+                "padding": self.padding, "data_format": self.data_format,
+                "dilation_rate": self.dilation_rate,
+                "activation": activations.serialize(self.activation), "use_bias": self.use_bias,
+                "bias_initializer": initializers.serialize(self.bias_initializer),
+                "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+                "activity_regularizer": regularizers.serialize(self.activity_regularizer),
+                "bias_constraint": constraints.serialize(self.bias_constraint)}
+
+    def extra_repr(self):
+        return (f"name={self.name!r}, kernel_size={self.kernel_size}, strides={self.strides}, "
+                f"padding={self.padding!r}, data_format={self.data_format!r}")
+
+
+class BaseConv(SpatialConv):
+    """N-D convolution (cross-correlation) plus bias, then ``activation``.
+
+    kernel: Keras shape ``(*kernel_size, in_channels // groups, filters)``, drawn from
+    ``kernel_initializer`` (Glorot uniform by default, fans counted over the receptive field);
+    stored as torch's ``(filters, in_channels // groups, *kernel_size)``. bias: ``(filters,)``,
+    zeros. ``reset_parameters()`` draws both again. ``kernel_regularizer``/``bias_regularizer``
+    add their penalties to the training loss; ``kernel_constraint``/``bias_constraint`` project
+    the weights after each update (both on the Keras-shaped weight).
+    """
+
+    def __init__(self, filters=None, kernel_size=None, strides=1, padding="valid", data_format=None,
+                 dilation_rate=1, groups=1, activation=None, use_bias=True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 kernel_constraint=None, bias_constraint=None, weights=None, **kwargs):
+        cls = type(self).__name__
+        given = dict(filters=filters, kernel_size=kernel_size, strides=strides, padding=padding,
+                     data_format=data_format, dilation_rate=dilation_rate, use_bias=use_bias,
+                     kernel_initializer=kernel_initializer, kernel_regularizer=kernel_regularizer,
+                     bias_regularizer=bias_regularizer, kernel_constraint=kernel_constraint,
+                     bias_constraint=bias_constraint)
+        given = self._keras1_kernel_size(kwargs, given)
+        a = take_keras1_args(kwargs, KERAS1_CONV_ARGS, given, type(self))
+        if a["filters"] is None or a["kernel_size"] is None:
+            raise TypeError(f"{cls} needs filters and kernel_size, e.g. {cls}(32, 3). "
+                            f"Received: filters={a['filters']!r}, kernel_size={a['kernel_size']!r}")
+        super().__init__(a["kernel_size"], a["strides"], a["padding"], a["data_format"],
+                         a["dilation_rate"], activation, a["use_bias"], bias_initializer,
+                         a["bias_regularizer"], a["bias_constraint"], activity_regularizer,
+                         weights, **kwargs)
+        self.filters = positive_int(a["filters"], "filters", cls)
+        positive_int(groups, "groups", cls)
+        if self.filters % groups:
+            raise ValueError(f"{cls}: filters must be divisible by groups. "
+                             f"Received: filters={self.filters}, groups={groups}")
+        self.groups = groups
+        self.kernel_initializer = initializers.get(a["kernel_initializer"] or "glorot_uniform")
+        self.kernel_regularizer = regularizers.get(a["kernel_regularizer"])
+        self.kernel_constraint = constraints.get(a["kernel_constraint"])
+
+    def _keras1_kernel_size(self, kwargs, given):
+        keras1 = bool(set(kwargs) & set(KERAS1_CONV_ARGS))
+        return take_keras1_kernel_size(kwargs, given, self.rank, type(self).__name__, keras1)
+
+    # ------------------------------------------------------------------ build and call
+    def build(self, input_shape):
+        channels = self._known_channels(input_shape)
+        if channels % self.groups:
+            raise ValueError(f"{type(self).__name__} '{self.name}': input channels ({channels}) must "
+                             f"be divisible by groups={self.groups}. Received input shape "
+                             f"{tuple(input_shape)}.")
+        self.compute_output_shape(input_shape)  # too-small inputs fail here, with a clear message
+        shape = self.kernel_size + (channels // self.groups, self.filters)
+        self.kernel = self.add_weight("kernel", shape, self.kernel_initializer,
+                                      layout=kernel_layout(self.rank),
+                                      regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
+        self._add_bias(self.filters)
+        self._load_initial_weights()
+
+    def call(self, inputs):
+        return self._finish(self._convolve(inputs, self.kernel, self.bias, self.groups))
+
+    def check_input_shape(self, input_shape):
+        self._check_channels(input_shape, self.kernel.shape[1] * self.groups)
+
+    def compute_output_shape(self, input_shape):
+        return with_spatial(input_shape, self._spatial_output(input_shape), self.filters,
+                            self.data_format)
 
     # ------------------------------------------------------------------ config
     def get_config(self):
-        return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
-                "strides": self.strides, "padding": self.padding, "data_format": self.data_format,
-                "dilation_rate": self.dilation_rate, "groups": self.groups,
-                "activation": activations.serialize(self.activation), "use_bias": self.use_bias,
+        return {**super().get_config(), "filters": self.filters, "groups": self.groups,
                 "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer),
-                "kernel_regularizer": self.kernel_regularizer,
-                "bias_regularizer": self.bias_regularizer,
-                "activity_regularizer": self.activity_regularizer,
-                "kernel_constraint": self.kernel_constraint, "bias_constraint": self.bias_constraint}
+                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+                "kernel_constraint": constraints.serialize(self.kernel_constraint)}
 
     def extra_repr(self):
-        return (f"name={self.name!r}, filters={self.filters}, kernel_size={self.kernel_size}, "
-                f"strides={self.strides}, padding={self.padding!r}, data_format={self.data_format!r}")
+        return f"filters={self.filters}, {super().extra_repr()}"
 
 
-class Conv1D(_Conv):
+class Conv1D(BaseConv):
     """1D convolution over ``(batch, steps, channels)`` (or ``(batch, channels, steps)``).
 
     ``padding='causal'`` pads ``dilation_rate * (kernel_size - 1)`` steps on the left only, so
@@ -291,6 +410,7 @@ class Conv1D(_Conv):
     """
 
     rank = 1
+    paddings = ("valid", "same", "causal")
 
     def __init__(self, filters=None, kernel_size=None, strides=1, padding="valid", data_format=None,
                  dilation_rate=1, groups=1, activation=None, use_bias=True,
@@ -305,7 +425,7 @@ class Conv1D(_Conv):
                          kernel_constraint, bias_constraint, **kwargs)
 
 
-class Conv2D(_Conv):
+class Conv2D(BaseConv):
     """2D convolution over ``(batch, rows, cols, channels)`` (or ``(batch, channels, rows, cols)``).
 
     Keras 1 spellings are accepted: ``nb_filter``, ``nb_row``/``nb_col``, ``subsample``,
@@ -316,37 +436,18 @@ class Conv2D(_Conv):
 
     rank = 2
 
-    def __init__(self, filters=None, kernel_size=None, strides=1, padding="valid", data_format=None,
-                 dilation_rate=1, groups=1, activation=None, use_bias=True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
-                 kernel_constraint=None, bias_constraint=None, **kwargs):
-        super().__init__(filters, kernel_size, strides, padding, data_format, dilation_rate, groups,
-                         activation, use_bias, kernel_initializer, bias_initializer,
-                         kernel_regularizer, bias_regularizer, activity_regularizer,
-                         kernel_constraint, bias_constraint, **kwargs)
 
-    def _keras1_args(self, kwargs, given):
-        given = dict(given)
-        nb_row, nb_col = kwargs.pop("nb_row", None), kwargs.pop("nb_col", None)
-        kernel, strides = given["kernel_size"], given["strides"]
-        if nb_row is not None and nb_col is not None:
-            if kernel is not None:
-                raise ValueError(f"Conv2D got both nb_row/nb_col (Keras 1) and kernel_size={kernel!r}; "
-                                 "pass only kernel_size=(rows, cols).")
-            given["kernel_size"] = (nb_row, nb_col)
-        elif nb_col is not None and isinstance(kernel, int):  # Convolution2D(32, 3, nb_col=3)
-            given["kernel_size"] = (kernel, nb_col)
-        elif nb_row is not None or nb_col is not None:
-            raise TypeError(f"Conv2D got nb_row={nb_row!r}, nb_col={nb_col!r} (Keras 1); pass both, "
-                            "or kernel_size=(rows, cols).")
-        elif (set(kwargs) & set(_KERAS1_CONV_ARGS) and isinstance(kernel, int)
-              and isinstance(strides, int) and strides != 1):
-            # Keras 1's positional Convolution2D(nb_filter, nb_row, nb_col, border_mode=...).
-            given["kernel_size"], given["strides"] = (kernel, strides), 1
-        return super()._keras1_args(kwargs, given)
+class Conv3D(BaseConv):
+    """3D convolution over ``(batch, depth, rows, cols, channels)`` (or channels first).
+
+    Keras 1 spellings are accepted as for ``Conv2D``, with ``kernel_dim1..3`` for the kernel
+    size; Keras 1's positional ``Convolution3D(32, 3, 3, 3)`` reads as a 3x3x3 kernel.
+    """
+
+    rank = 3
 
 
 # Keras 2 names: the same classes, as in Keras 3.
 Convolution1D = Conv1D
 Convolution2D = Conv2D
+Convolution3D = Conv3D

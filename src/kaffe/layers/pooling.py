@@ -1,4 +1,5 @@
-"""Pooling layers: max and average pooling over windows, and global pooling over all positions.
+"""Pooling layers: max and average pooling over windows, and global pooling over all positions,
+in 1D, 2D and 3D.
 
 ``padding='same'`` pads as TensorFlow/Keras do (odd pixel on the right/bottom). Max pooling treats
 padding as -inf; average pooling divides each window by the number of real (unpadded) elements
@@ -12,6 +13,8 @@ from kaffe.engine.layer import Layer
 from kaffe.layers.convolutional import (check_rank, from_nchw, normalize_padding, normalize_tuple,
                                         output_length, same_padding, spatial_padding,
                                         spatial_shape, take_keras1_args, to_nchw)
+
+_TORCH_POOLS = {2: (F.max_pool2d, F.avg_pool2d), 3: (F.max_pool3d, F.avg_pool3d)}
 
 _KERAS1_POOL_ARGS = {"pool_length": "pool_size", "stride": "strides", "border_mode": "padding",
                      "dim_ordering": "data_format"}
@@ -32,33 +35,38 @@ class _Pooling(Layer):
                                        self.rank, "strides", cls)
         self.padding = normalize_padding(a["padding"], cls)
         self.data_format = standardize_data_format(a["data_format"])
-        pad = (1,) * (2 - self.rank)  # 1D pools run as 2D ones of height 1
-        self._pool_2d, self._strides_2d = pad + self.pool_size, pad + self.strides
+        pad = (1,) * (self.rank == 1)  # 1D pools run as 2D ones of height 1
+        self._pool_op, self._strides_op = pad + self.pool_size, pad + self.strides
 
     def call(self, inputs):
         x = to_nchw(inputs, self.rank, self.data_format)
-        pool, strides = self._pool_2d, self._strides_2d
+        pool, strides = self._pool_op, self._strides_op
         padding, pads = (0, None) if self.padding == "valid" else spatial_padding(x, pool, strides)
+        max_pool, avg_pool = _TORCH_POOLS[x.dim() - 2]
         if self.mode == "max":
             if pads is not None:
                 x = F.pad(x, pads, value=float("-inf"))
-            y = F.max_pool2d(x, pool, strides, padding)
+            y = max_pool(x, pool, strides, padding)
         elif pads is None:
-            y = F.avg_pool2d(x, pool, strides, padding, count_include_pad=False)
+            y = avg_pool(x, pool, strides, padding, count_include_pad=False)
         else:  # asymmetric: window sums over zero padding, divided by the real elements per window
             counts = self._window_counts(x.shape[2:], x)
-            y = F.avg_pool2d(F.pad(x, pads), pool, strides, divisor_override=1) / counts
+            y = avg_pool(F.pad(x, pads), pool, strides, divisor_override=1) / counts
         return from_nchw(y, self.rank, self.data_format)
 
     def _window_counts(self, sizes, like):
-        """(H_out, W_out): how many real input elements each 'same'-padded window covers."""
-        per_axis = []
-        for n, k, s in zip(sizes, self._pool_2d, self._strides_2d):
+        """(*spatial_out): how many real input elements each 'same'-padded window covers."""
+        counts = []
+        for n, k, s in zip(sizes, self._pool_op, self._strides_op):
             before = same_padding(n, k, s)[0]
             starts = [i * s - before for i in range(output_length(n, k, s, 1, "same"))]
-            per_axis.append(torch.tensor([min(t + k, n) - max(t, 0) for t in starts],
-                                         dtype=like.dtype, device=like.device))
-        return per_axis[0][:, None] * per_axis[1][None, :]
+            counts.append([min(t + k, n) - max(t, 0) for t in starts])
+        table = torch.ones((), dtype=like.dtype, device=like.device)
+        for axis, per_axis in enumerate(counts):
+            shape = [1] * len(counts)
+            shape[axis] = len(per_axis)
+            table = table * torch.tensor(per_axis, dtype=like.dtype, device=like.device).view(shape)
+        return table
 
     def build(self, input_shape):
         check_rank(input_shape, self.rank, self)
@@ -119,6 +127,26 @@ class AveragePooling2D(_Pooling):
         super().__init__(pool_size, strides, padding, data_format, **kwargs)
 
 
+class MaxPooling3D(_Pooling):
+    """Max over ``pool_size`` windows of depth x rows x cols (``strides`` defaults to
+    ``pool_size``)."""
+    rank, mode = 3, "max"
+
+    def __init__(self, pool_size=(2, 2, 2), strides=None, padding="valid", data_format=None,
+                 **kwargs):
+        super().__init__(pool_size, strides, padding, data_format, **kwargs)
+
+
+class AveragePooling3D(_Pooling):
+    """Mean over ``pool_size`` windows of depth x rows x cols (``strides`` defaults to
+    ``pool_size``)."""
+    rank, mode = 3, "average"
+
+    def __init__(self, pool_size=(2, 2, 2), strides=None, padding="valid", data_format=None,
+                 **kwargs):
+        super().__init__(pool_size, strides, padding, data_format, **kwargs)
+
+
 class _GlobalPooling(Layer):
     rank = None
     reduce = None  # torch reduction taking (tensor, dim, keepdim)
@@ -172,8 +200,21 @@ class GlobalAveragePooling2D(_GlobalPooling):
     rank, reduce = 2, torch.mean
 
 
+class GlobalMaxPooling3D(_GlobalPooling):
+    """Max over all positions: ``(batch, depth, rows, cols, channels)`` -> ``(batch, channels)``."""
+    rank, reduce = 3, torch.amax
+
+
+class GlobalAveragePooling3D(_GlobalPooling):
+    """Mean over all positions: ``(batch, depth, rows, cols, channels)`` -> ``(batch, channels)``."""
+    rank, reduce = 3, torch.mean
+
+
 # Keras's other names for the same classes.
-MaxPool1D, MaxPool2D = MaxPooling1D, MaxPooling2D
-AvgPool1D, AvgPool2D = AveragePooling1D, AveragePooling2D
-GlobalMaxPool1D, GlobalMaxPool2D = GlobalMaxPooling1D, GlobalMaxPooling2D
-GlobalAvgPool1D, GlobalAvgPool2D = GlobalAveragePooling1D, GlobalAveragePooling2D
+MaxPool1D, MaxPool2D, MaxPool3D = MaxPooling1D, MaxPooling2D, MaxPooling3D
+AvgPool1D, AvgPool2D, AvgPool3D = AveragePooling1D, AveragePooling2D, AveragePooling3D
+GlobalMaxPool1D, GlobalMaxPool2D, GlobalMaxPool3D = (GlobalMaxPooling1D, GlobalMaxPooling2D,
+                                                     GlobalMaxPooling3D)
+GlobalAvgPool1D, GlobalAvgPool2D, GlobalAvgPool3D = (GlobalAveragePooling1D,
+                                                     GlobalAveragePooling2D,
+                                                     GlobalAveragePooling3D)
