@@ -9,10 +9,20 @@ from kaffe.layers.merge import (Add, Average, Concatenate, Dot, Maximum, Minimum
                                 multiply, subtract)
 from kaffe.layers.normalization import BatchNormalization
 from kaffe.layers.recurrent import GRU, LSTM, SimpleRNN
-from kaffe.layers.convolutional import Conv1D, Conv2D, Convolution1D, Convolution2D
-from kaffe.layers.pooling import (AveragePooling1D, AveragePooling2D, AvgPool1D, AvgPool2D,
-                                  GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalAvgPool1D,
-                                  GlobalAvgPool2D, GlobalMaxPool1D, GlobalMaxPool2D,
-                                  GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPool1D, MaxPool2D,
-                                  MaxPooling1D, MaxPooling2D)
-from kaffe.layers.reshaping import UpSampling1D, UpSampling2D
+from kaffe.layers.convolutional import (Conv1D, Conv2D, Conv3D, Convolution1D, Convolution2D,
+                                        Convolution3D)
+from kaffe.layers.conv_transpose import (Conv1DTranspose, Conv2DTranspose, Conv3DTranspose,
+                                         Convolution1DTranspose, Convolution2DTranspose,
+                                         Convolution3DTranspose, Deconv2D, Deconv3D,
+                                         Deconvolution2D, Deconvolution3D)
+from kaffe.layers.separable import (DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D,
+                                    SeparableConv2D, SeparableConvolution1D, SeparableConvolution2D)
+from kaffe.layers.pooling import (AveragePooling1D, AveragePooling2D, AveragePooling3D, AvgPool1D,
+                                  AvgPool2D, AvgPool3D, GlobalAveragePooling1D,
+                                  GlobalAveragePooling2D, GlobalAveragePooling3D, GlobalAvgPool1D,
+                                  GlobalAvgPool2D, GlobalAvgPool3D, GlobalMaxPool1D,
+                                  GlobalMaxPool2D, GlobalMaxPool3D, GlobalMaxPooling1D,
+                                  GlobalMaxPooling2D, GlobalMaxPooling3D, MaxPool1D, MaxPool2D,
+                                  MaxPool3D, MaxPooling1D, MaxPooling2D, MaxPooling3D)
+from kaffe.layers.reshaping import (Cropping1D, Cropping2D, Cropping3D, UpSampling1D, UpSampling2D,
+                                    UpSampling3D, ZeroPadding1D, ZeroPadding2D, ZeroPadding3D)
