@@ -3,6 +3,8 @@
 import argparse
 import sys
 
+from kaffe.cli import run as _run
+
 
 def _version(args):
     import torch
@@ -24,6 +26,8 @@ COMMANDS = {
     "version": (_version, "print kaffe's and torch's versions", []),
     "summary": (_summary, "print the summary() of a saved model (.keras / .h5)",
                 [("model", {"help": "path of a .keras or .h5 model file"})]),
+    "run": (_run.command, "run an unedited Keras script: its keras / tensorflow.keras imports "
+            "are served by kaffe", _run.ARGUMENTS),
 }
 
 

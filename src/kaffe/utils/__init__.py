@@ -1,10 +1,14 @@
-"""``keras.utils`` counterparts: one-hot encoding, normalisation, batch datasets, ``get_file``."""
+"""``keras.utils`` counterparts: one-hot encoding, normalisation, batch datasets, ``get_file``,
+model and training plots, seeding."""
 import os
 
 from kaffe.utils.np_utils import normalize, to_categorical
+from kaffe.utils.plotting import model_to_dot, plot_history, plot_model
+from kaffe.utils.random import set_random_seed
 from kaffe.utils.sequence import PyDataset, Sequence
 
-__all__ = ["to_categorical", "normalize", "Sequence", "PyDataset", "get_file"]
+__all__ = ["to_categorical", "normalize", "Sequence", "PyDataset", "get_file", "plot_model",
+           "model_to_dot", "plot_history", "set_random_seed"]
 
 
 def get_file(fname=None, origin=None, untar=False, md5_hash=None, file_hash=None,

@@ -1,0 +1,312 @@
+"""Serve ``import keras`` / ``import tensorflow`` from kaffe, for the length of one ``kaffe run``.
+
+``kaffe_as_keras()`` puts a ``sys.meta_path`` finder in front of the others and takes it away
+again afterwards, together with every ``keras*`` / ``tensorflow*`` entry it put in
+``sys.modules`` (modules of those names imported before, e.g. the real Keras, are put back).
+
+Under it, ``keras.<name>`` and ``tensorflow.keras.<name>`` are *alias modules*
+(``CompatModule``): empty modules whose attributes are looked up in the kaffe modules the table
+``KERAS_MODULES`` names (``keras.layers.core`` -> ``kaffe.layers``). A name kaffe lacks raises
+``MissingAPIError`` naming it and the script line that used it::
+
+    kaffe has no keras.layers.SomethingKaffeLacks (used at script.py:12): ...
+
+(``MissingAPIImportError`` for ``from keras.layers import SomethingKaffeLacks`` and for modules,
+so ``try: import x / except ImportError`` keeps working). ``import tensorflow`` gives the small
+module built by ``kaffe.compat.tensorflow_shim``.
+
+The hook is process-wide while it is active: run one script at a time.
+"""
+import contextlib
+import dis
+import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import os
+import sys
+import types
+
+#: ``keras.<key>`` -> the kaffe modules that hold its names (looked up in order). A name not
+#: in the table maps to the same-named sub-module of its parent's kaffe module when there is
+#: one (``keras.datasets.mnist`` -> ``kaffe.datasets.mnist``); anything else is missing.
+KERAS_MODULES = {
+    "": ("kaffe",),
+    "models": ("kaffe.models",),
+    "layers": ("kaffe.layers",),
+    # Keras 2 kept its layers in sub-modules; kaffe has them all in kaffe.layers.
+    **{f"layers.{name}": ("kaffe.layers",) for name in (
+        "core", "convolutional", "recurrent", "embeddings", "merge", "normalization", "pooling",
+        "advanced_activations", "noise", "wrappers", "local", "convolutional_recurrent",
+        "cudnn_recurrent")},
+    "optimizers": ("kaffe.optimizers",),
+    "optimizers.legacy": ("kaffe.optimizers",),  # TF 2.11+ spelling of the Keras 2 optimizers
+    "optimizers.schedules": ("kaffe.schedules",),
+    "losses": ("kaffe.losses",),
+    "metrics": ("kaffe.metrics",),
+    "callbacks": ("kaffe.callbacks",),
+    "activations": ("kaffe.activations",),
+    "initializers": ("kaffe.initializers",),
+    "regularizers": ("kaffe.regularizers",),
+    "constraints": ("kaffe.constraints",),
+    "backend": ("kaffe.backend",),
+    "config": ("kaffe.config",),
+    "saving": ("kaffe.saving",),
+    "utils": ("kaffe.utils",),
+    "utils.np_utils": ("kaffe.utils.np_utils",),
+    "utils.vis_utils": ("kaffe.utils",),
+    "utils.data_utils": ("kaffe.utils",),
+    "datasets": ("kaffe.datasets",),
+    "preprocessing": ("kaffe.preprocessing",),
+    "engine": ("kaffe.layers", "kaffe.models"),
+    "engine.topology": ("kaffe.layers", "kaffe.models"),
+    "engine.base_layer": ("kaffe.layers",),
+    "engine.input_layer": ("kaffe.layers",),
+    "engine.training": ("kaffe.models",),
+    "engine.sequential": ("kaffe.models",),
+}
+
+#: ``keras.__version__`` under kaffe: Keras 2.15 is the last Keras 2 and the ``tf.keras`` of
+#: TensorFlow 2.15; ``+kaffe`` (a PEP 440 local version) tells the two apart.
+KERAS_VERSION = "2.15.0+kaffe"
+
+KERAS_HINT = ("kaffe does not provide it. kaffe covers the Keras API listed in its README; "
+              "write the missing piece with kaffe.layers.Lambda, a custom Layer or torch.")
+
+_ROOTS = ("keras", "tensorflow")
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+class MissingAPIError(AttributeError):
+    """A ``keras`` / ``tensorflow`` name kaffe does not provide, reached as an attribute."""
+
+
+class MissingAPIImportError(ModuleNotFoundError):
+    """A ``keras`` / ``tensorflow`` name kaffe does not provide, reached by an import."""
+
+
+# -- errors that point at the script ----------------------------------------------------------
+
+def _user_frame(frame):
+    """The first frame, going outwards, that is neither importlib's nor this package's."""
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not (filename.startswith("<frozen importlib") or filename.startswith(_HERE)
+                or os.path.dirname(filename) == os.path.dirname(importlib.__file__)):
+            return frame
+        frame = frame.f_back
+    return None
+
+
+def _is_import_from(frame):
+    """Whether ``frame`` is executing ``from module import name`` (the IMPORT_FROM opcode)."""
+    try:
+        return dis.opname[frame.f_code.co_code[frame.f_lasti]] == "IMPORT_FROM"
+    except (AttributeError, IndexError, TypeError):
+        return False
+
+
+def missing(full_name, caller=None, hint=KERAS_HINT, as_import=None):
+    """The error for ``full_name`` (``'keras.layers.Foo'``), used from frame ``caller``.
+
+    The message names the first frame outside importlib and kaffe.compat (the script's line).
+    It is a ``MissingAPIImportError`` when ``as_import`` says so or, when ``as_import`` is None,
+    when ``caller`` is running ``from ... import``; otherwise a ``MissingAPIError``.
+    """
+    caller = caller or sys._getframe(1)
+    user = _user_frame(caller)
+    where = f" (used at {user.f_code.co_filename}:{user.f_lineno})" if user else ""
+    message = f"kaffe has no {full_name}{where}: {hint}"
+    if as_import is None:
+        as_import = _is_import_from(caller)
+    if as_import:
+        return MissingAPIImportError(message, name=full_name)
+    return MissingAPIError(message)
+
+
+# -- the alias modules ------------------------------------------------------------------------
+
+def keras_key(full_name):
+    """``'keras.layers.core'`` / ``'tensorflow.keras.layers.core'`` -> ``'layers.core'``;
+    ``'keras'`` -> ``''``; ``None`` for names outside Keras (``'tensorflow.random'``)."""
+    for prefix in ("keras", "tensorflow.keras"):
+        if full_name == prefix:
+            return ""
+        if full_name.startswith(prefix + "."):
+            return full_name[len(prefix) + 1:]
+    return None
+
+
+def resolve(key):
+    """The kaffe module names behind ``keras.<key>``, or None when kaffe has no such module."""
+    if key in KERAS_MODULES:
+        return KERAS_MODULES[key]
+    parent, _, leaf = key.rpartition(".")
+    if not parent:
+        return None  # keras.<x> for an x outside the table: not kaffe's internals
+    parent_targets = resolve(parent)
+    if not parent_targets or len(parent_targets) != 1:
+        return None
+    candidate = f"{parent_targets[0]}.{leaf}"
+    try:
+        found = importlib.util.find_spec(candidate)
+    except (ImportError, ValueError):
+        return None
+    return (candidate,) if found is not None else None
+
+
+class CompatModule(types.ModuleType):
+    """A module standing in for ``keras.<x>`` / ``tensorflow.<x>`` under ``kaffe run``.
+
+    Attributes are, in order: what was set on it (``__dict__``), known sub-modules (imported on
+    first use, as real Keras packages import theirs), the attributes of its kaffe ``targets``
+    (cached once found), and otherwise a ``MissingAPIError`` naming the script line.
+    """
+
+    def __init__(self, name, targets=(), hint=KERAS_HINT, doc=None):
+        super().__init__(name, doc)
+        self.__path__ = []  # a package, so that ``import keras.layers`` can go on from it
+        vars(self)["_kaffe_targets"] = tuple(targets)
+        vars(self)["_kaffe_hint"] = hint
+
+    def __getattr__(self, attr):
+        if attr.startswith("__") and attr.endswith("__"):
+            if attr == "__all__":
+                return self._public_names()
+            raise AttributeError(f"module {self.__name__!r} has no attribute {attr!r}")
+        caller = sys._getframe(1)
+        full_name = f"{self.__name__}.{attr}"
+        key = keras_key(full_name)
+        if key is not None and key in KERAS_MODULES:
+            return self._import_submodule(full_name, caller)
+        for target in self._kaffe_targets:
+            try:
+                value = getattr(target, attr)
+            except AttributeError:
+                continue
+            if isinstance(value, types.ModuleType) and key is not None:
+                return self._import_submodule(full_name, caller)  # served as keras.<...> too
+            vars(self)[attr] = value
+            return value
+        raise missing(full_name, caller, self._kaffe_hint)
+
+    def _import_submodule(self, full_name, caller):
+        try:
+            return importlib.import_module(full_name)
+        except MissingAPIImportError as error:
+            hint = str(error).partition(": ")[2] or self._kaffe_hint
+            raise missing(full_name, caller, hint) from None
+
+    def _public_names(self):
+        names = [n for n in vars(self) if not n.startswith("_")]
+        for target in self._kaffe_targets:
+            exported = getattr(target, "__all__", None)
+            if exported is None:
+                exported = [n for n, v in vars(target).items()
+                            if not n.startswith("_") and not isinstance(v, types.ModuleType)]
+            names.extend(n for n in exported if n not in names)
+        return names
+
+    def __dir__(self):
+        names = {n for n in vars(self) if not n.startswith("_kaffe")} | set(self._public_names())
+        prefix = keras_key(self.__name__)
+        if prefix is not None:
+            for key in KERAS_MODULES:
+                parent, _, leaf = key.rpartition(".")
+                if key and parent == prefix:
+                    names.add(leaf)
+        return sorted(names)
+
+    def __repr__(self):
+        targets = ", ".join(t.__name__ for t in self._kaffe_targets)
+        return f"<module {self.__name__!r} (kaffe{': ' + targets if targets else ''})>"
+
+
+class _FactoryLoader(importlib.abc.Loader):
+    """Loads a module by calling ``factory(name)``; nothing is executed."""
+
+    def __init__(self, factory):
+        self._factory = factory
+
+    def create_module(self, spec):
+        return self._factory(spec.name)
+
+    def exec_module(self, module):
+        pass
+
+
+class KerasFinder(importlib.abc.MetaPathFinder):
+    """Finds ``keras``, ``keras.*``, ``tensorflow`` and ``tensorflow.*`` (see module doc)."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        root = fullname.partition(".")[0]
+        if root not in _ROOTS:
+            return None
+        if fullname == "tensorflow":
+            from kaffe.compat import tensorflow_shim
+            return self._spec(fullname, tensorflow_shim.build_module)
+        key = keras_key(fullname)
+        if key is None:
+            return self._tensorflow_namespace(fullname)
+        targets = resolve(key)
+        if targets is None:
+            raise missing(fullname, sys._getframe(1), as_import=True)
+        modules = [self._import_target(fullname, name) for name in targets]
+
+        def make(name):
+            module = CompatModule(name, modules, doc=f"kaffe's stand-in for {name} "
+                                                     f"(names from {', '.join(targets)}).")
+            if key == "":
+                module.__version__ = KERAS_VERSION
+            return module
+        return self._spec(fullname, make)
+
+    @staticmethod
+    def _spec(fullname, factory):
+        return importlib.machinery.ModuleSpec(fullname, _FactoryLoader(factory), is_package=True)
+
+    @staticmethod
+    def _import_target(fullname, name):
+        try:
+            return importlib.import_module(name)
+        except ModuleNotFoundError as error:
+            if error.name and (name == error.name or name.startswith(error.name + ".")):
+                raise missing(fullname, sys._getframe(1), as_import=True,
+                              hint=f"it would come from {name}, which this kaffe does not "
+                                   f"have yet. {KERAS_HINT}") from None
+            raise
+
+    def _tensorflow_namespace(self, fullname):
+        """``import tensorflow.random`` & co.: the shim's own namespaces, nothing else."""
+        from kaffe.compat.tensorflow_shim import TF_HINT
+        tf = sys.modules.get("tensorflow")
+        value = tf
+        for part in fullname.split(".")[1:]:
+            value = vars(value).get(part) if isinstance(value, types.ModuleType) else None
+        if isinstance(value, types.ModuleType):
+            return self._spec(fullname, lambda name: value)
+        raise missing(fullname, sys._getframe(1), hint=TF_HINT, as_import=True)
+
+
+def _is_served(name):
+    return name.partition(".")[0] in _ROOTS
+
+
+@contextlib.contextmanager
+def kaffe_as_keras():
+    """Within the block, ``keras`` / ``tensorflow.keras`` imports give kaffe, ``tensorflow``
+    gives kaffe's shim. On exit the finder and every module it served are gone and any
+    ``keras*`` / ``tensorflow*`` modules imported before are back in ``sys.modules``."""
+    saved = {name: module for name, module in sys.modules.items() if _is_served(name)}
+    for name in saved:
+        del sys.modules[name]
+    finder = KerasFinder()
+    sys.meta_path.insert(0, finder)
+    try:
+        yield finder
+    finally:
+        if finder in sys.meta_path:
+            sys.meta_path.remove(finder)
+        for name in [name for name in sys.modules if _is_served(name)]:
+            del sys.modules[name]
+        sys.modules.update(saved)
