@@ -178,4 +178,5 @@ def test_get_file_refuses_to_download(tmp_path, monkeypatch):
 
 def test_public_names():
     assert set(kaffe.utils.__all__) == {"to_categorical", "normalize", "Sequence", "PyDataset",
-                                        "get_file"}
+                                        "get_file", "plot_model", "model_to_dot", "plot_history",
+                                        "set_random_seed"}
