@@ -7,7 +7,13 @@ from kaffe.layers.embedding import Embedding
 from kaffe.layers.merge import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply,
                                 Subtract, add, average, concatenate, dot, maximum, minimum,
                                 multiply, subtract)
-from kaffe.layers.normalization import BatchNormalization
+from kaffe.layers.normalization import BatchNormalization, GroupNormalization, LayerNormalization
+from kaffe.layers.activations import ELU, LeakyReLU, PReLU, ReLU, Softmax, ThresholdedReLU
+from kaffe.layers.regularization import (ActivityRegularization, AlphaDropout, GaussianDropout,
+                                         GaussianNoise, SpatialDropout1D, SpatialDropout2D,
+                                         SpatialDropout3D)
+from kaffe.layers.attention import AdditiveAttention, Attention, MultiHeadAttention
+from kaffe.layers.preprocessing import Normalization, Rescaling
 from kaffe.layers.recurrent import GRU, LSTM, SimpleRNN
 from kaffe.layers.convolutional import (Conv1D, Conv2D, Conv3D, Convolution1D, Convolution2D,
                                         Convolution3D)
