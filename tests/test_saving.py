@@ -367,3 +367,12 @@ def test_save_leaves_no_temp_file_and_failed_save_keeps_old_file(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["m.h5", "m.keras", "m.weights.h5"]
     with pytest.raises(FileExistsError):
         model.save(tmp_path / "m.keras", overwrite=False)
+
+
+def test_keras_loads_kaffe_multi_head_attention_model(tmp_path):
+    q, v = kaffe.Input((5, 8)), kaffe.Input((7, 8))
+    model = kaffe.Model([q, v], kaffe.layers.MultiHeadAttention(num_heads=2, key_dim=4)(q, v))
+    model.save(str(tmp_path / "mha.keras"))
+    loaded = keras.saving.load_model(str(tmp_path / "mha.keras"))
+    x = [rng.random((2, 5, 8), dtype=np.float32), rng.random((2, 7, 8), dtype=np.float32)]
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x), rtol=1e-5, atol=1e-6)

@@ -82,7 +82,10 @@ def serialize_layer(layer):
         out = {"module": module, "class_name": type(layer).__name__,
                "config": layer_config(layer), "registered_name": registered}
         shape = getattr(layer, "_build_input_shape", None)
-        if layer.built and shape is not None and not isinstance(layer, InputLayer):
+        if hasattr(layer, "get_build_config"):
+            if layer.get_build_config() is not None:
+                out["build_config"] = layer.get_build_config()
+        elif layer.built and shape is not None and not isinstance(layer, InputLayer):
             out["build_config"] = {"input_shape": _shape_to_json(shape)}
     from kaffe.saving.keras_file import serialize_compile_config
     compile_config = serialize_compile_config(layer)
@@ -152,9 +155,15 @@ def functional_config(model):
         config["inbound_nodes"] = []
         for node in layer._inbound_nodes:
             if node in own and not node.is_input:
-                inputs = [tensor_config(t) for t in node.inputs]
-                args = [inputs[0] if node.input_structure == "single" else inputs]
-                config["inbound_nodes"].append({"args": args, "kwargs": dict(node.call_kwargs)})
+                kwargs = dict(node.call_kwargs)
+                if hasattr(layer, "_keras_node_args"):  # layers Keras calls as f(a, b, key=c)
+                    args, extra = layer._keras_node_args(node.inputs)
+                    args = [tensor_config(t) for t in args]
+                    kwargs.update({k: tensor_config(t) for k, t in extra.items()})
+                else:
+                    inputs = [tensor_config(t) for t in node.inputs]
+                    args = [inputs[0] if node.input_structure == "single" else inputs]
+                config["inbound_nodes"].append({"args": args, "kwargs": kwargs})
         layer_configs.append(config)
     return {"name": model.name, "trainable": model.trainable, "layers": layer_configs,
             "input_layers": map_structure(endpoint, model._input_structure),
@@ -202,7 +211,10 @@ def deserialize_layer(config, custom_objects=None, source="the config"):
     except (TypeError, ValueError) as error:
         raise ValueError(f"{source}: cannot create layer '{inner.get('name')}' ({class_name}) "
                          f"from its config: {error}") from error
-    shape = (config.get("build_config") or {}).get("input_shape")
+    build_config = config.get("build_config") or {}
+    if hasattr(layer, "build_from_config") and "shapes_dict" in build_config:
+        layer.build_from_config(build_config)
+    shape = build_config.get("input_shape")
     if shape is not None and isinstance(layer, Layer) and not layer.built:
         _build(layer, _shape_from_json(shape))
     return layer
