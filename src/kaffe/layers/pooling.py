@@ -181,13 +181,29 @@ class _GlobalPooling(Layer):
 
 
 class GlobalMaxPooling1D(_GlobalPooling):
-    """Max over all steps: ``(batch, steps, channels)`` -> ``(batch, channels)``."""
+    """Max over all steps: ``(batch, steps, channels)`` -> ``(batch, channels)``.
+
+    Like Keras 3, it ignores a mask: masked steps take part in the max, and no mask goes on.
+    """
     rank, reduce = 1, torch.amax
 
 
 class GlobalAveragePooling1D(_GlobalPooling):
-    """Mean over all steps: ``(batch, steps, channels)`` -> ``(batch, channels)``."""
+    """Mean over all steps: ``(batch, steps, channels)`` -> ``(batch, channels)``.
+
+    With a mask ``(batch, steps)`` (e.g. from ``Embedding(mask_zero=True)``), the mean over the
+    kept steps only, as Keras (a row with no kept step gives NaN there too); no mask goes on.
+    """
     rank, reduce = 1, torch.mean
+
+    def call(self, inputs, mask=None):
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        if mask is None:
+            return torch.mean(inputs, dim=self._axes, keepdim=self.keepdims)
+        keep = mask.to(torch.bool).unsqueeze(2 if self.data_format == "channels_last" else 1)
+        total = torch.where(keep, inputs, 0.0).sum(self._axes, keepdim=self.keepdims)
+        return total / keep.to(inputs.dtype).sum(self._axes, keepdim=self.keepdims)
 
 
 class GlobalMaxPooling2D(_GlobalPooling):

@@ -9,15 +9,32 @@ cell code. Like Keras, ``go_backwards`` returns the sequence in reversed time or
 
 Initial states may be given as ``layer(x, initial_state=[h, c])``, eagerly or on symbolic
 tensors (they become extra inputs of the layer's node, as in Keras 2's ``layer([x, h, c])``).
+
+Masks (``mask=``, from ``Embedding(mask_zero=True)`` or ``Masking``) follow Keras: at a masked
+step the states are carried over unchanged and the output repeats the previous one (zeros before
+the first kept step; zeros at every masked step with ``zero_output_for_mask=True``, which
+``Bidirectional`` sets when returning sequences). So a padded sequence gives the same final state
+as the unpadded one. When each row keeps one contiguous run of steps (post- or pre-padding) the
+fused kernel still runs: over the whole sequence, each run moved to the front, with each row's
+final state read at its last kept step (the kernel is causal); an LSTM whose ``c`` is returned or
+carried over runs packed (``pack_padded_sequence``) instead. Finding out costs one
+device-to-host copy per call (a synchronisation on GPU). Other masks, like dropout, take the
+step loop, which applies the mask with ``torch.where``.
+
+``stateful=True`` carries the final states of a batch over as the initial states of the next
+(batch size fixed by ``batch_size``/``batch_input_shape``); ``reset_states()`` zeroes them.
 """
+import contextlib
 import warnings
 
 import torch
 import torch.nn.functional as F
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from kaffe import activations, initializers
+from kaffe import activations, constraints, initializers, regularizers
 from kaffe.engine.layer import Layer
 from kaffe.layers.core import _positive_int
+from kaffe.layers.masking import check_mask, first_mask, roll_rows, single_runs
 
 
 def _rate(value, arg, layer):
@@ -50,10 +67,17 @@ class _UnitForgetBias(initializers.Initializer):
 
 
 class _RNN(Layer):
-    """Shared machinery; subclasses set ``_gates``/``_n_states`` and define the cell math."""
+    """Shared machinery; subclasses set ``_gates``/``_n_states`` and define the cell math.
+
+    Hooks a non-dense cell (``ConvLSTM``) overrides: ``_state_shape`` (one sample's state, as
+    stored), ``_to_internal``/``_export_sequence``/``_export_state`` (layout conversions at the
+    boundary), ``_project_inputs`` (all steps' input transforms at once) and ``_step``.
+    """
 
     _gates = 1     # weight blocks per kernel
     _n_states = 1  # h, or h and c
+    _input_rank = 3
+    supports_masking = True
 
     def __init__(self, units, activation="tanh", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
@@ -62,8 +86,8 @@ class _RNN(Layer):
                  recurrent_constraint=None, bias_constraint=None, dropout=0.0,
                  recurrent_dropout=0.0, seed=None, return_sequences=False, return_state=False,
                  go_backwards=False, stateful=False, unroll=False, use_cudnn="auto",
-                 implementation=None, **kwargs):
-        super().__init__(**kwargs)
+                 implementation=None, zero_output_for_mask=False, **kwargs):
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         kind = type(self).__name__
         self.units = _positive_int(units, "units", kind)
         self.activation = activations.get(activation)
@@ -71,28 +95,25 @@ class _RNN(Layer):
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.recurrent_initializer = initializers.get(recurrent_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
-        # Stored and returned by get_config; kaffe's trainer does not apply them yet.
-        self.kernel_regularizer = kernel_regularizer
-        self.recurrent_regularizer = recurrent_regularizer
-        self.bias_regularizer = bias_regularizer
-        self.activity_regularizer = activity_regularizer
-        self.kernel_constraint = kernel_constraint
-        self.recurrent_constraint = recurrent_constraint
-        self.bias_constraint = bias_constraint
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.recurrent_constraint = constraints.get(recurrent_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
         self.dropout = _rate(dropout, "dropout", kind)
         self.recurrent_dropout = _rate(recurrent_dropout, "recurrent_dropout", kind)
         self.seed = seed
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)
-        if stateful:
-            raise NotImplementedError(
-                f"{kind} '{self.name}': stateful=True is not supported by kaffe yet. "
-                "Pass the carried-over states explicitly with initial_state=... instead.")
-        self.stateful = False
+        self.stateful = bool(stateful)
+        self.zero_output_for_mask = bool(zero_output_for_mask)
         self.unroll = bool(unroll)  # accepted; the fused kernel is faster than unrolling
         self.use_cudnn = use_cudnn  # accepted; torch picks cuDNN itself on GPU
         self._generator = None
+        self._states = None  # stateful: the states carried over to the next batch
+        self._batch_size = None
 
     # ------------------------------------------------------------------ weights
     def build(self, input_shape):
@@ -113,6 +134,7 @@ class _RNN(Layer):
                                      regularizer=self.bias_regularizer,
                                      constraint=self.bias_constraint)
                      if self.use_bias else None)
+        self._build_states(seq_shape)
 
     def _bias_shape(self):
         return (self._gates * self.units,)
@@ -124,6 +146,82 @@ class _RNN(Layer):
         """(input bias, recurrent bias) in Keras's gate order; either may be None."""
         return self.bias, None
 
+    # ------------------------------------------------------------------ states
+    def _state_shape(self):
+        """One sample's state as stored (and, for dense cells, as returned)."""
+        return (self.units,)
+
+    def _zero_states(self, batch, like):
+        return [like.new_zeros((batch,) + tuple(self._state_shape()), dtype=self.kernel.dtype)
+                for _ in range(self._n_states)]
+
+    def _build_states(self, seq_shape):
+        if not self.stateful:
+            return
+        if seq_shape[0] is None:
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}' has stateful=True, which needs a fixed batch "
+                f"size. Received input shape {tuple(seq_shape)}. Give the model's Input a "
+                "batch_size=... (or the first layer batch_input_shape=...), as in Keras.")
+        self._batch_size = int(seq_shape[0])
+        self._states = self._zero_states(self._batch_size, self.kernel)
+
+    @property
+    def states(self):
+        """The states a stateful layer carries over (None when not stateful)."""
+        if self._states is None:
+            return None
+        return [self._export_state(s) for s in self._states]
+
+    def reset_states(self, states=None):
+        """Zero the carried states of a stateful layer, or set them to ``states`` (arrays in the
+        shapes ``return_state`` gives, as Keras 2's ``reset_states(states)``). Does nothing on
+        a layer that is not stateful (or not built), as in Keras 3."""
+        if not (self.stateful and self.built):
+            return
+        zeros = self._zero_states(self._batch_size, self.kernel)
+        if states is None:
+            self._states = zeros
+            return
+        states = states if isinstance(states, (list, tuple)) else [states]
+        given = [torch.as_tensor(s, dtype=self.kernel.dtype, device=self.kernel.device)
+                 for s in states]
+        self._states = self._check_states(given, self._batch_size, zeros[0])
+
+    reset_state = reset_states  # Keras 3 spelling
+
+    def _check_states(self, states, batch, like):
+        """External-layout states to internal ones, with an error naming the expected shapes."""
+        expected = tuple(self._export_state(
+            torch.empty((batch,) + tuple(self._state_shape()), device="meta")).shape)
+        if len(states) != self._n_states or any(tuple(s.shape) != expected for s in states):
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}' expects {self._n_states} state tensor(s) of "
+                f"shape {expected}. Received shapes {[tuple(s.shape) for s in states]}.")
+        return [self._to_internal_state(s.to(device=like.device, dtype=self.kernel.dtype))
+                for s in states]
+
+    def _carried_states(self, x):
+        if x.shape[0] != self._batch_size:
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}' is stateful with batch size "
+                f"{self._batch_size}, received a batch of {x.shape[0]}. Feed batches of exactly "
+                "that size (e.g. drop the last, smaller one).")
+        return [s.to(x.device) for s in self._states]
+
+    # ------------------------------------------------------------------ layouts (dense: as is)
+    def _to_internal(self, x):
+        return x
+
+    def _to_internal_state(self, state):
+        return state
+
+    def _export_sequence(self, sequence):
+        return sequence
+
+    def _export_state(self, state):
+        return state
+
     # ------------------------------------------------------------------ call
     def __call__(self, *args, initial_state=None, **kwargs):
         if initial_state is not None:  # fold into the inputs so symbolic graphs record it too
@@ -133,42 +231,53 @@ class _RNN(Layer):
         return super().__call__(*args, **kwargs)
 
     def call(self, inputs, training=False, mask=None):
-        if mask is not None:
-            raise NotImplementedError(f"{type(self).__name__} '{self.name}': masking is not "
-                                      "supported by kaffe yet.")
         x, states = self._split_inputs(inputs)
-        if x.dtype != self.kernel.dtype:
-            x = x.to(self.kernel.dtype)
+        mask = check_mask(first_mask(mask), x, self)
+        if states is None:
+            states = (self._carried_states(x) if self.stateful
+                      else self._zero_states(x.shape[0], x))
         if self.go_backwards:
             x = x.flip(1)
+            mask = None if mask is None else mask.flip(1)
         drop = training and 0 < self.dropout < 1
         rec_drop = training and 0 < self.recurrent_dropout < 1
+        result = None
         if not (drop or rec_drop) and self._fusable():
-            sequence, states = self._fused(x, states)
-        else:
-            sequence, states = self._loop(x, states, drop, rec_drop)
-        output = sequence if self.return_sequences else states[0]
-        return [output, *states] if self.return_state else output
+            result = self._fused_run(x, states, mask)
+        if result is None:
+            result = self._loop(x, states, mask, drop, rec_drop)
+        sequence, last, states = result
+        if self.stateful:
+            self._states = [s.detach() for s in states]
+        output = (self._export_sequence(sequence) if self.return_sequences
+                  else self._export_state(last))
+        if self.return_state:
+            return [output, *(self._export_state(s) for s in states)]
+        return output
 
     def _split_inputs(self, inputs):
         states = None
         if isinstance(inputs, (list, tuple)):
             inputs, states = inputs[0], list(inputs[1:]) or None
-        if inputs.dim() != 3:
-            raise ValueError(f"{type(self).__name__} '{self.name}' expects inputs (batch, "
-                             f"timesteps, features). Received shape {tuple(inputs.shape)}.")
-        batch = inputs.shape[0]
-        if states is None:
-            zeros = inputs.new_zeros(batch, self.units, dtype=self.kernel.dtype)
-            return inputs, [zeros] * self._n_states
-        expected = (batch, self.units)
-        if len(states) != self._n_states or any(tuple(s.shape) != expected for s in states):
-            raise ValueError(
-                f"{type(self).__name__} '{self.name}' expects initial_state as {self._n_states} "
-                f"tensor(s) of shape {expected}. Received shapes "
-                f"{[tuple(s.shape) for s in states]}.")
-        return inputs, [s.to(self.kernel.dtype) for s in states]
+        if inputs.dim() != self._input_rank:
+            raise ValueError(f"{type(self).__name__} '{self.name}' expects inputs of rank "
+                             f"{self._input_rank} {self._input_description()}. Received shape "
+                             f"{tuple(inputs.shape)}.")
+        x = self._to_internal(inputs.to(self.kernel.dtype))
+        if states is not None:
+            states = self._check_states(states, x.shape[0], x)
+        return x, states
 
+    def _input_description(self):
+        return "(batch, timesteps, features)"
+
+    def compute_mask(self, inputs, mask=None):
+        """The input mask with ``return_sequences``, else None. With ``return_state`` the same
+        mask is what the model's graph gives every output (Keras: None on the states)."""
+        mask = first_mask(mask)
+        return mask if self.return_sequences else None
+
+    # ------------------------------------------------------------------ fused kernels
     def _fusable(self):
         return self.activation is torch.tanh
 
@@ -179,19 +288,72 @@ class _RNN(Layer):
             b_rec = torch.zeros_like(b_in)
         return self.kernel, self.recurrent_kernel, b_in, b_rec
 
-    def _run_fused(self, fn, x, hx):
+    def _run_fused(self, fn, x, hx, lengths=None):
+        """One torch RNN kernel call; with ``lengths`` (CPU) each row runs its first
+        ``lengths[b]`` steps only (packed), the output padded with zeros after them."""
         w_ih, w_hh, b_ih, b_hh = self._fused_params()
         params = [w_ih, w_hh] + ([b_ih, b_hh] if b_ih is not None else [])
         # cuDNN keeps what backward needs only with train=True (not a dropout switch here).
-        args = (params, b_ih is not None, 1, 0.0, torch.is_grad_enabled(), False, True)
-        if not x.is_cuda:
-            return fn(x, hx, *args)
-        with warnings.catch_warnings():  # cuDNN packs our separate weights each call, on purpose
-            warnings.filterwarnings("ignore", message="RNN module weights are not part of single")
-            return fn(x, hx, *args)
+        flags = (params, b_ih is not None, 1, 0.0, torch.is_grad_enabled(), False)
+        quiet = warnings.catch_warnings() if x.is_cuda else contextlib.nullcontext()
+        with quiet:  # cuDNN packs our separate weights each call, on purpose
+            if x.is_cuda:
+                warnings.filterwarnings("ignore", message="RNN module weights are not part")
+            if lengths is None:
+                return fn(x, hx, *flags, True)
+            packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+            order, unorder = packed.sorted_indices, packed.unsorted_indices
+            hx = (tuple(h.index_select(1, order) for h in hx) if isinstance(hx, tuple)
+                  else hx.index_select(1, order))
+            data, *states = fn(packed.data, packed.batch_sizes, hx, *flags)
+            sequence, _ = pad_packed_sequence(
+                PackedSequence(data, packed.batch_sizes, order, unorder), batch_first=True,
+                total_length=x.shape[1])
+            return (sequence, *(h.index_select(1, unorder) for h in states))
 
-    def _fused(self, x, states):
+    def _fused(self, x, states, lengths=None):
         raise NotImplementedError
+
+    def _fused_run(self, x, states, mask):
+        """(sequence, last output, states) from the fused kernel; None when ``mask`` keeps more
+        than one run of steps in some row (then the step loop runs)."""
+        if mask is None:
+            sequence, states = self._fused(x, states)
+            return sequence, states[0], states
+        runs = single_runs(mask)
+        if runs is None:
+            return None
+        starts, lengths, dev_starts, dev_lengths = runs
+        steps = x.shape[1]
+        if not starts.any() and bool((lengths == steps).all()):  # nothing masked
+            sequence, states = self._fused(x, states)
+            return sequence, states[0], states
+        if starts.any():  # pre-padding (or padding on both sides): move each run to the front
+            x = roll_rows(x, dev_starts)
+        last_step = (dev_lengths - 1).clamp(min=0)
+        if self._n_states == 1 or not (self.return_state or self.stateful):
+            # The kernel is causal: run over every step (as fast as unmasked); each run's outputs
+            # are exact and its final h is the output at its last step. (LSTM's c is not in the
+            # outputs: it is needed only when returned or carried over, and then we pack.)
+            sequence, _ = self._fused(x, states)
+            h = sequence.gather(1, last_step.view(-1, 1, 1).expand(-1, 1, sequence.shape[-1]))
+            new_states = [h[:, 0]] + [None] * (self._n_states - 1)
+        else:
+            sequence, new_states = self._fused(x, states, lengths.clamp(min=1))
+        seen = dev_lengths > 0  # rows with at least one kept step
+        if bool((lengths == 0).any()):
+            new_states = [n if n is None else torch.where(seen[:, None], n, s)
+                          for n, s in zip(new_states, states)]
+        kept_last = mask[:, -1] if self.zero_output_for_mask else seen
+        last = torch.where(kept_last[:, None], new_states[0], 0.0)
+        if not self.return_sequences:
+            return None, last, new_states
+        # Keras's output at step t: that of the run's latest step <= t, zeros before the run.
+        t = torch.arange(steps, device=x.device)[None, :]
+        index = torch.minimum((t - dev_starts[:, None]).clamp(min=0), last_step[:, None])
+        sequence = sequence.gather(1, index[..., None].expand(-1, -1, sequence.shape[-1]))
+        kept = mask if self.zero_output_for_mask else (t >= dev_starts[:, None]) & seen[:, None]
+        return torch.where(kept[..., None], sequence, 0.0), last, new_states
 
     # ------------------------------------------------------------------ step loop (fallback)
     def _masks(self, like, rate, count):
@@ -202,22 +364,35 @@ class _RNN(Layer):
         return [torch.empty_like(like).bernoulli_(1 - rate, generator=self._generator) / (1 - rate)
                 for _ in range(count)]
 
-    def _loop(self, x, states, drop, rec_drop):
+    def _project_inputs(self, x, in_masks):
+        """Every step's input transform at once: ``(batch, time, gates * units)``."""
+        b_in, _ = self._biases()
+        return _project(x, self.kernel, b_in, in_masks)
+
+    def _loop(self, x, states, mask, drop, rec_drop):
         # Keras: one input mask, or one per gate when recurrent_dropout is set (implementation 1).
         per_gate = self._gates if self.recurrent_dropout else 1
         in_masks = ([m.unsqueeze(1) for m in self._masks(x[:, 0], self.dropout, per_gate)]
                     if drop else None)
         rec_masks = (self._masks(states[0], self.recurrent_dropout, self._gates)
                      if rec_drop else None)
-        b_in, _ = self._biases()
-        projected = _project(x, self.kernel, b_in, in_masks)  # (batch, time, gates * units)
-        outputs = []
+        projected = self._project_inputs(x, in_masks)
+        if mask is not None:  # (batch, time, 1, ...) to broadcast over a state
+            mask = mask.view(mask.shape + (1,) * (states[0].dim() - 1))
+        outputs, out = [], None
         for t in range(x.shape[1]):
-            states = self._step(projected[:, t], states, rec_masks)
+            new = self._step(projected[:, t], states, rec_masks)
+            if mask is None:
+                states, out = new, new[0]
+            else:  # masked step: states carried over, output held (or zero)
+                keep = mask[:, t]
+                states = [torch.where(keep, n, s) for n, s in zip(new, states)]
+                held = 0.0 if out is None or self.zero_output_for_mask else out
+                out = torch.where(keep, new[0], held)
             if self.return_sequences:
-                outputs.append(states[0])
+                outputs.append(out)
         sequence = torch.stack(outputs, 1) if self.return_sequences else None
-        return sequence, states
+        return sequence, out, states
 
     def _step(self, x_t, states, rec_masks):
         raise NotImplementedError
@@ -245,17 +420,18 @@ class _RNN(Layer):
                 "kernel_initializer": initializers.serialize(self.kernel_initializer),
                 "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
                 "bias_initializer": initializers.serialize(self.bias_initializer),
-                "kernel_regularizer": self.kernel_regularizer,
-                "recurrent_regularizer": self.recurrent_regularizer,
-                "bias_regularizer": self.bias_regularizer,
-                "activity_regularizer": self.activity_regularizer,
-                "kernel_constraint": self.kernel_constraint,
-                "recurrent_constraint": self.recurrent_constraint,
-                "bias_constraint": self.bias_constraint,
+                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+                "recurrent_regularizer": regularizers.serialize(self.recurrent_regularizer),
+                "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+                "activity_regularizer": regularizers.serialize(self.activity_regularizer),
+                "kernel_constraint": constraints.serialize(self.kernel_constraint),
+                "recurrent_constraint": constraints.serialize(self.recurrent_constraint),
+                "bias_constraint": constraints.serialize(self.bias_constraint),
                 "dropout": self.dropout, "recurrent_dropout": self.recurrent_dropout,
                 "seed": self.seed, "return_sequences": self.return_sequences,
                 "return_state": self.return_state, "go_backwards": self.go_backwards,
-                "stateful": self.stateful, "unroll": self.unroll}
+                "stateful": self.stateful, "unroll": self.unroll,
+                "zero_output_for_mask": self.zero_output_for_mask}
 
     def extra_repr(self):
         return f"name={self.name!r}, units={self.units}"
@@ -271,9 +447,9 @@ class SimpleRNN(_RNN):
     def _fusable(self):
         return self.activation in (torch.tanh, torch.relu)
 
-    def _fused(self, x, states):
+    def _fused(self, x, states, lengths=None):
         fn = torch.rnn_tanh if self.activation is torch.tanh else torch.rnn_relu
-        sequence, h = self._run_fused(fn, x, states[0].unsqueeze(0))
+        sequence, h = self._run_fused(fn, x, states[0].unsqueeze(0), lengths)
         return sequence, [h[0]]
 
     def _step(self, x_t, states, rec_masks):
@@ -317,8 +493,9 @@ class LSTM(_GatedRNN):
             return _UnitForgetBias(self.bias_initializer, self.units)
         return self.bias_initializer
 
-    def _fused(self, x, states):
-        sequence, h, c = self._run_fused(torch.lstm, x, (states[0][None], states[1][None]))
+    def _fused(self, x, states, lengths=None):
+        sequence, h, c = self._run_fused(torch.lstm, x, (states[0][None], states[1][None]),
+                                         lengths)
         return sequence, [h[0], c[0]]
 
     def _step(self, x_t, states, rec_masks):
@@ -370,8 +547,8 @@ class GRU(_GatedRNN):
             return torch.cat([r, z, h], 0)
         return tuple(reorder(t) for t in super()._fused_params())
 
-    def _fused(self, x, states):
-        sequence, h = self._run_fused(torch.gru, x, states[0].unsqueeze(0))
+    def _fused(self, x, states, lengths=None):
+        sequence, h = self._run_fused(torch.gru, x, states[0].unsqueeze(0), lengths)
         return sequence, [h[0]]
 
     def _step(self, x_t, states, rec_masks):
