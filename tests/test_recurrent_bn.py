@@ -150,8 +150,6 @@ def test_rnn_config_round_trip_and_errors():
                   GRU(2, reset_after=False, return_state=True)):
         clone = type(layer).from_config(layer.get_config())
         assert clone.get_config() == layer.get_config()
-    with pytest.raises(NotImplementedError, match="stateful"):
-        LSTM(3, stateful=True)
     with pytest.raises(ValueError, match="units"):
         GRU(0)
     with pytest.raises(ValueError, match="timesteps"):

@@ -32,3 +32,6 @@ from kaffe.layers.pooling import (AveragePooling1D, AveragePooling2D, AveragePoo
                                   MaxPool3D, MaxPooling1D, MaxPooling2D, MaxPooling3D)
 from kaffe.layers.reshaping import (Cropping1D, Cropping2D, Cropping3D, UpSampling1D, UpSampling2D,
                                     UpSampling3D, ZeroPadding1D, ZeroPadding2D, ZeroPadding3D)
+from kaffe.layers.masking import Masking
+from kaffe.layers.rnn_wrappers import Bidirectional, TimeDistributed
+from kaffe.layers.conv_lstm import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D
