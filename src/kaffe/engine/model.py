@@ -46,6 +46,15 @@ class Model(Trainer, Layer):
         raise ValueError(f"No layer named '{name}' in model '{self.name}'. "
                          f"Layers: {[l.name for l in self.layers]}.")
 
+    def reset_states(self):
+        """Zero the carried-over states of every stateful layer (Keras's ``reset_states``)."""
+        for module in self.modules():
+            if module is not self and hasattr(module, "reset_states") and \
+                    getattr(module, "stateful", False):
+                module.reset_states()
+
+    reset_state = reset_states
+
     def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,
                 show_trainable=False, layer_range=None):
         from kaffe.engine.summary import print_summary
