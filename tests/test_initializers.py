@@ -21,7 +21,8 @@ def test_distribution_equals_keras(name, shape):
     # both means sit within sampling error (5 standard errors) of the same value
     standard_error = max(theirs.std(), 1e-12) / np.sqrt(ours.size)
     np.testing.assert_allclose(ours.mean(), theirs.mean(), atol=10 * standard_error + 1e-7)
-    assert abs(ours).max() <= abs(theirs).max() * 1.15 + 1e-7
+    if name not in ("random_normal", "orthogonal"):  # bounded draws: uniform or truncated normal
+        assert abs(ours).max() <= abs(theirs).max() * 1.02 + 1e-7
 
 
 def test_identity_constant_and_orthogonality():
