@@ -3,6 +3,7 @@
 import argparse
 import sys
 
+from kaffe.cli import caffe_tools as _caffe_tools
 from kaffe.cli import run as _run
 
 
@@ -28,6 +29,12 @@ COMMANDS = {
                 [("model", {"help": "path of a .keras or .h5 model file"})]),
     "run": (_run.command, "run an unedited Keras script: its keras / tensorflow.keras imports "
             "are served by kaffe", _run.ARGUMENTS),
+    "upgrade_net_proto_text": (_caffe_tools.upgrade_net_proto_text, "upgrade a V0/V1 Caffe net "
+                               "prototxt to the current format", _caffe_tools.IN_OUT),
+    "upgrade_net_proto_binary": (_caffe_tools.upgrade_net_proto_binary, "upgrade a V0/V1 "
+                                 ".caffemodel to the current format", _caffe_tools.IN_OUT),
+    "upgrade_solver_proto_text": (_caffe_tools.upgrade_solver_proto_text, "upgrade a solver "
+                                  "prototxt's solver_type enum to type", _caffe_tools.IN_OUT),
 }
 
 

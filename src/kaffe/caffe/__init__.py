@@ -1,0 +1,14 @@
+"""Caffe in kaffe: ``import kaffe.caffe as caffe``.
+
+So far: the schema (``caffe.proto.caffe_pb2``, BVLC's messages), prototxt reading with Caffe's
+upgrades of old formats, and ``.caffemodel`` / ``.binaryproto`` / ``.solverstate`` files.
+"""
+from kaffe.caffe.proto import caffe_pb2
+from kaffe.caffe.prototxt import (CaffeFormatError, PrototxtError, parse_net_param,
+                                  parse_solver_param, read_net_param, read_solver_param,
+                                  write_prototxt)
+from kaffe.caffe.upgrade import (UpgradeError, net_needs_upgrade, solver_needs_upgrade,
+                                 upgrade_net, upgrade_solver)
+from kaffe.caffe.blobs import (SolverSnapshot, array_to_blob, blob_to_array, fit_blob_shape,
+                               load_blobproto, load_caffemodel, load_solverstate, read_caffemodel,
+                               save_blobproto, save_caffemodel, save_solverstate, write_caffemodel)
