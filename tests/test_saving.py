@@ -376,3 +376,15 @@ def test_keras_loads_kaffe_multi_head_attention_model(tmp_path):
     loaded = keras.saving.load_model(str(tmp_path / "mha.keras"))
     x = [rng.random((2, 5, 8), dtype=np.float32), rng.random((2, 7, 8), dtype=np.float32)]
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x), rtol=1e-5, atol=1e-6)
+
+
+def test_keras3_functional_text_model_with_mask_zero_loads(tmp_path):
+    """Keras 3 saves the Embedding mask as a NotEqual op feeding LSTM(mask=...); kaffe rebuilds
+    the mask itself and predicts the same on padded input."""
+    ids = keras.Input((5,), dtype="int32")
+    states = keras.layers.LSTM(3)(keras.layers.Embedding(10, 4, mask_zero=True)(ids))
+    keras.Model(ids, keras.layers.Dense(2)(states)).save(tmp_path / "text.keras")
+    kmodel = keras.saving.load_model(tmp_path / "text.keras")
+    model = kaffe.models.load_model(tmp_path / "text.keras")
+    x = np.array([[1, 2, 0, 0, 0], [3, 0, 0, 0, 0], [4, 5, 6, 7, 8]])
+    np.testing.assert_allclose(model.predict(x), kmodel.predict(x, verbose=0), rtol=1e-5, atol=1e-6)

@@ -347,6 +347,45 @@ def _lambda_function(spec, what, layer_name, custom_objects, source):
         f"hold as code. Pass it when loading: custom_objects={{'{fn_name}': {fn_name}}}.")
 
 
+def _drop_explicit_masks(config):
+    """Keras 3 writes masks into functional configs as explicit graph edges: an op layer such
+    as ``NotEqual(ids, 0)`` feeding ``mask=`` of the next call. kaffe recomputes masks from
+    the layers that make them (``Embedding(mask_zero=True)``, ``Masking``), so those ``mask``
+    arguments are removed and layers used only to compute them are skipped (their names are
+    returned). Works on ``config`` in place."""
+    def names_in(value, found):
+        if isinstance(value, dict) and value.get("class_name") == "__keras_tensor__":
+            found.add(value["config"]["keras_history"][0])
+        elif isinstance(value, dict):
+            for v in value.values():
+                names_in(v, found)
+        elif isinstance(value, list):
+            for v in value:
+                names_in(v, found)
+        return found
+
+    in_masks, elsewhere = set(), set()
+    for layer_config in config.get("layers", []):
+        for node in layer_config.get("inbound_nodes") or []:
+            if not isinstance(node, dict):
+                continue
+            kwargs = node.get("kwargs") or {}
+            if "mask" in kwargs:
+                names_in(kwargs.pop("mask"), in_masks)
+            names_in(node.get("args"), elsewhere)
+            names_in(kwargs, elsewhere)
+    outputs = {e[0] for e in _endpoint_list(config.get("output_layers"))}
+    return in_masks - elsewhere - outputs
+
+
+def _endpoint_list(structure):
+    if isinstance(structure, list) and len(structure) == 3 and isinstance(structure[0], str):
+        return [structure]
+    if isinstance(structure, dict):
+        structure = list(structure.values())
+    return [e for item in structure or [] for e in _endpoint_list(item)]
+
+
 def _sequential_from_config(config, custom_objects, source, legacy):
     from kaffe.engine.sequential import Sequential
     layer_configs = config if isinstance(config, list) else config.get("layers", [])
@@ -366,7 +405,10 @@ def _functional_from_config(config, custom_objects, source, legacy):
     config, deferring a call whose inputs do not exist yet (a shared layer at another depth)."""
     from kaffe.engine.functional import Functional
     created, pending = {}, []
+    mask_only = _drop_explicit_masks(config)
     for layer_config in config["layers"]:
+        if layer_config.get("name") in mask_only:
+            continue
         layer = deserialize_layer(layer_config, custom_objects, source)
         name = layer_config.get("name") or layer.name
         created[name] = layer
