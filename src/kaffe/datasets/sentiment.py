@@ -13,6 +13,7 @@ is ``text_to_word_sequence``'d, each word replaced by its frequency rank over th
 kaffe never downloads: the file is looked up as described in :func:`load_data`.
 """
 import functools
+import gzip
 import logging
 import os
 import warnings
@@ -43,6 +44,10 @@ def _find_in(folder):
     return None
 
 
+BUNDLED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data",
+                       "movie_review_snippets.tsv.gz")
+
+
 def find_file(path=None):
     """Path of the snippets file: ``path`` (the file or a folder holding it), else the first of
     ``$KAFFE_DATA_HOME/sentiment/`` and ``shared/data/sentiment/`` in the parent folders of the
@@ -58,6 +63,8 @@ def find_file(path=None):
             f"Sentiment data not found at {path!r}: expected the file movie_review_snippets.tsv "
             f"or a folder holding it. {HOW_TO_GET}")
     folder, searched = _home.find_dataset_dir(NAME, _find_in)
+    if folder is None and os.path.isfile(BUNDLED):
+        return BUNDLED  # kaffe ships the sentences (MIT, vaderSentiment 3.3.2), gzipped
     if folder is None:
         explicit = [p for p in searched if not p.endswith(os.path.join("shared", "data", NAME))]
         raise FileNotFoundError(
@@ -77,7 +84,8 @@ def _read(path):
 @functools.lru_cache(maxsize=4)
 def _read_cached(path, size, mtime_ns):
     texts, scores = [], []
-    with open(path, encoding="utf-8", newline="") as f:
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8", newline="") as f:
         for lineno, line in enumerate(f, 1):
             line = line.rstrip("\r\n")
             if not line.strip():
