@@ -73,16 +73,13 @@ def test_texts_labels_and_word_index(corpus, data_file):
     assert tok.word_index == index
 
 
-def test_missing_file_says_where_and_how(nowhere):
-    with pytest.raises(FileNotFoundError) as e:
-        sentiment.load_data()
-    msg = str(e.value)
-    assert str(nowhere / "sentiment") in msg and "shared/data/sentiment" in msg
-    assert "vaderSentiment 3.3.2" in msg and "movieReviewSnippets_GroundTruth.txt" in msg
-    with pytest.raises(FileNotFoundError, match="movie_review_snippets.tsv"):
+def test_without_local_files_the_bundled_copy_is_used_and_a_wrong_path_is_named(nowhere):
+    assert sentiment.find_file() == sentiment.BUNDLED
+    (x_train, _), (x_test, _) = sentiment.load_data()
+    assert len(x_train) + len(x_test) == 10605
+    with pytest.raises(FileNotFoundError, match="movie_review_snippets.tsv") as e:
         sentiment.load_data(path=nowhere / "missing.tsv")
-    with pytest.raises(FileNotFoundError, match="vaderSentiment"):
-        imdb.load_data()
+    assert "vaderSentiment 3.3.2" in str(e.value)
 
 
 def test_search_order_and_small_file(nowhere):
