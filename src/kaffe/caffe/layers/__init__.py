@@ -1,0 +1,8 @@
+"""Caffe layers: importing this package registers every builder in ``registry.LAYER_BUILDERS``."""
+import importlib.util
+
+from kaffe.caffe.layers import elementwise  # noqa: F401
+
+# vision.py (Convolution, Pooling, ...) is written in parallel; import it once it exists.
+if importlib.util.find_spec("kaffe.caffe.layers.vision") is not None:
+    from kaffe.caffe.layers import vision  # noqa: F401

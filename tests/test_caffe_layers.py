@@ -1,0 +1,129 @@
+"""Caffe layers against real Caffe's forward and backward (reference/layers/, see its README).
+
+A tiny runner (not the Net class): the case's non-Input layers run in sequence, each top is
+compared with Caffe's ``data__<top>``; then Caffe's top diffs (loss tops: their loss weight) are
+back-propagated and the input and parameter gradients compared with ``diff__*`` / ``paramdiff__*``.
+"""
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+import kaffe.caffe.layers  # noqa: F401  (registers the builders)
+from kaffe.caffe.blobs import load_caffemodel
+from kaffe.caffe.layers.registry import LAYER_BUILDERS
+from kaffe.caffe.prototxt import read_net_param
+
+REF = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "reference", "layers")
+REF = os.environ.get("KAFFE_CAFFE_LAYER_REF", REF)
+
+MINE = {
+    # elementwise.py
+    "ReLU", "PReLU", "ELU", "Sigmoid", "TanH", "AbsVal", "BNLL", "Power", "Exp", "Log",
+    "Threshold", "Clip", "Swish", "Dropout", "Softmax",
+    # structure.py
+    "Eltwise", "Concat", "Slice", "Split", "Flatten", "Reshape", "Crop", "Tile", "ArgMax",
+    "Embed", "Silence", "Reduction", "MVN",
+    # losses.py
+    "SoftmaxWithLoss", "SigmoidCrossEntropyLoss", "EuclideanLoss", "HingeLoss",
+    "ContrastiveLoss", "InfogainLoss", "MultinomialLogisticLoss", "Accuracy",
+}
+FORWARD_ONLY = {"ArgMax", "Accuracy", "Threshold"}
+RTOL, ATOL = 1e-4, 1e-5
+
+
+def _cases():
+    path = os.path.join(REF, "index.json")
+    if not os.path.exists(path):
+        return []
+    out = []
+    for case in json.load(open(path)):
+        net = read_net_param(os.path.join(REF, case["name"] + ".prototxt"))
+        types = {layer.type for layer in net.layer if layer.type != "Input"}
+        if types & MINE:
+            out.append(pytest.param(case, id=case["name"]))
+    return out
+
+
+CASES = _cases()
+
+
+def _loss_weight(layer, top_index):
+    if len(layer.loss_weight) > top_index:
+        return layer.loss_weight[top_index]
+    return 1.0 if layer.type.endswith("Loss") and top_index == 0 else 0.0
+
+
+def _close(name, got, want):
+    got = got.detach().numpy()
+    assert got.shape == tuple(want.shape), f"{name}: shape {got.shape} != Caffe's {want.shape}"
+    np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL, err_msg=name)
+
+
+@pytest.mark.skipif(not CASES, reason="reference/layers/ not found")
+@pytest.mark.parametrize("case", CASES)
+def test_layer_against_caffe(case):
+    name = case["name"]
+    net = read_net_param(os.path.join(REF, name + ".prototxt"))
+    npz = np.load(os.path.join(REF, name + ".npz"))
+    weights = load_caffemodel(os.path.join(REF, name + ".caffemodel"))
+    layers = [layer for layer in net.layer if layer.type != "Input"]
+    missing = sorted({layer.type for layer in layers} - set(LAYER_BUILDERS))
+    if missing:
+        pytest.skip(f"needs layer types not built yet: {', '.join(missing)}")
+
+    blobs, shapes = {}, {}  # the latest tensor of each blob name
+    first = {}  # in-place layers: Caffe's diff of a blob is that of its first producer
+    for layer in net.layer:
+        if layer.type == "Input":
+            for top in layer.top:
+                blobs[top] = first[top] = torch.tensor(npz["data__" + top], requires_grad=True)
+                shapes[top] = tuple(blobs[top].shape)
+
+    built, losses = [], []
+    backward = case["backward"] and not ({layer.type for layer in layers} & FORWARD_ONLY)
+    for layer in layers:
+        bottom_shapes = [shapes[b] for b in layer.bottom]
+        module = LAYER_BUILDERS[layer.type](layer, bottom_shapes, "TEST")
+        for blob, array in zip(module.blobs, weights.get(layer.name, [])):
+            assert tuple(blob.shape) == array.shape, f"{layer.name}: blob shape"
+            with torch.no_grad():
+                blob.copy_(torch.from_numpy(array))
+        expected_shapes = module.top_shapes(bottom_shapes)
+        tops = module(*[blobs[b] for b in layer.bottom])
+        assert len(tops) == len(layer.top)
+        for i, (top_name, top) in enumerate(zip(layer.top, tops)):
+            assert tuple(expected_shapes[i]) == tuple(top.shape), f"{top_name}: top_shapes"
+            first.setdefault(top_name, top)
+            blobs[top_name], shapes[top_name] = top, tuple(top.shape)
+            weight = _loss_weight(layer, i)
+            if weight:
+                losses.append(weight * top.sum())
+        built.append((layer, module))
+    for blob_name, top in blobs.items():  # final values (after any in-place layers)
+        if "data__" + blob_name in npz.files:
+            _close(f"data__{blob_name}", top, npz["data__" + blob_name])
+
+    if not backward:
+        return
+    terms = list(losses)
+    for key in npz.files:
+        if key.startswith("topdiff__"):
+            top = blobs[key[len("topdiff__"):]]
+            terms.append((top * torch.from_numpy(npz[key])).sum())
+    params = [(layer.name, i, blob) for layer, module in built
+              for i, blob in enumerate(module.blobs)]
+    # every blob Caffe recorded a diff for: inputs, intermediate tops (x = data + bias), outputs
+    diff_blobs = [b for b in first if "diff__" + b in npz.files]
+    wrt = [first[b] for b in diff_blobs] + [blob for _, _, blob in params]
+    grads = torch.autograd.grad(sum(terms), wrt, allow_unused=True)
+    for blob_name, g in zip(diff_blobs, grads):
+        x = first[blob_name]
+        _close("diff__" + blob_name, torch.zeros_like(x) if g is None else g,
+               npz["diff__" + blob_name])
+    for (layer_name, i, blob), g in zip(params, grads[len(diff_blobs):]):
+        key = f"paramdiff__{layer_name}__{i}"
+        if key in npz.files:
+            _close(key, torch.zeros_like(blob) if g is None else g, npz[key])
