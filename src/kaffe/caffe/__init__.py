@@ -12,3 +12,16 @@ from kaffe.caffe.upgrade import (UpgradeError, net_needs_upgrade, solver_needs_u
 from kaffe.caffe.blobs import (SolverSnapshot, array_to_blob, blob_to_array, fit_blob_shape,
                                load_blobproto, load_caffemodel, load_solverstate, read_caffemodel,
                                save_blobproto, save_caffemodel, save_solverstate, write_caffemodel)
+from kaffe.caffe.net import TEST, TRAIN, Net
+
+
+def set_mode_cpu():
+    """pycaffe's ``caffe.set_mode_cpu()``: kaffe's Caffe nets run on the CPU."""
+
+
+def set_mode_gpu():
+    """pycaffe's ``caffe.set_mode_gpu()``; accepted (kaffe's Caffe nets run on the CPU)."""
+
+
+def set_device(device_id):
+    """pycaffe's ``caffe.set_device(id)``; accepted."""

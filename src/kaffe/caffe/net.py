@@ -1,0 +1,527 @@
+"""pycaffe's ``Net`` on torch: a ``NetParameter`` built into registered kaffe layers.
+
+``Net(prototxt, weights=None, phase=TEST)`` (also pycaffe's ``Net(prototxt, phase, weights=...)``)
+filters the layers by Caffe's NetState rules, inserts Caffe's automatic splits (so blob and
+layer names match pycaffe's), builds each layer from the registry in order, and keeps every blob
+as a :class:`Blob` whose ``data`` / ``diff`` are writable numpy arrays. ``forward`` runs the
+layers in order on torch tensors (recording autograd); ``backward`` seeds the weighted loss tops
+and the diffs written into the other outputs and lets autograd compute blob and parameter diffs
+(parameter diffs accumulate, as in Caffe, until cleared).
+"""
+import collections
+import importlib
+import os
+import pkgutil
+
+import numpy as np
+import torch
+from torch import nn
+
+import kaffe.caffe.layers as _layers_pkg
+from kaffe.caffe import blobs as _blobs
+from kaffe.caffe import prototxt as _prototxt
+from kaffe.caffe import upgrade as _upgrade
+from kaffe.caffe.layers.registry import CaffeLayer, builder_for
+from kaffe.caffe.proto import caffe_pb2
+
+TRAIN = caffe_pb2.TRAIN
+TEST = caffe_pb2.TEST
+_PHASE_NAMES = {TRAIN: "TRAIN", TEST: "TEST"}
+
+
+def _load_layer_modules():
+    """Import every module of ``kaffe.caffe.layers`` so their builders register."""
+    for info in pkgutil.iter_modules(_layers_pkg.__path__):
+        importlib.import_module(f"{_layers_pkg.__name__}.{info.name}")
+
+
+def _phase(value):
+    if isinstance(value, str) and value.upper() in ("TRAIN", "TEST"):
+        return TRAIN if value.upper() == "TRAIN" else TEST
+    if value in (TRAIN, TEST):
+        return int(value)
+    raise ValueError(f"phase must be caffe.TRAIN or caffe.TEST (or 'train'/'test'). "
+                     f"Received: phase={value!r}.")
+
+
+# ------------------------------------------------------------------------------ NetState rules
+
+def state_meets_rule(state, rule):
+    """Caffe's ``Net::StateMeetsRule``."""
+    if rule.HasField("phase") and rule.phase != state.phase:
+        return False
+    if rule.HasField("min_level") and state.level < rule.min_level:
+        return False
+    if rule.HasField("max_level") and state.level > rule.max_level:
+        return False
+    stages = set(state.stage)
+    return all(s in stages for s in rule.stage) and not any(s in stages for s in rule.not_stage)
+
+
+def filter_net(net):
+    """The net with only the layers its ``state`` includes (Caffe's ``Net::FilterNet``)."""
+    out = caffe_pb2.NetParameter()
+    out.CopyFrom(net)
+    del out.layer[:]
+    for layer in net.layer:
+        if layer.include and layer.exclude:
+            raise ValueError(f"Layer '{layer.name}' specifies both include and exclude rules; "
+                             f"give only one kind.")
+        if layer.include:
+            keep = any(state_meets_rule(net.state, r) for r in layer.include)
+        else:
+            keep = not any(state_meets_rule(net.state, r) for r in layer.exclude)
+        if keep:
+            out.layer.add().CopyFrom(layer)
+    return out
+
+
+# ------------------------------------------------------------------------------ split insertion
+
+def insert_splits(net):
+    """Caffe's ``InsertSplits``: a ``Split`` layer after every top used by more than one bottom
+    (a top with a non-zero explicit ``loss_weight`` counts as a use). Returns the new net and
+    the names of the inserted layers. A bottom nobody produced raises ``ValueError``."""
+    last_top, source, count, loss_weight, split_idx = {}, {}, collections.Counter(), {}, \
+        collections.Counter()
+    for i, layer in enumerate(net.layer):
+        for j, blob in enumerate(layer.bottom):
+            if blob not in last_top:
+                raise ValueError(f"Unknown bottom blob '{blob}' (layer '{layer.name}', bottom "
+                                 f"index {j}): no earlier layer produces it.")
+            source[i, j] = last_top[blob]
+            count[last_top[blob]] += 1
+        for j, blob in enumerate(layer.top):
+            last_top[blob] = (i, j)
+        for j in range(min(len(layer.loss_weight), len(layer.top))):
+            top = last_top[layer.top[j]]
+            loss_weight[top] = layer.loss_weight[j]
+            if loss_weight[top]:
+                count[top] += 1
+    out = caffe_pb2.NetParameter()
+    out.CopyFrom(net)
+    del out.layer[:]
+    inserted = set()
+
+    def split_name(layer_name, blob, idx):
+        return f"{blob}_{layer_name}_{idx}_split"
+
+    for i, src in enumerate(net.layer):
+        layer = out.layer.add()
+        layer.CopyFrom(src)
+        for j, blob in enumerate(layer.bottom):
+            top = source[i, j]
+            if count[top] > 1:
+                layer.bottom[j] = (f"{split_name(net.layer[top[0]].name, blob, top[1])}_"
+                                   f"{split_idx[top]}")
+                split_idx[top] += 1
+        for j, blob in enumerate(layer.top):
+            n = count[i, j]
+            if n > 1:
+                weight = loss_weight.get((i, j), 0.0)
+                split = out.layer.add(name=split_name(layer.name, blob, j), type="Split")
+                split.bottom.append(blob)
+                for k in range(n):
+                    split.top.append(f"{split.name}_{k}")
+                    if weight:
+                        split.loss_weight.append(weight if k == 0 else 0.0)
+                if weight:
+                    del layer.loss_weight[:]
+                    split_idx[i, j] += 1
+                inserted.add(split.name)
+    return out, inserted
+
+
+class _AutoSplit(CaffeLayer):
+    """The Split layer Caffe inserts for a blob used several times (copies; diffs sum)."""
+
+    def top_shapes(self, bottom_shapes):
+        return [tuple(bottom_shapes[0])] * len(self.param.top)
+
+    def forward(self, x):
+        return [x] * len(self.param.top)
+
+
+# ------------------------------------------------------------------------------ blobs
+
+class Blob:
+    """A named blob: ``data`` and ``diff`` are float32 numpy arrays you may write into."""
+
+    def __init__(self, shape=()):
+        self._data = np.zeros(shape, np.float32)
+        self._diff = np.zeros(shape, np.float32)
+
+    @property
+    def data(self):
+        return self._data
+
+    @property
+    def diff(self):
+        return self._diff
+
+    @property
+    def shape(self):
+        return tuple(self._data.shape)
+
+    @property
+    def count(self):
+        return int(self._data.size)
+
+    num = property(lambda self: self._legacy(0))
+    channels = property(lambda self: self._legacy(1))
+    height = property(lambda self: self._legacy(2))
+    width = property(lambda self: self._legacy(3))
+
+    def _legacy(self, axis):
+        shape = (1,) * (4 - len(self.shape)) + self.shape if len(self.shape) < 4 else self.shape
+        return shape[axis]
+
+    def reshape(self, *shape):
+        shape = tuple(int(d) for d in (shape[0] if len(shape) == 1 and
+                                       isinstance(shape[0], (tuple, list)) else shape))
+        if shape != self.shape:
+            self._data = np.zeros(shape, np.float32)
+            self._diff = np.zeros(shape, np.float32)
+
+    def _store(self, tensor):
+        value = tensor.detach().cpu().numpy()
+        if value.shape == self._data.shape:
+            self._data[...] = value
+        else:
+            self._data = value.astype(np.float32, copy=True)
+            self._diff = np.zeros(value.shape, np.float32)
+
+    def __repr__(self):
+        return f"<Blob shape={self.shape}>"
+
+
+class ParamBlob(Blob):
+    """A learnable blob: ``data`` is a view of the torch ``Parameter``; ``diff`` a view of its
+    ``.grad`` (shared between layers that share the parameter)."""
+
+    def __init__(self, parameter):
+        self.parameter = parameter
+        if parameter.grad is None or parameter.grad.shape != parameter.shape:
+            parameter.grad = torch.zeros_like(parameter)
+
+    @property
+    def _data(self):
+        return self.parameter.detach().numpy()
+
+    @property
+    def _diff(self):
+        return self.parameter.grad.numpy()
+
+    def reshape(self, *shape):
+        raise ValueError("A parameter blob cannot be reshaped; rebuild the net instead.")
+
+
+# ------------------------------------------------------------------------------ the net
+
+class Net:
+    """pycaffe's ``caffe.Net``: ``Net(prototxt, weights=None, phase=TEST)``, or
+    ``Net(prototxt, phase, weights=...)``; ``prototxt`` is a path or a ``NetParameter``.
+    ``level`` and ``stages`` join the net's NetState as in pycaffe."""
+
+    def __init__(self, network, *args, weights=None, phase=None, level=0, stages=(),
+                 **kwargs):
+        if "network_file" in kwargs:
+            network = kwargs.pop("network_file")
+        if kwargs:
+            raise TypeError(f"Net() got unexpected keyword arguments {sorted(kwargs)}.")
+        for arg in args:
+            if isinstance(arg, (str, os.PathLike)) and not (
+                    isinstance(arg, str) and arg.upper() in ("TRAIN", "TEST")):
+                weights = arg
+            else:
+                phase = arg
+        if phase is None:
+            raise TypeError("Net() needs a phase: Net(prototxt, weights, caffe.TEST) or "
+                            "Net(prototxt, caffe.TEST).")
+        self.phase = _phase(phase)
+        _load_layer_modules()
+        if isinstance(network, caffe_pb2.NetParameter):
+            param = caffe_pb2.NetParameter()
+            param.CopyFrom(network)
+            if _upgrade.net_needs_upgrade(param):
+                param = _upgrade.upgrade_net(param)
+            self._source = "<NetParameter>"
+        else:
+            self._source = os.fspath(network)
+            param = _prototxt.read_net_param(self._source)
+        param.state.phase = self.phase
+        param.state.level = int(level)
+        param.state.stage.extend(stages)
+        self._param = filter_net(param)
+        self._build()
+        if weights is not None:
+            self.copy_from(weights)
+
+    # -------------------------------------------------------------- building
+    def _build(self):
+        net, self._auto_splits = insert_splits(self._param)
+        phase = _PHASE_NAMES[self.phase]
+        self.blobs = collections.OrderedDict()
+        self.params = collections.OrderedDict()
+        self.layers, self._layer_names, self._specs = [], [], []
+        self._inputs, owners = [], {}
+        for lp in net.layer:
+            bottoms = [self.blobs[b].shape for b in lp.bottom]
+            if lp.name in self._auto_splits:
+                layer = _AutoSplit(lp, bottoms, phase)
+            else:
+                layer = builder_for(lp)(lp, bottoms, phase)
+            layer.type = lp.type
+            self._share_params(lp, layer, owners)
+            shapes = _infer_top_shapes(layer, bottoms)
+            for top, shape in zip(lp.top, shapes):
+                if top in lp.bottom:
+                    if tuple(shape) != self.blobs[top].shape:
+                        raise ValueError(f"Layer '{lp.name}' works in place on '{top}' but "
+                                         f"changes its shape {self.blobs[top].shape} -> "
+                                         f"{tuple(shape)}.")
+                    continue
+                self.blobs[top] = Blob(shape)
+            if getattr(layer, "net_input", False):
+                self._inputs.extend(t for t in lp.top if t not in self._inputs)
+            weights = self._loss_weights(lp, layer)
+            for top, w in zip(lp.top, weights):
+                if w:
+                    self.blobs[top].diff[...] = w
+            if len(layer.blobs):
+                self.params[lp.name] = [ParamBlob(p) for p in layer.blobs]
+            if lp.propagate_down and len(lp.propagate_down) != len(lp.bottom):
+                raise ValueError(f"Layer '{lp.name}': propagate_down has "
+                                 f"{len(lp.propagate_down)} entries for {len(lp.bottom)} "
+                                 f"bottoms; give one per bottom or none.")
+            self.layers.append(layer)
+            self._layer_names.append(lp.name)
+            self._specs.append((lp, weights))
+        self.module = nn.ModuleList(self.layers)
+        produced = [t for lp, _ in self._specs for t in lp.top]
+        self._outputs = sorted(set(produced) - self._consumed_at_end())
+        self._tensors, self._first = {}, {}
+
+    def _consumed_at_end(self):
+        available = set()
+        for lp, _ in self._specs:
+            for b in lp.bottom:
+                available.discard(b)
+            available.update(lp.top)
+        return set(t for lp, _ in self._specs for t in lp.top) - available
+
+    @staticmethod
+    def _loss_weights(lp, layer):
+        tops = len(lp.top)
+        if lp.loss_weight:
+            if len(lp.loss_weight) != tops:
+                raise ValueError(f"Layer '{lp.name}': loss_weight must be unspecified or given "
+                                 f"once per top blob ({tops}); received {len(lp.loss_weight)}.")
+            return list(lp.loss_weight)
+        is_loss = getattr(layer, "is_loss", lp.type.endswith("Loss"))
+        return [1.0 if (is_loss and i == 0) else 0.0 for i in range(tops)]
+
+    @staticmethod
+    def _share_params(lp, layer, owners):
+        for i, spec in enumerate(lp.param):
+            if i >= len(layer.blobs):
+                break
+            if spec.HasField("lr_mult") and spec.lr_mult == 0:
+                layer.blobs[i].requires_grad_(False)
+            if not spec.name:
+                continue
+            if spec.name not in owners:
+                owners[spec.name] = (layer.blobs[i], lp.name)
+                continue
+            owner, owner_layer = owners[spec.name]
+            mine = layer.blobs[i]
+            same = (tuple(owner.shape) == tuple(mine.shape) if spec.share_mode ==
+                    caffe_pb2.ParamSpec.STRICT else owner.numel() == mine.numel())
+            if not same or tuple(owner.shape) != tuple(mine.shape):
+                raise ValueError(f"Cannot share param '{spec.name}' owned by layer "
+                                 f"'{owner_layer}' with layer '{lp.name}': shape "
+                                 f"{tuple(owner.shape)} vs {tuple(mine.shape)}.")
+            layer.blobs[i] = owner
+
+    # -------------------------------------------------------------- pycaffe surface
+    @property
+    def inputs(self):
+        return list(self._inputs)
+
+    @property
+    def outputs(self):
+        return list(self._outputs)
+
+    @property
+    def layer_dict(self):
+        return collections.OrderedDict(zip(self._layer_names, self.layers))
+
+    def _index(self, name, default):
+        if name is None:
+            return default
+        try:
+            return self._layer_names.index(name)
+        except ValueError:
+            raise ValueError(f"No layer named '{name}' in the net; layers: "
+                             f"{', '.join(self._layer_names)}.") from None
+
+    def forward(self, blobs=None, start=None, end=None, **inputs):
+        """Run layers ``start..end`` (names; default all). Keyword arguments set input blobs.
+        Returns ``{blob: data}`` for the net outputs (or ``end``'s tops) plus ``blobs``."""
+        for name, value in inputs.items():
+            if name not in self.blobs:
+                raise KeyError(f"Net has no blob '{name}' to set; inputs: {self.inputs}.")
+            value = np.asarray(value, np.float32)
+            if value.shape != self.blobs[name].shape:
+                raise ValueError(f"Input '{name}' has shape {value.shape}; the blob has shape "
+                                 f"{self.blobs[name].shape}. Call net.blobs['{name}'].reshape("
+                                 f"*shape) and net.reshape() first.")
+            self.blobs[name].data[...] = value
+        first, last = self._index(start, 0), self._index(end, len(self.layers) - 1)
+        self._run(first, last)
+        names = list(self._specs[last][0].top) if end is not None else self.outputs
+        names += [b for b in (blobs or []) if b not in names]
+        return {n: self.blobs[n].data for n in names}
+
+    def _leaf(self, name):
+        leaf = torch.from_numpy(self.blobs[name].data.copy())
+        force = self._param.force_backward
+        return leaf.requires_grad_(force or name not in self._inputs)
+
+    def _run(self, first, last):
+        tensors, self._first, self._seeds = {}, {}, []
+        for i in range(first, last + 1):
+            lp, weights = self._specs[i]
+            layer = self.layers[i]
+            if getattr(layer, "net_input", False):
+                for top in lp.top:
+                    tensors[top] = self._leaf(top)
+                    self._first.setdefault(top, tensors[top])
+                continue
+            bottoms = []
+            for j, b in enumerate(lp.bottom):
+                if b not in tensors:
+                    tensors[b] = self._leaf(b)
+                    self._first.setdefault(b, tensors[b])
+                t = tensors[b]
+                if lp.propagate_down and not lp.propagate_down[j]:
+                    t = t.detach()
+                bottoms.append(t)
+            tops = layer(*bottoms)
+            if len(tops) != len(lp.top):
+                raise RuntimeError(f"Layer '{lp.name}' ({lp.type}) returned {len(tops)} tops; "
+                                   f"the net expects {len(lp.top)}.")
+            for name, t, w in zip(lp.top, tops, weights):
+                tensors[name] = t
+                if name not in lp.bottom:
+                    self._first[name] = t
+                self.blobs[name]._store(t)
+                if w:
+                    self._seeds.append((t, w))
+        self._tensors = tensors
+        self._ran = (first, last)
+
+    def backward(self, diffs=None, start=None, end=None, **top_diffs):
+        """Backpropagate from the weighted losses and the diffs of the net outputs (set by
+        keyword or written into ``net.blobs[out].diff``). Blob diffs are overwritten, parameter
+        diffs accumulate. Returns ``{blob: diff}`` for the net inputs plus ``diffs``."""
+        if not self._tensors:
+            raise RuntimeError("Call net.forward() before net.backward().")
+        for name, value in top_diffs.items():
+            if name not in self.outputs:
+                raise KeyError(f"'{name}' is not a net output; outputs: {self.outputs}.")
+            self.blobs[name].diff[...] = value
+        outputs, grads = [], []
+        seeded = set()
+        for t, w in self._seeds:
+            if t.requires_grad:
+                outputs.append(t)
+                grads.append(torch.full_like(t, w))
+                seeded.add(id(t))
+        for name in self.outputs:
+            t = self._tensors.get(name)
+            if t is not None and t.requires_grad and id(t) not in seeded:
+                outputs.append(t)
+                grads.append(torch.from_numpy(self.blobs[name].diff.copy()))
+        params = [p for ps in self.params.values() for p in (b.parameter for b in ps)]
+        params = list({id(p): p for p in params if p.requires_grad}.values())
+        blob_names = [n for n, t in self._first.items()
+                      if t.requires_grad and n not in self._outputs]
+        targets = [self._first[n] for n in blob_names] + params
+        if outputs and targets:
+            results = torch.autograd.grad(outputs, targets, grads, allow_unused=True)
+        else:
+            results = [None] * len(targets)
+        for name, g in zip(blob_names, results):
+            self.blobs[name].diff[...] = 0.0 if g is None else g.numpy()
+        for p, g in zip(params, results[len(blob_names):]):
+            if g is not None:
+                p.grad.add_(g)
+        names = self.inputs + [d for d in (diffs or []) if d not in self.inputs]
+        return {n: self.blobs[n].diff for n in names}
+
+    def clear_param_diffs(self):
+        for blobs in self.params.values():
+            for b in blobs:
+                b.parameter.grad.zero_()
+
+    def reshape(self):
+        """Recompute every blob's shape from the input blobs' current shapes."""
+        for (lp, _), layer in zip(self._specs, self.layers):
+            if getattr(layer, "net_input", False):
+                continue
+            shapes = _infer_top_shapes(layer, [self.blobs[b].shape for b in lp.bottom])
+            for top, shape in zip(lp.top, shapes):
+                self.blobs[top].reshape(*shape)
+
+    # -------------------------------------------------------------- weights
+    def copy_from(self, path):
+        """Copy weights from a ``.caffemodel`` (or Caffe ``.h5``) by layer name, as Caffe's
+        ``CopyTrainedLayersFrom``: layers missing from the net are ignored; blob counts and
+        shapes must match (legacy 4-D shapes are fitted)."""
+        path = os.fspath(path)
+        source = _blobs.load_caffemodel(path)
+        for name, arrays in source.items():
+            if name not in self.params:
+                continue
+            targets = self.params[name]
+            if len(arrays) != len(targets):
+                raise ValueError(f"Incompatible number of blobs for layer '{name}': the file "
+                                 f"{path} has {len(arrays)}, the net {len(targets)}.")
+            for i, (array, target) in enumerate(zip(arrays, targets)):
+                try:
+                    array = _blobs.fit_blob_shape(array, target.shape)
+                except ValueError:
+                    raise ValueError(
+                        f"Cannot copy param {i} weights from layer '{name}'; shape mismatch. "
+                        f"Source param shape is {_shape_str(array.shape)}; target param shape "
+                        f"is {_shape_str(target.shape)} (file {path}). To learn this layer's "
+                        f"parameters from scratch rather than copying from a saved net, rename "
+                        f"the layer.") from None
+                target.data[...] = array
+
+    def save(self, path):
+        """Write the net and its weights as a binary ``.caffemodel`` (HDF5 for ``.h5``)."""
+        weights = collections.OrderedDict(
+            (name, [b.data.copy() for b in blobs]) for name, blobs in self.params.items())
+        _blobs.save_caffemodel(os.fspath(path), weights, net=self._param)
+
+    def share_with(self, other):
+        """Use ``other``'s parameter data for the layers both nets have (pycaffe's)."""
+        for name, blobs in self.params.items():
+            if name in other.params:
+                for b, o in zip(blobs, other.params[name]):
+                    b.parameter.data = o.parameter.data
+
+
+def _shape_str(shape):
+    return f"{' '.join(str(d) for d in shape)} ({int(np.prod(shape, dtype=np.int64))})"
+
+
+def _infer_top_shapes(layer, bottom_shapes):
+    try:
+        return [tuple(int(d) for d in s) for s in layer.top_shapes(bottom_shapes)]
+    except NotImplementedError:
+        with torch.no_grad():
+            tops = layer(*[torch.zeros(s) for s in bottom_shapes])
+        return [tuple(t.shape) for t in tops]
