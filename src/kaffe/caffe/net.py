@@ -449,7 +449,8 @@ class Net:
                       if t.requires_grad and n not in self._outputs]
         targets = [self._first[n] for n in blob_names] + params
         if outputs and targets:
-            results = torch.autograd.grad(outputs, targets, grads, allow_unused=True)
+            results = torch.autograd.grad(outputs, targets, grads, retain_graph=True,
+                                          allow_unused=True)
         else:
             results = [None] * len(targets)
         for name, g in zip(blob_names, results):
