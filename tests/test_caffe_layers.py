@@ -81,6 +81,7 @@ def test_layer_against_caffe(case):
             for top in layer.top:
                 blobs[top] = first[top] = torch.tensor(npz["data__" + top], requires_grad=True)
                 shapes[top] = tuple(blobs[top].shape)
+    inputs = set(blobs)
 
     built, losses = [], []
     backward = case["backward"] and not ({layer.type for layer in layers} & FORWARD_ONLY)
@@ -121,9 +122,11 @@ def test_layer_against_caffe(case):
             top = blobs[key[len("topdiff__"):]]
             terms.append((top * torch.from_numpy(npz[key])).sum())
     params = [(layer.name, i, blob) for layer, module in built
-              for i, blob in enumerate(module.blobs)]
+              for i, blob in enumerate(module.blobs) if blob.requires_grad]
     # every blob Caffe recorded a diff for: inputs, intermediate tops (x = data + bias), outputs
-    diff_blobs = [b for b in first if "diff__" + b in npz.files]
+    # without force_backward Caffe leaves the Input blobs' diffs at 0 (they need no backward)
+    diff_blobs = [b for b in first if "diff__" + b in npz.files
+                  and (net.force_backward or b not in inputs) and first[b].requires_grad]
     wrt = [first[b] for b in diff_blobs] + [blob for _, _, blob in params]
     grads = torch.autograd.grad(sum(terms), wrt, allow_unused=True)
     for blob_name, g in zip(diff_blobs, grads):
