@@ -144,7 +144,8 @@ def test_loss_weight_propagate_down_and_lr_mult_zero():
                'layer { name: "s" type: "Scale" bottom: "x" top: "y" loss_weight: 0.5 '
                'param { lr_mult: 0 } }\n'
                'layer { name: "t" type: "Scale" bottom: "x" bottom: "x" top: "z" '
-               'propagate_down: true propagate_down: false loss_weight: 2 scale_param { axis: 0 } }\n')
+               'propagate_down: true propagate_down: false loss_weight: 2 '
+               'scale_param { axis: 0 } }\n')
     x = np.arange(6, dtype=np.float32).reshape(2, 3)
     net.forward(data=x)
     net.backward()
@@ -156,11 +157,12 @@ def test_loss_weight_propagate_down_and_lr_mult_zero():
 
 
 def test_include_exclude_by_phase_and_stage():
+    layer = 'layer {{ name: "{}" type: "Bias" bottom: "{}" top: "{}" {} }}\n'
     text = (INPUT.format(_dims(1, 2)) +
-            'layer { name: "train" type: "Bias" bottom: "data" top: "t" include { phase: TRAIN } }\n'
-            'layer { name: "test" type: "Bias" bottom: "data" top: "t" include { phase: TEST } }\n'
-            'layer { name: "deploy" type: "Bias" bottom: "t" top: "d" include { stage: "deploy" } }\n'
-            'layer { name: "no_deploy" type: "Bias" bottom: "t" top: "e" exclude { stage: "deploy" } }\n')
+            layer.format("train", "data", "t", "include { phase: TRAIN }") +
+            layer.format("test", "data", "t", "include { phase: TEST }") +
+            layer.format("deploy", "t", "d", 'include { stage: "deploy" }') +
+            layer.format("no_deploy", "t", "e", 'exclude { stage: "deploy" }'))
     assert _net(text, caffe.TRAIN)._layer_names == ["data", "train", "no_deploy"]
     assert _net(text, caffe.TEST, stages=["deploy"])._layer_names == ["data", "test", "deploy"]
     with pytest.raises(ValueError, match="both include and exclude"):

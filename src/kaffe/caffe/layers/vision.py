@@ -172,7 +172,8 @@ class Convolution(CaffeLayer):
         self.kernel = _spatial(p, "kernel", nsp, None, param.name)
         self.pad = _spatial(p, "pad", nsp, 0, param.name)
         self.stride = _spatial(p, "stride", nsp, 1, param.name)
-        self.dilation = list(p.dilation) * nsp if len(p.dilation) == 1 else list(p.dilation) or [1] * nsp
+        dilation = list(p.dilation) or [1]
+        self.dilation = dilation * nsp if len(dilation) == 1 else dilation
         channels, out, group = shape[1], p.num_output, p.group
         if out <= 0:
             raise ValueError(f"Layer '{param.name}': num_output must be positive. "
