@@ -212,11 +212,6 @@ def test_caffemodel_shape_mismatch_error():
     assert weights in message
 
 
-def _deploy_lenet():
-    net_param = parse_net_param(open(os.path.join(REF, "zoo", "lenet_deploy.prototxt")).read())
-    return net_param
-
-
 @needs_ref
 def test_lenet_forward_matches_caffe():
     if not _load("ReLU") or not _load("Softmax"):
