@@ -155,3 +155,58 @@ def test_embed_backward():
     want = torch.zeros(6, 3).index_add_(0, idx.long().flatten(), top_diff.reshape(-1, 3))
     torch.testing.assert_close(weight_grad, want)
     torch.testing.assert_close(bias_grad, top_diff.reshape(-1, 3).sum(0))
+
+
+def _one(text, bottom_shapes, phase="TEST"):
+    from kaffe.caffe.prototxt import parse_net_param
+    layer = parse_net_param(text).layer[0]
+    return LAYER_BUILDERS[layer.type](layer, bottom_shapes, phase)
+
+
+def test_dropout_scales_at_train_only():
+    text = ('layer { name: "d" type: "Dropout" bottom: "x" top: "y" '
+            'dropout_param { dropout_ratio: 0.25 } }')
+    x = torch.ones(1000, 100)
+    (y,) = _one(text, [x.shape], "TRAIN")(x)
+    assert set(torch.unique(y).tolist()) <= {0.0, np.float32(1 / 0.75).item()}
+    assert abs((y == 0).float().mean().item() - 0.25) < 0.01
+    assert torch.equal(_one(text, [x.shape], "TEST")(x)[0], x)
+
+
+def test_softmax_loss_old_normalize_false_is_batch_size():
+    x, label = torch.randn(4, 3, 2), torch.tensor([[0, 1], [2, 2], [1, 0], [0, 0]]).float()
+    full = _one('layer { name: "l" type: "SoftmaxWithLoss" bottom: "x" bottom: "t" top: "l" }',
+                [x.shape, label.shape])(x, label)[0]
+    batch = _one('layer { name: "l" type: "SoftmaxWithLoss" bottom: "x" bottom: "t" top: "l" '
+                 'loss_param { normalize: false } }', [x.shape, label.shape])(x, label)[0]
+    assert full.shape == () and batch.shape == ()
+    torch.testing.assert_close(batch, full * 8 / 4)
+
+
+def test_infogain_h_from_binaryproto(tmp_path):
+    from kaffe.caffe.blobs import save_blobproto
+    H = np.random.rand(1, 1, 4, 4).astype(np.float32)
+    save_blobproto(str(tmp_path / "H.binaryproto"), H)
+    x, label = torch.randn(5, 4), torch.tensor([0, 3, 1, 1, 2]).float()
+    layer = _one('layer { name: "l" type: "InfogainLoss" bottom: "x" bottom: "t" top: "l" '
+                 f'infogain_loss_param {{ source: "{tmp_path / "H.binaryproto"}" }} }}',
+                 [x.shape, label.shape])
+    want = -(torch.from_numpy(H[0, 0])[label.long()] * torch.log_softmax(x, 1)).sum() / 5
+    torch.testing.assert_close(layer(x, label)[0], want)
+
+
+def test_eltwise_max_tie_goes_to_first_bottom():
+    layer = _one('layer { name: "e" type: "Eltwise" bottom: "a" bottom: "b" top: "y" '
+                 'eltwise_param { operation: MAX } }', [(3,), (3,)])
+    a = torch.tensor([1.0, 2.0, 0.0], requires_grad=True)
+    b = torch.tensor([1.0, 3.0, -1.0], requires_grad=True)
+    ga, gb = torch.autograd.grad(layer(a, b)[0].sum(), [a, b])
+    assert ga.tolist() == [1, 0, 1] and gb.tolist() == [0, 1, 0]
+
+
+def test_errors_name_layer_and_values():
+    with pytest.raises(ValueError, match=r"Slice 's'.*not divisible"):
+        _one('layer { name: "s" type: "Slice" bottom: "x" top: "a" top: "b" }', [(2, 3)])
+    with pytest.raises(ValueError, match=r"Reshape 'r'.*count"):
+        _one('layer { name: "r" type: "Reshape" bottom: "x" top: "y" '
+             'reshape_param { shape { dim: 5 } } }', [(2, 3)]).top_shapes([(2, 3)])
