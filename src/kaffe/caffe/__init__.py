@@ -13,6 +13,9 @@ from kaffe.caffe.blobs import (SolverSnapshot, array_to_blob, blob_to_array, fit
                                load_blobproto, load_caffemodel, load_solverstate, read_caffemodel,
                                save_blobproto, save_caffemodel, save_solverstate, write_caffemodel)
 from kaffe.caffe.net import TEST, TRAIN, Net
+from kaffe.caffe import io
+from kaffe.caffe.classifier import Classifier
+from kaffe.caffe.bridge import load_model
 
 
 def set_mode_cpu():
