@@ -1,0 +1,150 @@
+"""Caffe nets on kaffe vs real Caffe's ``caffe time`` and OpenCV dnn (CPU).
+
+LeNet (batch 64, the TRAIN net of ``examples/mnist/lenet_train_test.prototxt`` with its LMDB
+Data layer replaced by an Input of the same shapes, since kaffe has no Data layer yet) and
+CaffeNet (batch 10, ``timing/caffenet_deploy.prototxt``, TRAIN phase as ``caffe time`` uses).
+For each: kaffe's ``time_net`` (``kaffe time``: per-layer timed, each layer on its own autograd
+graph) and kaffe's plain ``Net.forward()`` + ``Net.backward()`` (one graph), against the
+forward+backward figure of real Caffe's ``caffe time`` log in ``shared/reference/timing``.
+Then forward only (TEST-phase deploy net, same weights) of kaffe vs OpenCV's
+``cv2.dnn.readNetFromCaffe`` if OpenCV is installed. Prints ms per iteration and ratios
+(> 1 = kaffe faster).
+
+    .venv/bin/python benchmarks/caffe_time.py [--iterations 20]
+"""
+import argparse
+import os
+import platform
+import re
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+from kaffe import caffe
+from kaffe.caffe.timing import time_net
+
+REF = "/work/shared/reference"
+
+
+def caffe_log(name):
+    """(forward, backward, forward-backward) ms from real Caffe's caffe time log."""
+    text = open(os.path.join(REF, "timing", name)).read()
+    get = lambda what: float(re.search(rf"Average {what}: ([0-9.]+) ms", text).group(1))  # noqa
+    return get("Forward pass"), get("Backward pass"), get("Forward-Backward")
+
+
+def lenet_train_param():
+    param = caffe.read_net_param(os.path.join(REF, "mnist", "lenet_train_test.prototxt"))
+    layers = [lp for lp in param.layer if lp.type != "Data"]
+    del param.layer[:]
+    data = param.layer.add(name="mnist", type="Input")
+    data.top.extend(["data", "label"])
+    data.input_param.shape.add().dim.extend([64, 1, 28, 28])
+    data.input_param.shape.add().dim.extend([64])
+    for lp in layers:
+        param.layer.add().CopyFrom(lp)
+    return param
+
+
+def best_ms(fn, iterations, warmup=3):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(iterations):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1e3)
+    return float(np.mean(times)), float(np.median(times))
+
+
+def fill_inputs(net, rng):
+    for name in net.inputs:
+        blob = net.blobs[name]
+        if name == "label":
+            blob.data[...] = rng.randint(0, 10, blob.shape)
+        else:
+            blob.data[...] = rng.rand(*blob.shape) if blob.data.ndim == 4 and \
+                blob.shape[1] == 1 else rng.randn(*blob.shape) * 50
+
+
+def train_bench(name, net, log, iterations):
+    rng = np.random.RandomState(0)
+    fill_inputs(net, rng)
+    report = time_net(net, iterations)
+
+    def step():
+        net.forward()
+        net.backward()
+    mean, median = best_ms(step, iterations)
+    cf, cb, cfb = log
+    print(f"\n{name}: forward+backward ms per iteration (TRAIN net)")
+    print(f"  real Caffe caffe time     fwd {cf:8.2f}  bwd {cb:8.2f}  fwd+bwd {cfb:8.2f}")
+    print(f"  kaffe time (per layer)    fwd {report.forward_total_ms:8.2f}  bwd "
+          f"{report.backward_total_ms:8.2f}  fwd+bwd {report.total_ms / iterations:8.2f}  "
+          f"-> {cfb / (report.total_ms / iterations):.2f}x Caffe")
+    print(f"  kaffe Net.forward+backward                          fwd+bwd {median:8.2f}  "
+          f"(median; mean {mean:.2f}) -> {cfb / median:.2f}x Caffe")
+    return report
+
+
+def forward_bench(name, prototxt, shape, iterations, batch_of_deploy=None):
+    net = caffe.Net(prototxt, caffe.TEST)
+    if net.blobs["data"].shape != shape:
+        net.blobs["data"].reshape(*shape)
+        net.reshape()
+    rng = np.random.RandomState(1)
+    x = (rng.rand(*shape) * 255 - 128).astype(np.float32)
+    with torch.inference_mode():
+        _, kaffe_ms = best_ms(lambda: net.forward(data=x), iterations)
+    print(f"\n{name}: forward ms (TEST deploy net, batch {shape[0]})")
+    print(f"  kaffe Net.forward         {kaffe_ms:8.2f}  (median)")
+    try:
+        import cv2
+    except ImportError:
+        print("  OpenCV dnn: not installed (pip install opencv-python-headless)")
+        return
+    if not hasattr(cv2.dnn, "readNetFromCaffe"):
+        print(f"  OpenCV {cv2.__version__} has no Caffe importer (removed in 5.x); install "
+              f"'opencv-python-headless<4.13'")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        weights = os.path.join(tmp, "w.caffemodel")
+        net.save(weights)
+        cvnet = cv2.dnn.readNetFromCaffe(prototxt, weights)
+        cvnet.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
+        cvnet.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
+
+        def cv_forward():
+            cvnet.setInput(x)
+            return cvnet.forward()
+        _, cv_ms = best_ms(cv_forward, iterations)
+        out = cv_forward()
+    ours = net.forward(data=x)[net.outputs[0]]
+    err = float(np.abs(out.reshape(ours.shape) - ours).max())
+    print(f"  OpenCV {cv2.__version__} dnn forward  {cv_ms:8.2f}  -> kaffe {cv_ms / kaffe_ms:.2f}x "
+          f"OpenCV (max |diff| of outputs {err:.2e}, {cv2.getNumThreads()} OpenCV threads)")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iterations", type=int, default=20)
+    args = parser.parse_args()
+    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch "
+          f"{torch.__version__} ({torch.get_num_threads()} threads); real Caffe figures: 2 vCPU "
+          f"AMD EPYC, OpenBLAS (shared/reference/timing)")
+    train_bench("LeNet batch 64", caffe.Net(lenet_train_param(), caffe.TRAIN),
+                caffe_log("lenet_time.log"), args.iterations)
+    train_bench("CaffeNet batch 10", caffe.Net(os.path.join(REF, "timing",
+                                                            "caffenet_deploy.prototxt"),
+                                               caffe.TRAIN),
+                caffe_log("caffenet_time.log"), max(3, args.iterations // 4))
+    forward_bench("LeNet", os.path.join(REF, "zoo", "lenet_deploy.prototxt"), (64, 1, 28, 28),
+                  args.iterations)
+    forward_bench("CaffeNet", os.path.join(REF, "timing", "caffenet_deploy.prototxt"),
+                  (10, 3, 227, 227), max(3, args.iterations // 4))
+
+
+if __name__ == "__main__":
+    main()
