@@ -19,7 +19,9 @@ train net, or ``prob`` of a deploy net). Not provided: ``save`` to ``.keras`` / 
 files (there is no Keras config for a Caffe net; the prototxt is the architecture), and Caffe's
 own losses/solver settings (``lr_mult``, ``decay_mult``, ``loss_weight``) do not steer ``fit`` —
 the Keras optimizer and loss do (``lr_mult: 0`` parameters stay frozen). Dropout and other
-phase-dependent layers follow the ``phase`` the net was built in.
+phase-dependent layers follow the ``phase`` the net was built in. A scalar loss top (e.g.
+``SoftmaxWithLoss``'s) can be an output of ``model(...)`` but not of ``predict`` (which stacks
+per-sample rows): pick non-loss blobs with ``outputs=``.
 """
 import collections
 import os
