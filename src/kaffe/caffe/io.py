@@ -339,7 +339,7 @@ class Transformer:
         return decaf_in
 
     def set_transpose(self, in_, order):
-        """The axis order taking an ``H x W x K`` image to the blob's ``K x H x W``, e.g. (2,0,1)."""
+        """The axis order taking an ``H x W x K`` image to ``K x H x W``, e.g. (2, 0, 1)."""
         self._check_input(in_)
         if len(order) != len(self.inputs[in_]) - 1:
             raise Exception('Transpose order needs to have the same number of '
@@ -360,8 +360,9 @@ class Transformer:
         self.raw_scale[in_] = scale
 
     def set_mean(self, in_, mean):
-        """The mean to subtract: a per-channel vector, or a ``K x H x W`` (or ``H x W``) image;
-        a mean image of another size is resized to the input's H x W, as pycaffe does."""
+        """The mean to subtract: a per-channel vector, or a ``K x H x W`` (or ``H x W``) image.
+        A mean image of another size is resized to the input's H x W, as pycaffe does (kaffe
+        keeps H and W apart, so non-square inputs work where pycaffe's transposes break)."""
         self._check_input(in_)
         mean = np.asarray(mean)
         ms = mean.shape
@@ -380,6 +381,7 @@ class Transformer:
                     raise ValueError('Mean shape incompatible with input shape.')
                 mean = resize_image(mean.transpose(2, 1, 0),
                                     self.inputs[in_][2:][::-1]).transpose(2, 1, 0)
+                mean = mean.astype(np.float32)
         self.mean[in_] = mean
 
     def set_input_scale(self, in_, scale):
