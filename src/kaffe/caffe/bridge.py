@@ -32,6 +32,7 @@ from torch import nn
 
 from kaffe.caffe.net import TEST, TRAIN, Net
 from kaffe.engine.model import Model
+from kaffe.engine.summary import print_table
 
 __all__ = ["load_model", "CaffeModel"]
 
@@ -160,23 +161,10 @@ class CaffeModel(Model):
         rows = [[f"{n} (Input)", str(module.blob_shapes.get(n, "?")), "0"]
                 for n in module.input_names] + rows
         headers = ["Layer (type)", "Top shape", "Param #"]
-        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-        if line_length:
-            widths[0] = max(widths[0], line_length - sum(widths[1:]) - 10)
-        sep = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
-
-        def fmt(cells):
-            return "| " + " | ".join(c.rjust(w) if i == 2 else c.ljust(w)
-                                     for i, (c, w) in enumerate(zip(cells, widths))) + " |"
         total = int(sum(t.numel() for t in self.weights))
         trainable = int(sum(t.numel() for t in self.trainable_weights))
         print_fn(f'Model: "{self.name}"')
-        print_fn(sep)
-        print_fn(fmt(headers))
-        print_fn(sep.replace("-", "="))
-        for row in rows:
-            print_fn(fmt(row))
-        print_fn(sep)
+        print_table(headers, rows, print_fn, line_length)
         print_fn(f" Total params: {total:,}")
         print_fn(f" Trainable params: {trainable:,}")
         print_fn(f" Non-trainable params: {total - trainable:,}")

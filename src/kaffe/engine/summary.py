@@ -37,6 +37,25 @@ def _bytes_text(count):
         size /= 1024
 
 
+def print_table(headers, rows, print_fn=print, line_length=None):
+    """A boxed text table; the third column (parameter counts) is right-aligned."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
+              for i, h in enumerate(headers)]
+    if line_length:
+        widths[0] = max(widths[0], line_length - sum(widths[1:]) - 3 * len(widths))
+    sep = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
+
+    def fmt(cells):
+        return "| " + " | ".join(c.rjust(w) if i == 2 else c.ljust(w)
+                                 for i, (c, w) in enumerate(zip(cells, widths))) + " |"
+    print_fn(sep)
+    print_fn(fmt(headers))
+    print_fn(sep.replace("-", "="))
+    for row in rows:
+        print_fn(fmt(row))
+    print_fn(sep)
+
+
 def print_summary(model, line_length=None, print_fn=None, show_trainable=False):
     """Print one row per layer (name, type, output shape, parameters; and the inputs it is
     connected to for branching graphs), then the parameter totals."""
@@ -55,22 +74,8 @@ def print_summary(model, line_length=None, print_fn=None, show_trainable=False):
         if graph_like:
             row.append(_connections(layer, model, members))
         rows.append(row)
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
-              for i, h in enumerate(headers)]
-    if line_length:
-        widths[0] = max(widths[0], line_length - sum(widths[1:]) - 3 * len(widths))
-    sep = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
-
-    def fmt(cells):
-        return "| " + " | ".join(c.ljust(w) if i != 2 else c.rjust(w)
-                                 for i, (c, w) in enumerate(zip(cells, widths))) + " |"
     print_fn(f'Model: "{model.name}"')
-    print_fn(sep)
-    print_fn(fmt(headers))
-    print_fn(sep.replace("-", "="))
-    for row in rows:
-        print_fn(fmt(row))
-    print_fn(sep)
+    print_table(headers, rows, print_fn, line_length)
     if model.built:
         weights = model.weights
         total = int(sum(t.numel() for t in weights))
