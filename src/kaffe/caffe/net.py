@@ -10,12 +10,14 @@ and the diffs written into the other outputs and lets autograd compute blob and 
 """
 import collections
 import importlib
+import math
 import os
 import pkgutil
 
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 import kaffe.caffe.layers as _layers_pkg
 from kaffe.caffe import blobs as _blobs
@@ -197,23 +199,49 @@ class Blob:
 
 class ParamBlob(Blob):
     """A learnable blob: ``data`` is a view of the torch ``Parameter``; ``diff`` a view of its
-    ``.grad`` (shared between layers that share the parameter)."""
+    ``.grad`` (shared between layers that share the parameter). ``shape`` differs from the
+    parameter's for a PERMISSIVE share (same count, the layer's own shape)."""
 
-    def __init__(self, parameter):
+    def __init__(self, parameter, shape=None):
         self.parameter = parameter
+        self._shape = tuple(parameter.shape) if shape is None else tuple(shape)
         if parameter.grad is None or parameter.grad.shape != parameter.shape:
             parameter.grad = torch.zeros_like(parameter)
 
     @property
     def _data(self):
-        return self.parameter.detach().numpy()
+        return self.parameter.detach().numpy().reshape(self._shape)
 
     @property
     def _diff(self):
-        return self.parameter.grad.numpy()
+        return self.parameter.grad.numpy().reshape(self._shape)
 
     def reshape(self, *shape):
         raise ValueError("A parameter blob cannot be reshaped; rebuild the net instead.")
+
+
+class _ViewAs(nn.Module):
+    """Parametrization of a PERMISSIVE shared blob: the owner's parameter in this layer's shape."""
+
+    def __init__(self, shape):
+        super().__init__()
+        self.shape = tuple(shape)
+
+    def forward(self, owner):
+        return owner.reshape(self.shape)
+
+
+def _param_blobs(layer):
+    """``net.params[name]``: one :class:`ParamBlob` per blob of ``layer``, each on the
+    ``Parameter`` that holds it (the owner's, reshaped, for a PERMISSIVE share)."""
+    out = []
+    for i in range(len(layer.blobs)):
+        if parametrize.is_parametrized(layer.blobs, str(i)):
+            owner = layer.blobs.parametrizations[str(i)].original
+            out.append(ParamBlob(owner, layer.blobs[i].shape))
+        else:
+            out.append(ParamBlob(layer.blobs[i]))
+    return out
 
 
 # ------------------------------------------------------------------------------ the net
@@ -289,7 +317,7 @@ class Net:
                 if w:
                     self.blobs[top].diff[...] = w
             if len(layer.blobs):
-                self.params[lp.name] = [ParamBlob(p) for p in layer.blobs]
+                self.params[lp.name] = _param_blobs(layer)
             if lp.propagate_down and len(lp.propagate_down) != len(lp.bottom):
                 raise ValueError(f"Layer '{lp.name}': propagate_down has "
                                  f"{len(lp.propagate_down)} entries for {len(lp.bottom)} "
@@ -334,14 +362,19 @@ class Net:
                 owners[spec.name] = (layer.blobs[i], lp.name)
                 continue
             owner, owner_layer = owners[spec.name]
-            mine = layer.blobs[i]
-            same = (tuple(owner.shape) == tuple(mine.shape) if spec.share_mode ==
-                    caffe_pb2.ParamSpec.STRICT else owner.numel() == mine.numel())
-            if not same or tuple(owner.shape) != tuple(mine.shape):
-                raise ValueError(f"Cannot share param '{spec.name}' owned by layer "
-                                 f"'{owner_layer}' with layer '{lp.name}': shape "
-                                 f"{tuple(owner.shape)} vs {tuple(mine.shape)}.")
+            mine = tuple(layer.blobs[i].shape)
+            permissive = spec.share_mode == caffe_pb2.ParamSpec.PERMISSIVE
+            if (owner.numel() != math.prod(mine) if permissive else tuple(owner.shape) != mine):
+                raise ValueError(
+                    f"Cannot share param '{spec.name}' owned by layer '{owner_layer}' with "
+                    f"layer '{lp.name}'; {'count' if permissive else 'shape'} mismatch. Owner "
+                    f"layer param shape is {_shape_str(owner.shape)}; sharing layer expects "
+                    f"shape {_shape_str(mine)}. STRICT sharing (the default) needs equal shapes, "
+                    f"share_mode: PERMISSIVE equal counts.")
             layer.blobs[i] = owner
+            if tuple(owner.shape) != mine:  # PERMISSIVE: the layer sees the owner's data reshaped
+                parametrize.register_parametrization(layer.blobs, str(i), _ViewAs(mine),
+                                                     unsafe=True)
 
     # -------------------------------------------------------------- pycaffe surface
     @property
@@ -382,6 +415,51 @@ class Net:
         names = list(self._specs[last][0].top) if end is not None else self.outputs
         names += [b for b in (blobs or []) if b not in names]
         return {n: self.blobs[n].data for n in names}
+
+    def forward_all(self, blobs=None, **inputs):
+        """pycaffe's ``forward_all``: run the inputs (arrays of any length) through the net in
+        batches of the input blobs' batch size, zero-padding the last batch; returns
+        ``{blob: array}`` for the outputs plus ``blobs``, concatenated with the padding cut."""
+        outs, _ = self._run_batches(blobs, None, inputs, backward=False)
+        return outs
+
+    def forward_backward_all(self, blobs=None, diffs=None, **kwargs):
+        """pycaffe's ``forward_backward_all``: ``kwargs`` give input arrays and output diffs
+        (both any length); forward and backward run batch by batch (parameter diffs
+        accumulate). Returns ``(outputs, diffs)`` as :meth:`forward_all` concatenates them."""
+        return self._run_batches(blobs, diffs, kwargs, backward=True)
+
+    def _run_batches(self, blobs, diffs, arrays, backward):
+        unknown = sorted(set(arrays) - set(self.inputs) - (set(self.outputs) if backward
+                                                           else set()))
+        if unknown or not arrays:
+            raise KeyError(f"Expected arrays for the net inputs {self.inputs}"
+                           f"{' and output diffs ' + str(self.outputs) if backward else ''}; "
+                           f"received {sorted(arrays)}.")
+        arrays = {k: np.asarray(v, np.float32) for k, v in arrays.items()}
+        count = len(next(iter(arrays.values())))
+        if any(len(a) != count for a in arrays.values()):
+            raise ValueError(f"All arrays must have the same length; received "
+                             f"{ {k: len(a) for k, a in arrays.items()} }.")
+        size = next(iter(self.blobs.values())).shape[0]
+        names = self.outputs + [b for b in (blobs or []) if b not in self.outputs]
+        diff_names = self.inputs + [d for d in (diffs or []) if d not in self.inputs]
+        got, got_diffs = {n: [] for n in names}, {n: [] for n in diff_names}
+        for start in range(0, count, size):
+            batch = {}
+            for k, a in arrays.items():
+                part = a[start:start + size]
+                pad = np.zeros((size - len(part),) + a.shape[1:], np.float32)
+                batch[k] = np.concatenate([part, pad]) if len(pad) else part
+            outs = self.forward(blobs=blobs, **{k: batch[k] for k in self.inputs if k in batch})
+            for n in names:
+                got[n].append(outs[n].copy())
+            if backward:
+                grads = self.backward(diffs=diffs, **{k: batch[k] for k in self.outputs
+                                                      if k in batch})
+                for n in diff_names:
+                    got_diffs[n].append(grads[n].copy())
+        return _join_batches(got, count, size), _join_batches(got_diffs, count, size)
 
     def _leaf(self, name):
         leaf = torch.from_numpy(self.blobs[name].data.copy())
@@ -517,6 +595,20 @@ class Net:
 
 def _shape_str(shape):
     return f"{' '.join(str(d) for d in shape)} ({int(np.prod(shape, dtype=np.int64))})"
+
+
+def _join_batches(parts, count, size):
+    """Concatenate per-batch arrays and cut the padding; a blob without the batch axis (a loss
+    scalar) gives one value per batch."""
+    out = {}
+    for name, arrays in parts.items():
+        if not arrays:
+            continue
+        if arrays[0].ndim and arrays[0].shape[0] == size:
+            out[name] = np.concatenate(arrays)[:count]
+        else:
+            out[name] = np.stack(arrays)
+    return out
 
 
 def _infer_top_shapes(layer, bottom_shapes):
