@@ -466,7 +466,25 @@ class Net:
         force = self._param.force_backward
         return leaf.requires_grad_(force or name not in self._inputs)
 
-    def _run(self, first, last):
+    def forward_tensors(self):
+        """Run every layer without copying blobs into numpy (the solver's hot path). Returns
+        ``(loss, outputs)``: the weighted loss (a tensor with its autograd graph; None when no
+        top has a loss weight) and ``{output name: (tensor, loss_weight)}``. ``sync_blobs()``
+        copies this run's tensors into ``net.blobs`` afterwards."""
+        self._run(0, len(self.layers) - 1, store=False)
+        loss = None
+        for t, w in self._seeds:
+            term = t.sum() * w
+            loss = term if loss is None else loss + term
+        weights = {top: w for lp, ws in self._specs for top, w in zip(lp.top, ws)}
+        return loss, {n: (self._tensors[n], weights.get(n, 0.0)) for n in self._outputs}
+
+    def sync_blobs(self):
+        """Copy the tensors of the last run into ``net.blobs`` (after :meth:`forward_tensors`)."""
+        for name, t in self._tensors.items():
+            self.blobs[name]._store(t)
+
+    def _run(self, first, last, store=True):
         tensors, self._first, self._seeds = {}, {}, []
         for i in range(first, last + 1):
             lp, weights = self._specs[i]
@@ -493,7 +511,8 @@ class Net:
                 tensors[name] = t
                 if name not in lp.bottom:
                     self._first[name] = t
-                self.blobs[name]._store(t)
+                if store:
+                    self.blobs[name]._store(t)
                 if w:
                     self._seeds.append((t, w))
         self._tensors = tensors
