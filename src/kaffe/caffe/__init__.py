@@ -16,6 +16,7 @@ from kaffe.caffe.net import TEST, TRAIN, Net
 from kaffe.caffe import io
 from kaffe.caffe.classifier import Classifier
 from kaffe.caffe.bridge import load_model
+from kaffe.caffe.export import ExportError, export
 
 
 def set_mode_cpu():
