@@ -16,6 +16,8 @@ from kaffe.caffe.net import TEST, TRAIN, Net
 from kaffe.caffe import io
 from kaffe.caffe.classifier import Classifier
 from kaffe.caffe.bridge import load_model
+from kaffe.caffe.solver import (AdaDeltaSolver, AdaGradSolver, AdamSolver, NesterovSolver,
+                                 RMSPropSolver, SGDSolver, Solver, SolverError, get_solver)
 from kaffe.caffe.export import ExportError, export
 
 

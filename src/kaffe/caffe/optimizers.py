@@ -198,7 +198,7 @@ class _NoMomentum(CaffeOptimizer):
         super().__init__(learning_rate, **kwargs)
         if momentum:
             raise ValueError(f"Momentum cannot be used with {self.caffe_type} (Caffe refuses "
-                             f"it). Received: momentum={momentum}; remove it from the solver.")
+                             f"it). Received: momentum={_g(momentum)}; remove it from the solver.")
         self.delta = float(delta)
 
     def _step_by_root(self, params, grads, history, lr):

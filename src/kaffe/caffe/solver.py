@@ -261,7 +261,7 @@ class Solver:
             if loss is not None:
                 if loss.requires_grad:
                     loss.backward()
-                total += float(loss)
+                total += float(loss.detach())
         return total / self.param.iter_size, outputs
 
     def _update_smoothed_loss(self, loss, start_iter):
