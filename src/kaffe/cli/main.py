@@ -3,6 +3,7 @@
 import argparse
 import sys
 
+from kaffe.cli import caffe_draw as _caffe_draw
 from kaffe.cli import caffe_time as _caffe_time
 from kaffe.cli import caffe_tools as _caffe_tools
 from kaffe.cli import run as _run
@@ -36,6 +37,8 @@ COMMANDS = {
                                  ".caffemodel to the current format", _caffe_tools.IN_OUT),
     "upgrade_solver_proto_text": (_caffe_tools.upgrade_solver_proto_text, "upgrade a solver "
                                   "prototxt's solver_type enum to type", _caffe_tools.IN_OUT),
+    "draw_net": (_caffe_draw.command, "draw a net prototxt as an image (graphviz), as Caffe's "
+                 "draw_net.py", _caffe_draw.ARGUMENTS),
     "time": (_caffe_time.command, "caffe time: per-layer forward/backward times of a net "
              "prototxt (-model net.prototxt -iterations N)", _caffe_time.ARGUMENTS),
 }
