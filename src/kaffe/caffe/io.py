@@ -16,6 +16,7 @@ Written for kaffe with pycaffe's names and behaviour, without scikit-image or Sc
 import numpy as np
 
 from kaffe.caffe.proto import caffe_pb2
+from kaffe.data import datum as _datum
 
 __all__ = ["load_image", "resize_image", "oversample", "Transformer", "blobproto_to_array",
            "array_to_blobproto", "arraylist_to_blobprotovector_str",
@@ -66,37 +67,19 @@ def blobprotovector_str_to_arraylist(data):
     return [blobproto_to_array(blob) for blob in vec.blobs]
 
 
-def array_to_datum(arr, label=0):
+def array_to_datum(arr, label=None):
     """A 3-D ``C x H x W`` array as a Datum: uint8 as the ``data`` bytes, anything else as
-    ``float_data``."""
+    ``float_data``; ``label`` set unless None (pycaffe's; see :mod:`kaffe.data.datum`)."""
     arr = np.asarray(arr)
     if arr.ndim != 3:
         raise ValueError('Incorrect array shape.')
-    datum = caffe_pb2.Datum()
-    datum.channels, datum.height, datum.width = arr.shape
-    if arr.dtype == np.uint8:
-        datum.data = np.ascontiguousarray(arr).tobytes()
-    else:
-        datum.float_data.extend(arr.flat)
-    datum.label = label
-    return datum
+    return _datum.array_to_datum(arr, label)
 
 
 def datum_to_array(datum):
     """A Datum's values as ``C x H x W`` (uint8 for ``data``, float64 for ``float_data``);
-    the label is ``datum.label``. Encoded (JPEG/PNG) datums are decoded with Pillow."""
-    if datum.encoded:
-        import io as _io
-        from PIL import Image
-        img = np.asarray(Image.open(_io.BytesIO(datum.data)))
-        if img.ndim == 2:
-            return img[np.newaxis].copy()
-        return img[:, :, ::-1].transpose(2, 0, 1).copy()   # Caffe decodes to BGR
-    if len(datum.data):
-        return np.frombuffer(datum.data, dtype=np.uint8).reshape(
-            datum.channels, datum.height, datum.width).copy()
-    return np.array(datum.float_data).astype(float).reshape(
-        datum.channels, datum.height, datum.width)
+    the label is ``datum.label``. Encoded (JPEG/PNG) datums are decoded as Caffe does (BGR)."""
+    return _datum.datum_to_array(datum)
 
 
 # ------------------------------------------------------------------ images

@@ -3,6 +3,7 @@
 import argparse
 import sys
 
+from kaffe.cli import caffe_data_tools as _data_tools
 from kaffe.cli import caffe_draw as _caffe_draw
 from kaffe.cli import caffe_time as _caffe_time
 from kaffe.cli import caffe_tools as _caffe_tools
@@ -41,6 +42,12 @@ COMMANDS = {
                  "draw_net.py", _caffe_draw.ARGUMENTS),
     "time": (_caffe_time.command, "caffe time: per-layer forward/backward times of a net "
              "prototxt (-model net.prototxt -iterations N)", _caffe_time.ARGUMENTS),
+    "convert_mnist_data": (_data_tools.convert_mnist_data, "MNIST IDX files -> LMDB/LevelDB of "
+                           "Datums", _data_tools.CONVERT_MNIST_ARGUMENTS),
+    "convert_imageset": (_data_tools.convert_imageset, "image list -> LMDB/LevelDB of Datums",
+                         _data_tools.CONVERT_IMAGESET_ARGUMENTS),
+    "compute_image_mean": (_data_tools.compute_image_mean, "mean image of a database -> "
+                           ".binaryproto", _data_tools.COMPUTE_MEAN_ARGUMENTS),
 }
 
 

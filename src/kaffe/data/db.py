@@ -28,6 +28,7 @@ does the same). Copy a LevelDB you must not modify before reading it.
 """
 import os
 import shutil
+import threading
 
 from kaffe.data.errors import DataSourceError, missing
 
@@ -186,16 +187,50 @@ class Cursor:
         self._it = None
 
 
+_LMDB_ENVS = {}   # real path -> [environment, users]: LMDB allows one open per process
+_LMDB_LOCK = threading.Lock()
+
+
 def _open_lmdb(path):
     import lmdb
-    try:
-        return lmdb.open(path, readonly=True, lock=True, subdir=True, max_readers=126)
-    except (lmdb.ReadonlyError, lmdb.Error) as err:
-        try:  # a read-only folder: no lock file can be made, read without one
-            return lmdb.open(path, readonly=True, lock=False, subdir=True)
-        except lmdb.Error:
-            raise DataSourceError(f"Cannot open LMDB {path!r}: {err}. Is data.mdb an LMDB "
-                                  f"file?") from None
+    key = os.path.realpath(path)
+    with _LMDB_LOCK:
+        if key in _LMDB_ENVS:
+            _LMDB_ENVS[key][1] += 1
+            return _SharedEnv(key)
+        try:
+            env = lmdb.open(path, readonly=True, lock=True, subdir=True, max_readers=126)
+        except lmdb.Error as err:
+            try:  # a read-only folder: no lock file can be made, read without one
+                env = lmdb.open(path, readonly=True, lock=False, subdir=True)
+            except lmdb.Error:
+                raise DataSourceError(f"Cannot open LMDB {path!r}: {err}. Is data.mdb an LMDB "
+                                      f"file?") from None
+        _LMDB_ENVS[key] = [env, 1]
+        return _SharedEnv(key)
+
+
+class _SharedEnv:
+    """One reader's handle on a process-wide LMDB environment; ``close`` releases it."""
+
+    def __init__(self, key):
+        self._key = key
+        self._env = _LMDB_ENVS[key][0]
+
+    def begin(self, **kwargs):
+        return self._env.begin(**kwargs)
+
+    def stat(self):
+        return self._env.stat()
+
+    def close(self):
+        with _LMDB_LOCK:
+            entry = _LMDB_ENVS.get(self._key)
+            if entry is not None:
+                entry[1] -= 1
+                if entry[1] == 0:
+                    del _LMDB_ENVS[self._key]
+                    entry[0].close()
 
 
 def _open_leveldb(path):
