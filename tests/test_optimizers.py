@@ -97,10 +97,19 @@ def test_matches_keras():
 def test_keras3_defaults():
     start, grads = _start_and_grads(seed=1)
     for cls_name in ["SGD", "RMSprop", "Adagrad", "Adadelta", "Adam", "Adamax", "Nadam", "AdamW"]:
-        expected = _run_keras(getattr(keras.optimizers, cls_name)(), start, grads)
+        # Adadelta's default is Keras 2's learning rate 1.0 (kaffe's choice, see its docstring);
+        # everything else about it is Keras 3's defaults.
+        keras_args = {"learning_rate": 1.0} if cls_name == "Adadelta" else {}
+        expected = _run_keras(getattr(keras.optimizers, cls_name)(**keras_args), start, grads)
         got = _run_kaffe(getattr(optimizers, cls_name)(), start, grads)
         for a, b in zip(got, expected):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg=f"{cls_name}()")
+    got = _run_kaffe(optimizers.get("adadelta"), start, grads)  # by name: the same Adadelta
+    for a, b in zip(got, _run_keras(keras.optimizers.Adadelta(learning_rate=1.0), start, grads)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg="'adadelta'")
+    got = _run_kaffe(optimizers.Adadelta(learning_rate=0.001), start, grads)  # Keras 3's default
+    for a, b in zip(got, _run_keras(keras.optimizers.Adadelta(), start, grads)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg="Adadelta(0.001)")
 
 
 def test_groups_are_independent_of_grouping():
