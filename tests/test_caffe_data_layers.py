@@ -108,3 +108,158 @@ def test_hdf5data_errors_name_the_file_and_dataset(tmp_path, monkeypatch):
     _write_h5("c.h5", data=np.zeros((4, 2)), label=np.zeros(3))
     with pytest.raises(DataSourceError, match="3 rows but 'data' has 4"):
         caffe.Net(str(_h5_net(tmp_path, ["c.h5"], 2)), caffe.TEST)
+
+
+# ------------------------------------------------------------------------------ Data / ImageData
+
+@needs_ref
+@pytest.mark.parametrize("case", ["mnist_data_scale", "data_meanvalue_batch5",
+                                  "data_meanfile_crop_scale", "data_gray_lmdb_meanfile",
+                                  "data_encoded_force_gray_crop", "imagedata_resize"])
+def test_data_layer_batches_equal_caffes(case, monkeypatch):
+    _forward_matches(case, monkeypatch)
+
+
+# astronaut.png and chelsea.png carry an iCCP colour profile: OpenCV 4.6 (Caffe's) let libpng
+# convert them to gray in linear light; opencv-python 4.12 converts the decoded BGR pixels.
+GAMMA_PNG_ITEMS = (2, 6)
+
+
+@needs_ref
+def test_imagedata_gray_equals_caffe_except_profiled_pngs(monkeypatch):
+    monkeypatch.chdir(LAYERS)
+    net = caffe.Net("imagedata_gray_crop.prototxt", caffe.TEST)
+    (data, label), = _batches("imagedata_gray_crop")
+    net.forward()
+    got = net.blobs["data"].data
+    keep = [i for i in range(len(data)) if i not in GAMMA_PNG_ITEMS]
+    np.testing.assert_array_equal(got[keep], data[keep])
+    np.testing.assert_array_equal(net.blobs["label"].data, label)
+    for i in GAMMA_PNG_ITEMS:   # same picture, gray levels a little apart
+        assert np.abs(got[i] - data[i]).mean() < 12
+        assert np.corrcoef(got[i].ravel(), data[i].ravel())[0, 1] > 0.98
+
+
+def _layer_net(tmp_path, body, name="net.prototxt"):
+    path = tmp_path / name
+    path.write_text(body)
+    return str(path)
+
+
+@needs_ref
+def test_train_crop_is_a_window_and_mirror_a_flip_of_caffes_batch(tmp_path, monkeypatch):
+    (full, label), = _batches("data_meanvalue_batch5")[:1]
+    src = os.path.join(REF, "images", "images_64_lmdb")
+    net = caffe.Net(_layer_net(tmp_path, f'''layer {{ name: "d" type: "Data" top: "data"
+      top: "label" transform_param {{ crop_size: 48 mirror: true mean_value: 104
+      mean_value: 117 mean_value: 123 }} data_param {{ source: "{src}" batch_size: 5 }} }}'''),
+        caffe.TRAIN)
+    got = net.forward()["data"]
+    offsets, flips = set(), set()
+    for i in range(5):
+        found = [(y, x, m) for y in range(17) for x in range(17) for m in (False, True)
+                 if np.array_equal(got[i], (full[i, :, y:y + 48, x:x + 48][:, :, ::-1] if m
+                                            else full[i, :, y:y + 48, x:x + 48]))]
+        assert found, f"item {i} is not a window of the uncropped Caffe batch"
+        offsets.add(found[0][:2])
+        flips.add(found[0][2])
+    assert len(offsets) > 1   # random crops in TRAIN
+
+
+@needs_ref
+def test_rand_skip_starts_within_the_skip_range(tmp_path):
+    batches = _batches("mnist_data_scale")
+    stream = np.concatenate([b[0] for b in batches])
+    src = os.path.join(REF, "mnist", "mnist_test_lmdb")
+    net = caffe.Net(_layer_net(tmp_path, f'''layer {{ name: "d" type: "Data" top: "data"
+      transform_param {{ scale: 0.00390625 }} data_param {{ source: "{src}" backend: LMDB
+      batch_size: 8 rand_skip: 50 }} }}'''), caffe.TEST)
+    got = net.forward()["data"]
+    starts = [k for k in range(50) if np.array_equal(got, stream[k:k + 8])]
+    assert len(starts) == 1
+
+
+@needs_ref
+def test_data_layer_reads_leveldb(tmp_path):
+    import shutil
+    # LevelDB has no read-only mode (opening rewrites its log): read a copy, never the reference
+    copy = tmp_path / "mnist_test_leveldb"
+    shutil.copytree(os.path.join(REF, "mnist", "mnist_test_leveldb"), copy)
+    net = caffe.Net(_layer_net(tmp_path, f'''layer {{ name: "d" type: "Data" top: "data"
+      top: "label" transform_param {{ scale: 0.00390625 }} data_param {{ source: "{copy}"
+      backend: LEVELDB batch_size: 64 }} }}'''), caffe.TEST)
+    for data, label in _batches("mnist_data_scale")[:2]:
+        out = net.forward()
+        np.testing.assert_array_equal(out["data"], data)
+        np.testing.assert_array_equal(out["label"], label)
+
+
+@needs_ref
+def test_data_layer_errors(tmp_path):
+    mean = os.path.join(REF, "images", "mean.binaryproto")
+    lmdb_src = os.path.join(REF, "images", "images_64_lmdb")
+
+    def data_net(source, extra="", backend=""):
+        return _layer_net(tmp_path, f'''layer {{ name: "d" type: "Data" top: "data"
+          top: "label" transform_param {{ {extra} }} data_param {{ source: "{source}"
+          {backend} batch_size: 2 }} }}''')
+    with pytest.raises(MissingSourceError, match="Data layer 'd'.*nowhere_lmdb.*does not exist"):
+        caffe.Net(data_net(str(tmp_path / "nowhere_lmdb")), caffe.TEST)
+    (tmp_path / "empty_dir").mkdir()
+    with pytest.raises(DataSourceError, match="not a Caffe database"):
+        caffe.Net(data_net(str(tmp_path / "empty_dir")), caffe.TEST)
+    with pytest.raises(DataSourceError, match="is a lmdb database but the backend was given as "
+                                              "leveldb"):
+        caffe.Net(data_net(lmdb_src, backend="backend: LEVELDB"), caffe.TEST)
+    gray_src = os.path.join(REF, "images", "images_64_gray_lmdb")
+    with pytest.raises(DataSourceError, match=r"mean_file .* has shape 3x64x64 but the images "
+                                              r"are 1x64x64"):
+        caffe.Net(data_net(gray_src, f'mean_file: "{mean}"'), caffe.TEST)
+    with pytest.raises(ValueError, match="both mean_file and mean_value"):
+        caffe.Net(data_net(lmdb_src, f'mean_file: "{mean}" mean_value: 1'), caffe.TEST)
+    with pytest.raises(DataSourceError, match="crop_size 65 is larger than the 64x64"):
+        caffe.Net(data_net(lmdb_src, "crop_size: 65"), caffe.TEST)
+    with pytest.raises(DataSourceError, match="2 mean_value entries for 3-channel"):
+        caffe.Net(data_net(lmdb_src, "mean_value: 1 mean_value: 2"), caffe.TEST)
+    import lmdb
+    env = lmdb.open(str(tmp_path / "junk_lmdb"))
+    with env.begin(write=True) as txn:
+        txn.put(b"k0", b"\xff\xff\xff")
+    env.close()
+    with pytest.raises(DataSourceError, match="record 'k0' of .*junk_lmdb.* not a Caffe Datum"):
+        caffe.Net(data_net(str(tmp_path / "junk_lmdb")), caffe.TEST)
+
+
+@needs_ref
+def test_imagedata_missing_image_names_the_line(tmp_path, monkeypatch):
+    from kaffe.caffe.layers.data import ImageData
+    root = os.path.join(SHARED, "data", "images") + "/"
+    (tmp_path / "list.txt").write_text("aero1.jpg 0\nnot_there.jpg 1\napple.jpg 2\n")
+    body = f'''layer {{ name: "img" type: "ImageData" top: "data" top: "label"
+      image_data_param {{ source: "{tmp_path / 'list.txt'}" root_folder: "{root}"
+      new_height: 8 new_width: 8 batch_size: 2 }} }}'''
+    with pytest.raises(DataSourceError, match=r"list.txt: 1 listed image\(s\) not found: line 2"):
+        caffe.Net(_layer_net(tmp_path, body), caffe.TEST)
+    monkeypatch.setattr(ImageData, "skip_missing_images", True)
+    net = caffe.Net(_layer_net(tmp_path, body), caffe.TEST)
+    np.testing.assert_array_equal(net.forward()["label"], [0, 2])
+    (tmp_path / "list.txt").write_text("aero1.jpg zero\n")
+    with pytest.raises(DataSourceError, match=r"list.txt:1: the label 'zero' is not an integer"):
+        caffe.Net(_layer_net(tmp_path, body), caffe.TEST)
+
+
+def test_memory_data_batches_go_round(tmp_path):
+    net = caffe.Net(_layer_net(tmp_path, '''layer { name: "m" type: "MemoryData" top: "data"
+      top: "label" memory_data_param { batch_size: 2 channels: 1 height: 2 width: 3 } }'''),
+        caffe.TEST)
+    layer = net.layer_dict["m"]
+    with pytest.raises(RuntimeError, match="reset"):
+        net.forward()
+    x = np.arange(4 * 6, dtype=np.float32).reshape(4, 1, 2, 3)
+    with pytest.raises(ValueError, match="multiple of batch_size 2"):
+        layer.reset(x[:3], np.arange(3))
+    layer.reset(x, np.arange(4))
+    for k in (0, 2, 0):
+        out = net.forward()
+        np.testing.assert_array_equal(out["data"], x[k:k + 2])
+        np.testing.assert_array_equal(out["label"], [k, k + 1])
