@@ -6,6 +6,7 @@ import sys
 from kaffe.cli import caffe_data_tools as _data_tools
 from kaffe.cli import caffe_draw as _caffe_draw
 from kaffe.cli import caffe_time as _caffe_time
+from kaffe.cli import caffe_train as _caffe_train
 from kaffe.cli import caffe_tools as _caffe_tools
 from kaffe.cli import run as _run
 
@@ -48,6 +49,16 @@ COMMANDS = {
                          _data_tools.CONVERT_IMAGESET_ARGUMENTS),
     "compute_image_mean": (_data_tools.compute_image_mean, "mean image of a database -> "
                            ".binaryproto", _data_tools.COMPUTE_MEAN_ARGUMENTS),
+    "train": (_caffe_train.train, "caffe train: train a solver prototxt (-solver S [-weights W] "
+              "[-snapshot S.solverstate])", _caffe_train.TRAIN_ARGUMENTS),
+    "test": (_caffe_train.test, "caffe test: score a net's TEST phase (-model M -weights W "
+             "-iterations N)", _caffe_train.TEST_ARGUMENTS),
+    "device_query": (_caffe_train.device_query, "caffe device_query: describe the CUDA device",
+                     _caffe_train.DEVICE_QUERY_ARGUMENTS),
+    "extract_features": (_caffe_train.extract_features, "blobs of a net over its data -> "
+                         "LMDB/LevelDB of Datums", _caffe_train.EXTRACT_ARGUMENTS),
+    "parse_log": (_caffe_train.parse_log, "a Caffe/kaffe training log -> <log>.train/.test CSV "
+                  "and a plot", _caffe_train.PARSE_LOG_ARGUMENTS),
 }
 
 
