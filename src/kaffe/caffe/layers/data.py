@@ -161,6 +161,7 @@ def _transform_images(transformer, images, labels, where):
     first = images[0].shape
     for im, (key, _) in zip(images, labels):
         if im.shape != first:
+            key = f"record {key.decode(errors='replace')!r}" if isinstance(key, bytes) else key
             raise DataSourceError(f"{where}: {key} has shape {'x'.join(map(str, im.shape))} "
                                   f"but the batch's first image {'x'.join(map(str, first))}; "
                                   f"a batch needs one size (resize or crop the images).")
@@ -194,7 +195,7 @@ class Data(_PrefetchingLayer):
         self.depth = max(1, p.prefetch)
         self.transformer = DataTransformer(param.transform_param, phase, where)
         key, value = self.db.first()
-        first = self._decode(key, value)
+        first = self._decode(self._parse(key, value))
         self.shapes = [(self.batch_size,) + self.transformer.output_shape(first.shape)]
         if len(param.top) == 2:
             self.shapes.append((self.batch_size,))
@@ -202,9 +203,11 @@ class Data(_PrefetchingLayer):
         self._where = where
         self._cursor = None
 
-    def _decode(self, key, value):
-        where = f"record {key.decode(errors='replace')!r} of {self.db.path!r}"
-        datum = _datum.parse_datum(value, where)
+    def _parse(self, key, value):
+        return _datum.parse_datum(value, f"record {key.decode(errors='replace')!r} of "
+                                         f"{self.db.path!r}")
+
+    def _decode(self, datum):
         if datum.encoded:
             img = _datum.datum_to_image(datum, self.transformer.color_flag)
             return img.transpose(2, 0, 1)
@@ -224,9 +227,9 @@ class Data(_PrefetchingLayer):
         images, labels = [], []
         for _ in range(self.batch_size):
             key, value = self._cursor.next()
-            images.append(self._decode(key, value))
-            labels.append((f"record {key.decode(errors='replace')!r}",
-                           _datum.parse_datum(value).label))
+            datum = self._parse(key, value)
+            images.append(self._decode(datum))
+            labels.append((key, datum.label))
         data, label = _transform_images(self.transformer, images, labels, self._where)
         return [data, label][:len(self.param.top)]
 
