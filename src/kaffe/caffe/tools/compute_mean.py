@@ -14,12 +14,6 @@ from kaffe.data.errors import DataSourceError
 log = logging.getLogger("kaffe")
 
 
-def _values(datum, where):
-    if datum.encoded:
-        return _datum.datum_to_array(datum).astype(np.float32)
-    return _datum.datum_to_array(datum).astype(np.float32)
-
-
 def compute_image_mean(db_path, output=None, backend=None, show_progress=None):
     """The mean image (``1 x C x H x W`` float32) of the database at ``db_path``; written to
     ``output`` (a ``.binaryproto``) when given. Every record must have the first one's shape."""
@@ -31,7 +25,7 @@ def compute_image_mean(db_path, output=None, backend=None, show_progress=None):
         with progress(total, "compute_image_mean", show_progress) as bar:
             for key, value in db:
                 where = f"record {key.decode(errors='replace')!r} of {db_path!r}"
-                values = _values(_datum.parse_datum(value, where), where)
+                values = _datum.datum_to_array(_datum.parse_datum(value, where)).astype(np.float32)
                 if total_sum is None:
                     shape = values.shape
                     total_sum = np.zeros(shape, np.float32)

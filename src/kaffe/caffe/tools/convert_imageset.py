@@ -4,7 +4,6 @@ images read with OpenCV semantics (BGR, optional gray, ``cv::resize`` INTER_LINE
 (``C x H x W`` uint8) or, with ``encoded``, as the image file's bytes (or re-encoded as
 ``encode_type`` when resized, converted, or of another type)."""
 import logging
-import os
 
 import numpy as np
 import torch
