@@ -35,7 +35,8 @@ class ModelCheckpoint(MonitorCallback):
         period: Keras 2's argument: save every ``period`` epochs.
 
     Every save writes a temporary file next to the target and then ``os.replace``-s it onto
-    the target, so a crash or a failing save leaves the previous checkpoint whole.
+    the target, so a crash or a failing save leaves the previous checkpoint whole. In a
+    data-parallel job only rank 0 writes.
     """
 
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False,
@@ -125,9 +126,10 @@ class ModelCheckpoint(MonitorCallback):
         return False
 
     def _save_model(self, epoch, batch, logs):
+        from kaffe.distribute.environment import is_rank_zero
         filepath = self._file_path(epoch, batch, logs)
-        if not self._should_save(epoch, logs, filepath):
-            return
+        if not self._should_save(epoch, logs, filepath) or not is_rank_zero():
+            return  # data-parallel: every rank decides alike (same logs), rank 0 writes
         if os.path.isdir(filepath):
             raise IsADirectoryError("ModelCheckpoint needs a file path, but this is an existing "
                                     f"directory: {filepath}")

@@ -33,6 +33,10 @@ class CSVLogger(Callback):
         self.append_header = True
 
     def on_train_begin(self, logs=None):
+        from kaffe.distribute.environment import is_rank_zero
+        if not is_rank_zero():  # data-parallel: rank 0 writes the one file
+            self.csv_file = None
+            return
         self.append_header = True
         if self.append and os.path.exists(self.filename):
             with open(self.filename, "r", newline="") as f:
@@ -44,6 +48,8 @@ class CSVLogger(Callback):
         self.keys = None
 
     def on_epoch_end(self, epoch, logs=None):
+        if self.csv_file is None:
+            return
         logs = logs or {}
         if self.keys is None:
             self.keys = sorted(logs)

@@ -23,7 +23,11 @@ log = logging.getLogger(__name__)
 
 
 def print_msg(message, line_break=True):
-    """Write ``message`` to stdout (the console the progress bar uses) and flush."""
+    """Write ``message`` to stdout (the console the progress bar uses) and flush; in a
+    data-parallel job only rank 0 writes."""
+    from kaffe.distribute.environment import is_rank_zero
+    if not is_rank_zero():
+        return
     text = f"{message}\n" if line_break else str(message)
     stream = sys.stdout
     try:
@@ -187,8 +191,9 @@ class ProgbarLogger(Callback):
 
     def set_params(self, params):
         super().set_params(params)
+        from kaffe.distribute.environment import is_rank_zero
         verbose = params.get("verbose", 1)
-        self.verbose = 1 if verbose == "auto" else int(verbose)
+        self.verbose = (1 if verbose == "auto" else int(verbose)) if is_rank_zero() else 0
         self.epochs = params.get("epochs", 1)
         self.target = params.get("steps")
         if self.verbose == 1:

@@ -18,7 +18,8 @@ _KERAS2_IGNORED = ("batch_size", "write_grads", "embeddings_layer_names", "embed
 
 
 def _is_rank_zero():
-    return int(os.environ.get("RANK", "0")) == 0
+    from kaffe.distribute.environment import is_rank_zero
+    return is_rank_zero()
 
 
 class TensorBoard(Callback):

@@ -18,6 +18,8 @@ from kaffe.training import data_adapters as da
 from kaffe.training.callback_utils import BatchHooks, callback_list
 from kaffe.training.compile_utils import CompiledLoss, CompiledMetrics, logits_twin
 from kaffe.training.legacy import LegacyGeneratorAPI
+from kaffe import distribute as distribute_module  # noqa: E402 (after compile_utils: it uses it)
+from kaffe.training import precision
 
 log = logging.getLogger("kaffe")
 
@@ -41,6 +43,10 @@ class Trainer(LegacyGeneratorAPI):
         self._prepared_for = None
         self._loss_layers = []
         self._constrained = []
+        self._distribution = None  # the DataParallel strategy of the running fit/evaluate
+        self._amp = None  # (device type, dtype) for torch.autocast under a mixed policy
+        self._grad_scaler = None  # float16 loss scaling
+        self._memory_format_done = False
 
     # ------------------------------------------------------------------ compile
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
@@ -153,6 +159,9 @@ class Trainer(LegacyGeneratorAPI):
         first = next(self.parameters(), None)
         if first is not None and first.device != self._device:
             self.to(self._device)
+        if not self._memory_format_done and first is not None:
+            self._memory_format_done = True
+            precision.use_channels_last(self, self._device)
         if self.optimizer is not None and not getattr(self.optimizer, "built", True):
             self.optimizer.build(list(self.parameters()))
         if self.compiled:
@@ -230,8 +239,14 @@ class Trainer(LegacyGeneratorAPI):
     def _forward_loss_impl(self, xs, ys, sws):
         for layer in self._loss_layers:
             layer._added_losses.clear()
-        preds = self(xs[0] if len(xs) == 1 else xs)
-        preds = list(preds) if isinstance(preds, (list, tuple)) else [preds]
+        if self._amp is None:
+            preds = self(xs[0] if len(xs) == 1 else xs)
+            preds = list(preds) if isinstance(preds, (list, tuple)) else [preds]
+        else:  # mixed precision: low-precision forward, float32 outputs, losses and metrics
+            with precision.autocast(self._amp):
+                preds = self(xs[0] if len(xs) == 1 else xs)
+            preds = [p.float() if p.is_floating_point() else p
+                     for p in (preds if isinstance(preds, (list, tuple)) else [preds])]
         total, per_output = self._compiled_loss(ys, preds, sws)
         for layer in self._loss_layers:  # regularizers and add_loss: part of Keras's "loss"
             for penalty in layer._added_losses + layer._weight_penalties():
@@ -239,10 +254,39 @@ class Trainer(LegacyGeneratorAPI):
         return total, per_output, preds
 
     def _get_forward_loss(self):
+        """The forward+loss callable of a training step: the plain method, inside DDP when
+        training data-parallel, compiled when ``jit_compile``."""
         if self._forward_loss is None:
-            self._forward_loss = (torch.compile(self._forward_loss_impl) if self._jit_compile
-                                  else self._forward_loss_impl)
+            fn = self._forward_loss_impl
+            if self._distribution is not None:
+                fn = self._distribution.wrap(self)
+            if self._jit_compile:
+                fn = torch.compile(fn)
+            # a bound method, not the module: the model must not own its DDP wrapper
+            self._forward_loss = fn if self._distribution is None else fn.__call__
         return self._forward_loss
+
+    def _use_distribution(self, strategy):
+        """Switch the step between the plain and the data-parallel forward+loss."""
+        if strategy is not self._distribution:
+            self._distribution = strategy
+            self._forward_loss = None
+        if strategy is not None:
+            strategy.place(self)
+
+    def _set_precision(self):
+        """Autocast and loss scaling as the global mixed-precision policy says (per call)."""
+        device = self._device or default_device()
+        amp = precision.autocast_spec(device)
+        if amp != self._amp:
+            self._amp, self._forward_loss = amp, None
+        self._grad_scaler = precision.grad_scaler(amp, self._grad_scaler)
+
+    def _select_train_step(self):
+        """The plain step when nothing else is asked for: no per-step cost for what is off."""
+        if self._distribution is None and self._grad_scaler is None:
+            return self._train_step
+        return self._general_train_step
 
     def _forward_with_logits(self, forward_loss, xs, ys, sws):
         for _, layer, _ in self._logit_outputs:
@@ -264,10 +308,45 @@ class Trainer(LegacyGeneratorAPI):
             layer.apply_constraints()
         self._update_metrics(total, per_output, preds, ys, sws, xs[0].shape[0])
 
-    def _test_step(self, xs, ys, sws):
+    def _general_train_step(self, xs, ys, sws, share=None):
+        """``_train_step`` plus what data-parallelism and float16 need.
+
+        ``share`` (data-parallel): this process's and the global batch's sample counts. The
+        loss is weighted by ``local * world / total`` before DDP averages the gradients, so
+        the update equals one process's on the whole global batch even when a short last
+        batch splits unevenly; a stand-in part (``local == 0``) has weight 0 and updates no
+        metric.
+        """
+        ys = self._compiled_loss.prepare_targets(ys)
+        self.optimizer.zero_grad(set_to_none=True)
+        total, per_output, preds = self._forward_with_logits(self._get_forward_loss(), xs, ys, sws)
+        loss = total
+        if share is not None and share.total is not None and share.local * share.world != share.total:
+            loss = total * (share.local * share.world / share.total)
+        scaler = self._grad_scaler
+        if scaler is None:
+            loss.backward()
+            self.optimizer.step()
+        else:
+            scaler.scale(loss).backward()
+            scaler.step(self.optimizer)
+            scaler.update()
+        for layer in self._constrained:
+            layer.apply_constraints()
+        if share is None or share.local:
+            self._update_metrics(total, per_output, preds, ys, sws, xs[0].shape[0])
+
+    def _epoch_logs(self, prefix=""):
+        """Logs at an epoch end: over all processes' samples when data-parallel."""
+        if self._distribution is None:
+            return self._logs(prefix)
+        return self._distribution.global_logs(self.metrics, prefix)
+
+    def _test_step(self, xs, ys, sws, share=None):
         ys = self._compiled_loss.prepare_targets(ys)
         total, per_output, preds = self._forward_with_logits(self._forward_loss_impl, xs, ys, sws)
-        self._update_metrics(total, per_output, preds, ys, sws, xs[0].shape[0])
+        if share is None or share.local:
+            self._update_metrics(total, per_output, preds, ys, sws, xs[0].shape[0])
 
     def _update_metrics(self, total, per_output, preds, ys, sws, batch_size):
         with torch.no_grad():
@@ -283,8 +362,15 @@ class Trainer(LegacyGeneratorAPI):
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
             sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
             validation_batch_size=None, validation_freq=1, jit_compile=None, nb_epoch=None,
-            **kwargs):
-        """Train for ``epochs`` over the data; returns a ``History`` with Keras's keys."""
+            distribute=None, **kwargs):
+        """Train for ``epochs`` over the data; returns a ``History`` with Keras's keys.
+
+        ``jit_compile=True`` compiles the step's forward and loss with ``torch.compile``.
+        ``distribute``: a ``kaffe.distribute.DataParallel`` (or True/False); by default
+        data-parallel exactly when started by torchrun with several processes. Data-parallel,
+        ``batch_size`` is the GLOBAL batch (Keras 3's semantics): each of N processes takes
+        ``batch_size / N`` samples of every batch, and the epoch's logs are over all samples.
+        """
         for legacy in ("max_queue_size", "workers", "use_multiprocessing"):
             kwargs.pop(legacy, None)
         if kwargs:
@@ -293,6 +379,8 @@ class Trainer(LegacyGeneratorAPI):
         self._require_compiled()
         if jit_compile is not None and bool(jit_compile) != self._jit_compile:
             self._jit_compile, self._forward_loss = bool(jit_compile), None
+        strategy = distribute_module.resolve(distribute)
+        self._use_distribution(strategy)
         if validation_split and validation_data is None:
             (x, y, sample_weight), validation_data = _split_for_validation(
                 x, y, sample_weight, validation_split)
@@ -304,6 +392,17 @@ class Trainer(LegacyGeneratorAPI):
         if validation_data is not None:
             val = self._validation_source(validation_data, validation_batch_size or batch_size,
                                           validation_steps)
+        self._set_precision()
+        train_step = self._select_train_step()
+        sync_stop = False
+        if strategy is not None:
+            train = strategy.shard(train)
+            val = None if val is None else strategy.shard(val)
+            # A callback reading batch logs may stop training mid-epoch on one rank only.
+            sync_stop = any(_batch_level(cb) for cb in callbacks or [])
+            if not strategy.is_chief:
+                verbose = 0  # rank 0 prints
+            strategy.begin_fit()
 
         history = History()
         cbs = callback_list(self, callbacks, verbose, train.steps, epochs, history)
@@ -311,32 +410,46 @@ class Trainer(LegacyGeneratorAPI):
         self.stop_training = False
         cbs.on_train_begin()
         last_epoch_logs = {}
-        for epoch in range(initial_epoch, epochs):
-            self.reset_metrics()
-            cbs.on_epoch_begin(epoch)
-            self.train()
-            step = -1
-            for step, (xs, ys, sws) in enumerate(train.batches()):
-                if step == 0 and self._compiled_loss is None:
-                    self._prepare(xs)
-                    self.reset_metrics()
-                if ys is None:
-                    raise da.DataError("fit() needs targets: pass y, or batches of (x, y).")
-                batch_hooks.begin(step)
-                self._train_step(self._to_device(xs), self._to_device(ys), self._to_device(sws))
-                batch_hooks.end(step, self._logs)
+        epoch, step = initial_epoch, -1
+        try:
+            for epoch in range(initial_epoch, epochs):
+                self.reset_metrics()
+                cbs.on_epoch_begin(epoch)
+                self.train()
+                step = -1
+                for step, batch in enumerate(train.batches()):
+                    xs, ys, sws = batch[0], batch[1], batch[2]
+                    if step == 0 and self._compiled_loss is None:
+                        self._prepare(xs)
+                        self.reset_metrics()
+                    if ys is None:
+                        raise da.DataError("fit() needs targets: pass y, or batches of (x, y).")
+                    batch_hooks.begin(step)
+                    train_step(self._to_device(xs), self._to_device(ys), self._to_device(sws),
+                               *batch[3:])
+                    batch_hooks.end(step, self._logs)
+                    if sync_stop:
+                        self.stop_training = strategy.any_rank(self.stop_training)
+                    if self.stop_training:
+                        break
+                self.eval()
+                if step < 0:
+                    raise da.DataError("The training data produced no batches.")
+                epoch_logs = self._epoch_logs()
+                if val is not None and (epoch + 1) % validation_freq == 0:
+                    epoch_logs.update(self._run_evaluation(val, prefix="val_"))
+                cbs.on_epoch_end(epoch, epoch_logs)
+                last_epoch_logs = epoch_logs
+                if strategy is not None:
+                    self.stop_training = strategy.any_rank(self.stop_training)
                 if self.stop_training:
                     break
-            self.eval()
-            if step < 0:
-                raise da.DataError("The training data produced no batches.")
-            epoch_logs = self._logs()
-            if val is not None and (epoch + 1) % validation_freq == 0:
-                epoch_logs.update(self._run_evaluation(val, prefix="val_"))
-            cbs.on_epoch_end(epoch, epoch_logs)
-            last_epoch_logs = epoch_logs
-            if self.stop_training:
-                break
+        except Exception as err:
+            lost = strategy.lost_peer(err, f"in epoch {epoch + 1}, step {step + 1}") \
+                if strategy is not None else None
+            if lost is not None:
+                raise lost from err
+            raise
         self.eval()
         cbs.on_train_end(last_epoch_logs)
         return history
@@ -359,25 +472,35 @@ class Trainer(LegacyGeneratorAPI):
         if callbacks is not None:
             callbacks.on_test_begin()
         with torch.no_grad():
-            for step, (xs, ys, sws) in enumerate(data.batches()):
+            for step, batch in enumerate(data.batches()):
+                xs, ys, sws = batch[0], batch[1], batch[2]
                 if step == 0:
                     self._prepare(xs)
                 if ys is None:
                     raise da.DataError("evaluate() needs targets: pass y, or batches of (x, y).")
                 hooks.begin(step)
-                self._test_step(self._to_device(xs), self._to_device(ys), self._to_device(sws))
+                self._test_step(self._to_device(xs), self._to_device(ys), self._to_device(sws),
+                                *batch[3:])
                 hooks.end(step, self._logs)
-        logs = self._logs(prefix)
+        logs = self._epoch_logs(prefix)
         if callbacks is not None:
             callbacks.on_test_end(logs)
         return logs
 
     # ------------------------------------------------------------------ evaluate / predict
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
-                 steps=None, callbacks=None, return_dict=False, **kwargs):
-        """Loss and metrics on the data: a scalar, a list in ``metrics_names`` order, or a dict."""
+                 steps=None, callbacks=None, return_dict=False, distribute=None, **kwargs):
+        """Loss and metrics on the data: a scalar, a list in ``metrics_names`` order, or a dict.
+        Data-parallel (see ``fit``), each process evaluates its part and all get the totals."""
         self._require_compiled()
+        strategy = distribute_module.resolve(distribute)
+        self._use_distribution(strategy)
         data = self._make_data(x, y, sample_weight, batch_size=batch_size, steps=steps)
+        self._set_precision()
+        if strategy is not None:
+            data = strategy.shard(data)
+            if not strategy.is_chief:
+                verbose = 0
         logs = self._run_evaluation(data, callbacks=callback_list(self, callbacks, verbose,
                                                                    data.steps))
         if return_dict:
@@ -391,6 +514,7 @@ class Trainer(LegacyGeneratorAPI):
         cbs = callback_list(self, callbacks, verbose, data.steps)
         hooks = BatchHooks(cbs, "predict")
         self.eval()
+        self._set_precision()
         chunks = None
         cbs.on_predict_begin()
         with torch.inference_mode():
@@ -398,8 +522,11 @@ class Trainer(LegacyGeneratorAPI):
                 if step == 0:
                     self._prepare(xs)
                 hooks.begin(step)
-                out = self(self._to_device(xs)[0] if len(xs) == 1 else self._to_device(xs))
+                with precision.autocast(self._amp):
+                    out = self(self._to_device(xs)[0] if len(xs) == 1 else self._to_device(xs))
                 out = list(out) if isinstance(out, (list, tuple)) else [out]
+                if self._amp is not None:
+                    out = [o.float() if o.is_floating_point() else o for o in out]
                 hooks.end(step, lambda: {"outputs": out})
                 if chunks is None:
                     chunks = [[] for _ in out]
@@ -422,7 +549,9 @@ class Trainer(LegacyGeneratorAPI):
         if reset_metrics:
             self.reset_metrics()
         self.train()
-        self._train_step(self._to_device(xs), self._to_device(ys), self._to_device(sws))
+        self._set_precision()
+        self._select_train_step()(self._to_device(xs), self._to_device(ys),
+                                  self._to_device(sws))
         self.eval()
         return self._batch_result(return_dict)
 
@@ -449,6 +578,12 @@ class Trainer(LegacyGeneratorAPI):
         return values[0] if len(values) == 1 else values
 
 # ---------------------------------------------------------------------- helpers
+def _batch_level(callback):
+    """A user callback that may set ``stop_training`` from per-batch logs."""
+    from kaffe.callbacks.base import _overrides_batch_hook
+    return _overrides_batch_hook(callback)
+
+
 def _may_add_losses(module):
     """Layers whose forward pass can add to the loss: regularized ones, and user-written
     layers (their ``call`` may use ``add_loss``)."""

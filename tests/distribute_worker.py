@@ -1,0 +1,137 @@
+"""One process of the data-parallel jobs tests/test_distribute.py starts (not a test module).
+
+    python distribute_worker.py MODE OUT_DIR [RANK WORLD INIT_METHOD]
+
+MODE ``main``: fits the shared model on arrays (shuffled, an uneven last batch) with
+ModelCheckpoint/TensorBoard/CSVLogger, evaluates, then fits on a generator, a Sequence, a
+torch Dataset and a DataLoader, recording the id of every sample this rank trained on. Writes
+``rank<r>.npz`` (weights, history, ids). MODE ``kill``: rank 1 kills itself mid-epoch.
+Started by torchrun (env), or with RANK WORLD INIT_METHOD for the explicit DataParallel form.
+"""
+import json
+import os
+import signal
+import sys
+import time
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import kaffe  # noqa: E402
+from kaffe import distribute  # noqa: E402
+
+N, FEATURES, CLASSES, BATCH = 49, 6, 3, 16  # 16+16+16+1: the last batch leaves rank 1 empty
+
+
+def data():
+    """Features whose first column is the sample id / N, so a step's ids can be read back."""
+    rng = np.random.RandomState(0)
+    x = rng.normal(size=(N, FEATURES)).astype("float32")
+    x[:, 0] = np.arange(N) / N
+    y = np.eye(CLASSES, dtype="float32")[rng.randint(0, CLASSES, size=N)]
+    return x, y
+
+
+def build(seed=0):
+    torch.manual_seed(seed)
+    model = kaffe.Sequential([kaffe.layers.Dense(8, activation="relu", input_shape=(FEATURES,)),
+                              kaffe.layers.Dense(CLASSES, activation="softmax")])
+    model.compile(optimizer=kaffe.optimizers.SGD(learning_rate=0.1, momentum=0.9),
+                  loss="categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def record_ids(model, seen):
+    """Wrap the step so every sample id this rank trains on lands in ``seen``."""
+    step = model._general_train_step
+
+    def recording(xs, ys, sws, share=None):
+        if share is None or share.local:
+            seen.extend(int(v) for v in (xs[0][:, 0] * N).round().tolist())
+        return step(xs, ys, sws, share)
+    model._general_train_step = recording
+
+
+class Batches(kaffe.utils.Sequence):
+    def __init__(self, x, y, size):
+        self.x, self.y, self.size = x, y, size
+
+    def __len__(self):
+        return -(-len(self.x) // self.size)
+
+    def __getitem__(self, i):
+        sl = slice(i * self.size, (i + 1) * self.size)
+        return self.x[sl], self.y[sl]
+
+
+def generator(x, y, size):
+    order = np.random.permutation(len(x))  # numpy RNG: fit shares rank 0's state
+    for i in range(0, len(x), size):
+        pick = order[i:i + size]
+        yield x[pick], y[pick]
+
+
+def main_mode(out, strategy):
+    x, y = data()
+    model = build()
+    seen = {}
+    seen["arrays"] = []
+    record_ids(model, seen["arrays"])
+    callbacks = [kaffe.callbacks.ModelCheckpoint(os.path.join(out, "ckpt.weights.h5"),
+                                                 save_weights_only=True),
+                 kaffe.callbacks.TensorBoard(os.path.join(out, "tb")),
+                 kaffe.callbacks.CSVLogger(os.path.join(out, "log.csv"))]
+    torch.manual_seed(1)
+    history = model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=True, verbose=0,
+                        callbacks=callbacks, validation_data=(x[:21], y[:21]),
+                        distribute=strategy)
+    weights = model.get_weights()
+    evaluated = model.evaluate(x, y, batch_size=10, verbose=0, distribute=strategy)
+    ds = torch.utils.data.TensorDataset(torch.from_numpy(x), torch.from_numpy(y))
+    sources = {
+        "generator": dict(x=generator(x, y, 10), steps_per_epoch=5),
+        "sequence": dict(x=Batches(x, y, 10), shuffle=True),
+        "dataset": dict(x=ds, batch_size=10, shuffle=True),
+        "loader": dict(x=torch.utils.data.DataLoader(ds, batch_size=10, shuffle=True)),
+    }
+    for name, kwargs in sources.items():
+        seen[name] = []
+        other = build()
+        record_ids(other, seen[name])
+        other.fit(epochs=1, verbose=0, distribute=strategy, **kwargs)
+    rank = distribute.rank()
+    np.savez(os.path.join(out, f"rank{rank}.npz"), *weights)
+    with open(os.path.join(out, f"rank{rank}.json"), "w") as f:
+        json.dump({"history": history.history, "evaluate": evaluated, "seen": seen,
+                   "world": distribute.world_size()}, f)
+
+
+class KillAt(kaffe.callbacks.Callback):
+    def on_train_batch_begin(self, batch, logs=None):
+        if distribute.rank() == 1 and batch == 2:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def kill_mode(out, strategy):
+    x, y = data()
+    model = build()
+    start = time.monotonic()
+    try:
+        model.fit(x, y, batch_size=4, epochs=3, verbose=0, callbacks=[KillAt()],
+                  distribute=strategy)
+        outcome = {"error": None}
+    except Exception as err:
+        outcome = {"error": f"{type(err).__name__}: {err}"}
+    outcome["seconds"] = time.monotonic() - start
+    with open(os.path.join(out, f"kill{distribute.rank()}.json"), "w") as f:
+        json.dump(outcome, f)
+
+
+if __name__ == "__main__":
+    mode, out = sys.argv[1], sys.argv[2]
+    strategy = None  # under torchrun: the environment says everything
+    if len(sys.argv) > 3:
+        strategy = distribute.DataParallel(rank=int(sys.argv[3]), world_size=int(sys.argv[4]),
+                                           init_method=sys.argv[5], timeout=30)
+    {"main": main_mode, "kill": kill_mode}[mode](out, strategy)
