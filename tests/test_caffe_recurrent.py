@@ -146,3 +146,34 @@ def test_bad_shapes_name_the_layer(tmp_path):
     path.write_text(LSTM_EXPOSED.replace("num_output: 4", "num_output: 0"))
     with pytest.raises(ValueError, match="num_output"):
         caffe.Net(str(path), caffe.TEST)
+
+
+RNN_STATIC = """
+force_backward: true
+layer { name: "x" type: "Input" top: "x" input_param { shape { dim: 4 dim: 2 dim: 3 } } }
+layer { name: "cont" type: "Input" top: "cont" input_param { shape { dim: 4 dim: 2 } } }
+layer { name: "xs" type: "Input" top: "xs" input_param { shape { dim: 2 dim: 5 } } }
+layer { name: "rnn" type: "RNN" bottom: "x" bottom: "cont" bottom: "xs" top: "o"
+        recurrent_param { num_output: 3 weight_filler { type: "gaussian" std: 0.5 }
+                          bias_filler { type: "gaussian" std: 0.5 } } }
+"""
+
+
+def test_rnn_static_input_and_restarts_follow_caffes_equations(tmp_path):
+    path = tmp_path / "rnn.prototxt"
+    path.write_text(RNN_STATIC)
+    net = caffe.Net(str(path), caffe.TEST)
+    shapes = [b.data.shape for b in net.params["rnn"]]
+    assert shapes == [(3, 3), (3,), (3, 5), (3, 3), (3, 3), (3,)]
+    w_xh, b_h, w_xs, w_hh, w_ho, b_o = (torch.from_numpy(b.data.copy())
+                                        for b in net.params["rnn"])
+    rng = np.random.RandomState(2)
+    x, xs = rng.randn(4, 2, 3).astype(np.float32), rng.randn(2, 5).astype(np.float32)
+    cont = np.array([[0, 0], [1, 1], [1, 0], [0.5, 1]], np.float32)  # restarts and a fraction
+    h, want = torch.zeros(2, 3), []
+    for t in range(4):
+        h = torch.tanh(torch.from_numpy(x[t]) @ w_xh.T + b_h + torch.from_numpy(xs) @ w_xs.T
+                       + (torch.from_numpy(cont[t])[:, None] * h) @ w_hh.T)
+        want.append(torch.tanh(h @ w_ho.T + b_o))
+    out = net.forward(x=x, cont=cont, xs=xs)["o"]
+    np.testing.assert_allclose(out, torch.stack(want).numpy(), rtol=1e-5, atol=1e-6)

@@ -1,8 +1,9 @@
 """Caffe's recurrent layers: ``RNN``, ``LSTM`` and ``LSTMUnit``, with Caffe's exact semantics.
 
 Caffe builds these as an unrolled net (``recurrent_layer.cpp``, ``rnn_layer.cpp``,
-``lstm_layer.cpp``); here the same arithmetic runs directly on torch: the input projection of
-all ``T`` time steps is one matrix product, only the recurrence loops over time.
+``lstm_layer.cpp``); here the same arithmetic runs on torch's own RNN/LSTM kernels (input
+projection of all steps at once, the time loop in C++), one call per stretch of steps in which
+no stream restarts; Caffe's gate order and blob layout are mapped onto torch's at call time.
 
 Bottoms are ``x`` (``T x N x ...``), ``cont`` (``T x N``: 0 starts a new sequence), an optional
 static input ``x_static`` (``N x ...``, added to every step's gate input) and, with
@@ -21,7 +22,8 @@ Caffe's rules kept here:
 - without ``expose_hidden`` the state at the end of one forward pass is the initial state of
   the next (Caffe's streaming truncated BPTT); ``reset()`` zeroes it (Caffe's ``Reset``);
 - LSTMUnit's backward is Caffe's formula (``f * (1 - f)`` of the cont-scaled forget gate),
-  which equals the true gradient for 0/1 ``cont``.
+  which equals the true gradient for 0/1 ``cont``; LSTM's backward is the true gradient, so
+  the two differ only for a fractional ``cont`` (the forward passes agree for any ``cont``).
 """
 import math
 
@@ -152,13 +154,14 @@ class _Recurrent(CaffeLayer):
                             f"received {s}.")
         return [(t, n, self.hidden)] + [state] * (self.num_states if self.expose_hidden else 0)
 
-    def _projections(self, x, x_static):
-        """All time steps' input projection ``W_x x_t + b (+ W_x_static x_static)``."""
-        w, b = self.blobs[0], self.blobs[1]
-        proj = F.linear(x.reshape(x.shape[0], x.shape[1], -1), w, b)
-        if x_static is not None:
-            proj = proj + F.linear(x_static.reshape(x_static.shape[0], -1), self.blobs[2])
-        return proj
+    def _inputs(self, x, x_static):
+        """Each step's input features (T, N, D [+ Ds]) and the matching input weight: a static
+        input is the same extra features at every step, so one matrix product covers both."""
+        x = x.reshape(x.shape[0], x.shape[1], -1)
+        if x_static is None:
+            return x, self.blobs[0]
+        xs = x_static.reshape(1, x_static.shape[0], -1).expand(x.shape[0], -1, -1)
+        return torch.cat([x, xs], dim=2), torch.cat([self.blobs[0], self.blobs[2]], dim=1)
 
     def _initial_states(self, n, given, like):
         if self.expose_hidden:
@@ -176,9 +179,9 @@ class _Recurrent(CaffeLayer):
         x_static = rest[0] if self.static_input else None
         given = rest[1:] if self.static_input else rest
         cont = cont.detach().to(x.dtype)
-        proj = self._projections(x, x_static)
-        states = self._initial_states(x.shape[1], given, proj)
-        outputs, states = self._run(proj, cont, states)
+        inputs, w_in = self._inputs(x, x_static)
+        states = self._initial_states(x.shape[1], given, inputs)
+        outputs, states = self._run(inputs, w_in, cont, states)
         self._state = [s.detach() for s in states]
         tops = [outputs]
         if self.expose_hidden:
@@ -186,8 +189,34 @@ class _Recurrent(CaffeLayer):
         return tops
 
 
+def _segments(cont):
+    """``[(t0, t1)]`` covering the steps, such that inside a segment every stream continues
+    (``cont == 1`` at ``t0 < t < t1``): there the recurrence is a plain RNN/LSTM that torch runs
+    in one call; at ``t0`` the carried state is multiplied by ``cont[t0]`` first."""
+    steps = cont.shape[0]
+    breaks = (~(cont[1:] == 1).all(dim=1)).nonzero().flatten().add(1).tolist()
+    bounds = [0] + breaks + [steps]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+class _Recurrence(_Recurrent):
+    """Runs the recurrence segment by segment with torch's own RNN/LSTM kernels."""
+
+    def _run(self, inputs, w_in, cont, states):
+        w_ih, b_ih, w_hh = self._torch_weights(w_in)
+        params = [w_ih, w_hh, b_ih, torch.zeros_like(b_ih)]
+        outputs = []
+        for t0, t1 in _segments(cont):
+            keep = cont[t0].unsqueeze(-1)
+            hx = [(s * keep).unsqueeze(0) for s in states]
+            result = self._torch_kernel(inputs[t0:t1], hx, params)
+            outputs.append(result[0])
+            states = [s[0] for s in result[1:]]
+        return self._output(torch.cat(outputs)), states
+
+
 @register("RNN")
-class RNN(_Recurrent):
+class RNN(_Recurrence):
     """``h_t = tanh(W_hh (cont_t h_{t-1}) + W_xh x_t + b_h)``, ``o_t = tanh(W_ho h_t + b_o)``."""
 
     def __init__(self, param, bottom_shapes, phase):
@@ -199,19 +228,21 @@ class RNN(_Recurrent):
         self.blobs.append(self._new_blob((h, h), p.weight_filler))   # W_ho
         self.blobs.append(self._new_blob((h,), p.bias_filler))       # b_o
 
-    def _run(self, proj, cont, states):
-        w_hh, w_ho, b_o = self.blobs[-3], self.blobs[-2], self.blobs[-1]
-        (h,) = states
-        hs = []
-        for t in range(proj.shape[0]):
-            h = torch.tanh(proj[t] + F.linear(h * cont[t].unsqueeze(-1), w_hh))
-            hs.append(h)
-        return torch.tanh(F.linear(torch.stack(hs), w_ho, b_o)), [h]
+    def _torch_weights(self, w_in):
+        return w_in, self.blobs[1], self.blobs[-3]
+
+    @staticmethod
+    def _torch_kernel(inputs, hx, params):
+        return torch.rnn_tanh(inputs, hx[0], params, True, 1, 0.0, False, False, False)
+
+    def _output(self, hs):
+        return torch.tanh(F.linear(hs, self.blobs[-2], self.blobs[-1]))
 
 
 @register("LSTM")
-class LSTM(_Recurrent):
-    """Caffe's LSTM: gate input ``W_hc (cont_t h_{t-1}) + W_xc x_t + b_c``, then LSTMUnit."""
+class LSTM(_Recurrence):
+    """Caffe's LSTM: gate input ``W_hc (cont_t h_{t-1}) + W_xc x_t + b_c`` in Caffe's gate
+    order ``i, f, o, g``; ``c_t = cont_t f_t c_{t-1} + i_t g_t``, ``h_t = o_t tanh(c_t)``."""
 
     num_states = 2
     gates = 4
@@ -221,13 +252,20 @@ class LSTM(_Recurrent):
         p = param.recurrent_param
         self._input_blobs()
         self.blobs.append(self._new_blob((4 * self.hidden, self.hidden), p.weight_filler))
+        h = self.hidden
+        # Caffe's gate rows i, f, o, g -> torch's i, f, g, o
+        self.register_buffer("_torch_order", torch.cat([torch.arange(2 * h),
+                                                        torch.arange(3 * h, 4 * h),
+                                                        torch.arange(2 * h, 3 * h)]),
+                             persistent=False)
 
-    def _run(self, proj, cont, states):
-        w_hc = self.blobs[-1]
-        h, c = states
-        hs = []
-        for t in range(proj.shape[0]):
-            gates = proj[t] + F.linear(h * cont[t].unsqueeze(-1), w_hc)
-            c, h = lstm_unit(c, gates, cont[t])
-            hs.append(h)
-        return torch.stack(hs), [h, c]
+    def _torch_weights(self, w_in):
+        order = self._torch_order
+        return w_in[order], self.blobs[1][order], self.blobs[-1][order]
+
+    @staticmethod
+    def _torch_kernel(inputs, hx, params):
+        return torch.lstm(inputs, hx, params, True, 1, 0.0, False, False, False)
+
+    def _output(self, hs):
+        return hs
