@@ -1,0 +1,297 @@
+"""Compiled word2vec training kernels (numba, ``nogil``): one call trains one job of sentences.
+
+The algorithm is the original word2vec.c / gensim ``word2vec_inner`` one, pair by pair:
+
+* frequent-word subsampling: word ``w`` is kept when ``sample_int[w] >= random_uint32``
+  (``sample_int = P(keep) * 2**32``), drawn from word2vec.c's 48-bit linear congruential
+  generator ``r = r * 25214903917 + 11 mod 2**48``;
+* dynamic window: position ``i`` looks ``window - b`` words either side, ``b`` uniform in
+  ``[0, window)`` (``shrink_windows=False``: always ``window``);
+* skip-gram: for each context word ``c`` of centre ``w``, ``syn0[c]`` predicts ``w``;
+  CBOW: the sum (``cbow_mean``: mean) of the context vectors predicts ``w``;
+* negative sampling draws ``negative`` noise words from the ``count**ns_exponent`` table
+  by Walker's alias method in O(1) (the distribution of word2vec.c's unigram table and of
+  gensim's bisected ``cum_table``), hierarchical softmax walks ``w``'s Huffman path;
+* sigmoid from word2vec.c's 1000-entry table on ``(-6, 6)``; dot products outside that range
+  give no update, as in word2vec.c.
+
+Several threads call these kernels at once on shared ``syn0``/``syn1neg``/``syn1`` arrays
+without locks (Hogwild, as word2vec.c and gensim do): the kernels release the GIL.
+"""
+import math
+
+import numpy as np
+from numba import njit
+
+EXP_TABLE_SIZE = 1000
+MAX_EXP = 6.0
+LCG_MULT = np.uint64(25214903917)
+LCG_ADD = np.uint64(11)
+LCG_MASK = np.uint64((1 << 48) - 1)
+SHIFT16 = np.uint64(16)
+
+
+def _sigmoid_tables():
+    """word2vec.c's ``expTable`` (sigmoid at 1000 points of (-6, 6)) and its log."""
+    x = (np.arange(EXP_TABLE_SIZE, dtype=np.float64) / EXP_TABLE_SIZE * 2 - 1) * MAX_EXP
+    e = np.exp(x).astype(np.float32)
+    sig = (e / (e + np.float32(1))).astype(np.float32)
+    return sig, np.log(sig).astype(np.float32)
+
+
+EXP_TABLE, LOG_TABLE = _sigmoid_tables()
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _next(r):
+    return (r * LCG_MULT + LCG_ADD) & LCG_MASK
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _draw(keep, alias, r):
+    """A word from the noise distribution by Walker's alias method, O(1): pick a slot
+    uniformly, keep it with probability ``keep[slot] / 2**32``, else take ``alias[slot]``.
+    Returns (word, new random state)."""
+    slot = np.int64(((r >> SHIFT16) * np.uint64(keep.shape[0])) >> np.uint64(32))
+    r = _next(r)
+    if (r >> SHIFT16) < np.uint64(keep[slot]):
+        word = slot
+    else:
+        word = np.int64(alias[slot])
+    return word, _next(r)
+
+
+@njit(nogil=True, cache=True)
+def alias_table(weights):
+    """Vose's alias tables for sampling index ``i`` with probability ``weights[i] / sum``:
+    ``(keep as uint32 thresholds out of 2**32, alias)``."""
+    n = weights.shape[0]
+    scaled = weights / weights.sum() * n
+    keep = np.zeros(n, dtype=np.uint32)
+    alias = np.arange(n).astype(np.int32)
+    small = np.empty(n, dtype=np.int64)
+    large = np.empty(n, dtype=np.int64)
+    ns = nl = 0
+    for i in range(n):
+        if scaled[i] < 1.0:
+            small[ns] = i
+            ns += 1
+        else:
+            large[nl] = i
+            nl += 1
+    while ns > 0 and nl > 0:
+        ns -= 1
+        s = small[ns]
+        nl -= 1
+        g = large[nl]
+        keep[s] = np.uint32(min(scaled[s] * 4294967296.0, 4294967295.0))
+        alias[s] = g
+        scaled[g] = (scaled[g] + scaled[s]) - 1.0
+        if scaled[g] < 1.0:
+            small[ns] = g
+            ns += 1
+        else:
+            large[nl] = g
+            nl += 1
+    for i in range(nl):
+        keep[large[i]] = np.uint32(4294967295)
+    for i in range(ns):
+        keep[small[i]] = np.uint32(4294967295)
+    return keep, alias
+
+
+@njit(nogil=True, cache=True, fastmath=True, inline="always")
+def _dot(a, ra, b, rb, size):
+    s = np.float32(0.0)
+    for d in range(size):
+        s += a[ra, d] * b[rb, d]
+    return s
+
+
+@njit(nogil=True, cache=True, fastmath=True, inline="always")
+def _sigmoid_index(f):
+    return int((f + MAX_EXP) * (EXP_TABLE_SIZE / MAX_EXP / 2))
+
+
+# Vectors are passed as (2-D array, row) rather than as row views: a view costs an atomic
+# reference-count update, and threads sharing ``syn0`` would fight over that counter.
+
+@njit(nogil=True, cache=True, fastmath=True)
+def _negative_step(l1, r1, target, syn1neg, work, negative, noise_keep, noise_alias, alpha, r,
+                   exp_table, log_table, compute_loss, loss):
+    """One positive and ``negative`` noise updates of ``syn1neg`` from input vector
+    ``l1[r1]``; the input's gradient accumulates in ``work[0]``. Returns the random state."""
+    size = l1.shape[1]
+    for d in range(negative + 1):
+        if d == 0:
+            idx = target
+            label = np.float32(1.0)
+        else:
+            idx, r = _draw(noise_keep, noise_alias, r)
+            if idx == target:
+                continue
+            label = np.float32(0.0)
+        f = _dot(l1, r1, syn1neg, idx, size)
+        if f <= -MAX_EXP or f >= MAX_EXP:
+            continue
+        g = (label - exp_table[_sigmoid_index(f)]) * alpha
+        if compute_loss:
+            fl = f if d == 0 else -f
+            if -MAX_EXP < fl < MAX_EXP:
+                loss[0] -= log_table[_sigmoid_index(fl)]
+        for k in range(size):
+            work[0, k] += g * syn1neg[idx, k]
+        for k in range(size):
+            syn1neg[idx, k] += g * l1[r1, k]
+    return r
+
+
+@njit(nogil=True, cache=True, fastmath=True)
+def _hs_step(l1, r1, target, syn1, work, points, codes, code_lens, alpha, exp_table,
+             log_table, compute_loss, loss):
+    """Hierarchical-softmax updates along ``target``'s Huffman path."""
+    size = l1.shape[1]
+    for b in range(code_lens[target]):
+        row = points[target, b]
+        f = _dot(l1, r1, syn1, row, size)
+        if f <= -MAX_EXP or f >= MAX_EXP:
+            continue
+        code = codes[target, b]
+        g = (np.float32(1 - code) - exp_table[_sigmoid_index(f)]) * alpha
+        if compute_loss:
+            fl = f if code == 0 else -f
+            if -MAX_EXP < fl < MAX_EXP:
+                loss[0] -= log_table[_sigmoid_index(fl)]
+        for k in range(size):
+            work[0, k] += g * syn1[row, k]
+        for k in range(size):
+            syn1[row, k] += g * l1[r1, k]
+
+
+@njit(nogil=True, cache=True)
+def _subsample(tokens, sentence_ends, sample_ints, use_sample, r, kept, kept_ends):
+    """Drop unknown words (``-1``) and subsampled frequent words; returns (#kept words,
+    #sentences, random state). ``kept_ends[s]`` is the end of sentence ``s`` in ``kept``."""
+    n = 0
+    n_sent = 0
+    start = 0
+    for s in range(sentence_ends.shape[0]):
+        end = sentence_ends[s]
+        before = n
+        for t in range(start, end):
+            w = tokens[t]
+            if w < 0:
+                continue
+            if use_sample:
+                keep = np.uint64(sample_ints[w]) >= (r >> SHIFT16)
+                r = _next(r)
+                if not keep:
+                    continue
+            kept[n] = w
+            n += 1
+        start = end
+        if n > before:
+            kept_ends[n_sent] = n
+            n_sent += 1
+    return n, n_sent, r
+
+
+@njit(nogil=True, cache=True, fastmath=True)
+def train_job(tokens, sentence_ends, sample_ints, use_sample, syn0, syn1neg, syn1, noise_keep,
+              noise_alias, points, codes, code_lens, lockf, sg, hs, negative, window, shrink_windows,
+              cbow_mean, alpha, seed, compute_loss, loss):
+    """Train on one job: ``tokens`` (word indices, ``-1`` unknown) split into sentences ending
+    at ``sentence_ends``. Returns the number of words trained on (after subsampling)."""
+    size = syn0.shape[1]
+    r = np.uint64(seed) & LCG_MASK
+    kept = np.empty(tokens.shape[0], dtype=np.int32)
+    kept_ends = np.empty(sentence_ends.shape[0], dtype=np.int64)
+    n, n_sent, r = _subsample(tokens, sentence_ends, sample_ints, use_sample, r, kept, kept_ends)
+    work = np.zeros((1, size), dtype=np.float32)
+    neu1 = np.zeros((1, size), dtype=np.float32)
+    exp_table = EXP_TABLE
+    log_table = LOG_TABLE
+    n_lockf = lockf.shape[0]
+    start = 0
+    for s in range(n_sent):
+        end = kept_ends[s]
+        for i in range(start, end):
+            b = 0
+            if shrink_windows:
+                b = int((r >> SHIFT16) % np.uint64(window))
+                r = _next(r)
+            j0 = max(start, i - window + b)
+            j1 = min(end, i + window + 1 - b)
+            word = kept[i]
+            if sg:
+                for j in range(j0, j1):
+                    if j == i:
+                        continue
+                    ctx = kept[j]
+                    for k in range(size):
+                        work[0, k] = 0.0
+                    if hs:
+                        _hs_step(syn0, ctx, word, syn1, work, points, codes, code_lens, alpha,
+                                 exp_table, log_table, compute_loss, loss)
+                    if negative:
+                        r = _negative_step(syn0, ctx, word, syn1neg, work, negative,
+                                           noise_keep, noise_alias, alpha, r, exp_table, log_table, compute_loss, loss)
+                    lf = lockf[ctx % n_lockf]
+                    for k in range(size):
+                        syn0[ctx, k] += lf * work[0, k]
+            else:
+                for k in range(size):
+                    neu1[0, k] = 0.0
+                count = 0
+                for j in range(j0, j1):
+                    if j == i:
+                        continue
+                    ctx = kept[j]
+                    for k in range(size):
+                        neu1[0, k] += syn0[ctx, k]
+                    count += 1
+                if count == 0:
+                    continue
+                inv = np.float32(1.0) / np.float32(count)
+                if cbow_mean:
+                    for k in range(size):
+                        neu1[0, k] *= inv
+                for k in range(size):
+                    work[0, k] = 0.0
+                if hs:
+                    _hs_step(neu1, 0, word, syn1, work, points, codes, code_lens, alpha,
+                             exp_table, log_table, compute_loss, loss)
+                if negative:
+                    r = _negative_step(neu1, 0, word, syn1neg, work, negative, noise_keep,
+                                       noise_alias, alpha, r, exp_table, log_table, compute_loss, loss)
+                if not cbow_mean:
+                    for k in range(size):
+                        work[0, k] *= inv
+                for j in range(j0, j1):
+                    if j == i:
+                        continue
+                    ctx = kept[j]
+                    lf = lockf[ctx % n_lockf]
+                    for k in range(size):
+                        syn0[ctx, k] += lf * work[0, k]
+        start = end
+    return n
+
+
+def warm_up():
+    """Compile the kernels once (cached on disk by numba afterwards)."""
+    v, d = 4, 3
+    syn = np.zeros((v, d), dtype=np.float32)
+    tokens = np.array([0, 1, 2, 3, -1, 1], dtype=np.int32)
+    ends = np.array([4, 6], dtype=np.int64)
+    sample = np.full(v, 2**32 - 1, dtype=np.uint32)
+    keep, alias = alias_table(np.array([4.0, 3.0, 2.0, 1.0]))
+    points = np.zeros((v, 2), dtype=np.uint32)
+    codes = np.zeros((v, 2), dtype=np.uint8)
+    lens = np.ones(v, dtype=np.int32)
+    lockf = np.ones(1, dtype=np.float32)
+    loss = np.zeros(1, dtype=np.float64)
+    for sg in (0, 1):
+        train_job(tokens, ends, sample, True, syn, syn.copy(), syn.copy(), keep, alias, points, codes,
+                  lens, lockf, sg, 1, 2, 2, True, 1, np.float32(0.025), 1, False, loss)
+    return math.isfinite(loss[0])
