@@ -72,7 +72,10 @@ class HDF5Data(_DataLayer):
                              f"names a dataset in the HDF5 files).")
         self.batch_size = _positive_batch_size(param, p.batch_size, "hdf5_data_param")
         self.source = p.source
-        self.files = _hdf5.read_hdf5_list(p.source)
+        try:
+            self.files = _hdf5.read_hdf5_list(p.source)
+        except DataSourceError as err:
+            raise type(err)(f"HDF5Data layer '{param.name}': {err}") from None
         self.shuffle = bool(p.shuffle)
         self._rng = _shuffle_rng() if self.shuffle else None
         self._file_order = np.arange(len(self.files))
