@@ -263,3 +263,16 @@ def test_memory_data_batches_go_round(tmp_path):
         out = net.forward()
         np.testing.assert_array_equal(out["data"], x[k:k + 2])
         np.testing.assert_array_equal(out["label"], [k, k + 1])
+
+
+def test_net_set_input_arrays_feeds_the_first_memory_data_layer(tmp_path):
+    """pycaffe's ``net.set_input_arrays(data, labels)`` goes to the first (MemoryData) layer."""
+    net = caffe.Net(_layer_net(tmp_path, '''layer { name: "m" type: "MemoryData" top: "data"
+      top: "label" memory_data_param { batch_size: 2 channels: 1 height: 1 width: 2 } }'''),
+        caffe.TEST)
+    x = np.arange(8, dtype=np.float32).reshape(4, 1, 1, 2)
+    net.set_input_arrays(x, np.array([3, 1, 4, 1], np.float32))
+    net.forward()
+    out = net.forward()
+    np.testing.assert_array_equal(out["data"], x[2:])
+    np.testing.assert_array_equal(out["label"], [4, 1])

@@ -389,6 +389,16 @@ class Net:
     def layer_dict(self):
         return collections.OrderedDict(zip(self._layer_names, self.layers))
 
+    def set_input_arrays(self, data, labels):
+        """pycaffe's ``net.set_input_arrays``: hand ``data`` (N x C x H x W) and ``labels`` (N)
+        to the net's first layer, which must be a ``MemoryData`` layer (as in Caffe)."""
+        first = self.layers[0] if self.layers else None
+        if type(first).__name__ != "MemoryData":
+            raise ValueError(f"set_input_arrays needs a MemoryData layer first in the net; the "
+                             f"first layer is {type(first).__name__} '{self._layer_names[0]}'."
+                             if first is not None else "set_input_arrays: the net has no layers.")
+        first.reset(data, labels)
+
     def _index(self, name, default):
         if name is None:
             return default
