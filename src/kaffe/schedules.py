@@ -15,8 +15,8 @@ the number of updates done so far:
 ``sigmoid``    ``base_lr / (1 + exp(-gamma * (iter - stepsize)))``
 =============  =================================================================
 
-Arithmetic is float32 where Caffe's is (the ``Dtype`` expressions), so logged rates match
-Caffe's digits. ``current_step(iter)`` gives Caffe's ``current_step_`` (what a ``.solverstate``
+Arithmetic follows Caffe's types (float32 ``Dtype`` expressions with ``powf`` / ``expf``,
+``pow(float, int)`` in double, the rate stored as float32), so logged rates match Caffe's digits. ``current_step(iter)`` gives Caffe's ``current_step_`` (what a ``.solverstate``
 stores) after the rate of ``iter`` was computed.
 
     >>> round(Inv(0.01, gamma=1e-4, power=0.75)(10), 8)
@@ -33,6 +33,19 @@ __all__ = ["LearningRateSchedule", "CaffePolicy", "Fixed", "Step", "Exp", "Inv",
            "deserialize"]
 
 _F = np.float32
+
+
+def _powf(base, exponent):
+    """C's ``powf``, correctly rounded (numpy's float32 ``power`` can be an ulp off)."""
+    try:
+        return _F(math.pow(float(base), float(exponent)))
+    except (OverflowError, ValueError):
+        return _F(np.power(float(base), float(exponent)))
+
+
+def _expf(x):
+    """C's ``expf``, correctly rounded (numpy's float32 ``exp`` can be an ulp off)."""
+    return _F(math.exp(float(x))) if x < 88.8 else _F(np.inf)
 
 
 class LearningRateSchedule:
@@ -143,7 +156,7 @@ class Inv(CaffePolicy):
 
     def rate(self, iteration):
         base = _F(1) + _F(self.gamma) * _F(iteration)
-        return _F(self.base_lr) * np.power(base, -_F(self.power), dtype=_F)
+        return _F(self.base_lr) * _powf(base, -_F(self.power))
 
 
 class MultiStep(CaffePolicy):
@@ -185,7 +198,7 @@ class Poly(CaffePolicy):
 
     def rate(self, iteration):
         left = _F(1) - _F(iteration) / _F(self.max_iter)
-        return _F(self.base_lr) * np.power(left, _F(self.power), dtype=_F)
+        return _F(self.base_lr) * _powf(left, _F(self.power))
 
 
 class Sigmoid(CaffePolicy):
@@ -201,8 +214,7 @@ class Sigmoid(CaffePolicy):
 
     def rate(self, iteration):
         z = -_F(self.gamma) * (_F(iteration) - _F(self.stepsize))
-        with np.errstate(over="ignore"):
-            return _F(self.base_lr) * (_F(1) / (_F(1) + np.exp(z, dtype=_F)))
+        return _F(self.base_lr) * (_F(1) / (_F(1) + _expf(z)))
 
 
 LR_POLICIES = {cls.name: cls for cls in (Fixed, Step, Exp, Inv, MultiStep, Poly, Sigmoid)}
