@@ -101,10 +101,16 @@ def main_mode(out, strategy):
         record_ids(other, seen[name])
         other.fit(epochs=1, verbose=0, distribute=strategy, **kwargs)
     rank = distribute.rank()
+    # the helpers for loops that are not fit (the Caffe solver): rank-dependent values
+    params = [torch.nn.Parameter(torch.full((3,), float(rank))), torch.nn.Parameter(torch.ones(2))]
+    params[0].grad = torch.full((3,), float(rank + 1))
+    distribute.average_gradients(params)
+    distribute.broadcast_parameters(params)
+    helpers = {"grads": [p.grad.tolist() for p in params], "values": params[0].tolist()}
     np.savez(os.path.join(out, f"rank{rank}.npz"), *weights)
     with open(os.path.join(out, f"rank{rank}.json"), "w") as f:
         json.dump({"history": history.history, "evaluate": evaluated, "seen": seen,
-                   "world": distribute.world_size()}, f)
+                   "world": distribute.world_size(), "helpers": helpers}, f)
 
 
 class KillAt(kaffe.callbacks.Callback):

@@ -142,6 +142,9 @@ def test_two_processes_train_as_one(jobs, one_process, name):
         a, b = ranks[0]["seen"][source], ranks[1]["seen"][source]
         assert sorted(a + b) == list(range(worker.N)), source
         assert len(a) == 25 and len(b) == 24, source  # halves of every global batch
+    # average_gradients / broadcast_parameters: means of (1, 2), missing grads as zeros
+    for rank in ranks:
+        assert rank["helpers"] == {"grads": [[1.5] * 3, [0.0, 0.0]], "values": [0.0] * 3}
     # rank 0 alone writes: one checkpoint, one event file per run, one CSV row
     assert sorted(os.listdir(out)) == sorted(
         ["ckpt.weights.h5", "tb", "log.csv", "rank0.json", "rank1.json", "rank0.npz",

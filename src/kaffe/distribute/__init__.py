@@ -12,12 +12,14 @@ samples per process per step; epochs take the same steps as on one process. See
 """
 from kaffe.distribute.environment import (is_rank_zero, launched_by_torchrun, local_rank, rank,
                                           world_size)
+from kaffe.distribute.gradients import average_gradients, broadcast_parameters
 from kaffe.distribute.launcher import gpu_list, launch, launched, torchrun_command
 from kaffe.distribute.process_group import DistributedError, ensure_process_group
 from kaffe.distribute.strategy import (DataParallel, distribution, list_devices, resolve,
                                        set_distribution)
 
-__all__ = ["DataParallel", "DistributedError", "distribution", "ensure_process_group",
+__all__ = ["DataParallel", "DistributedError", "average_gradients", "broadcast_parameters",
+           "distribution", "ensure_process_group",
            "gpu_list", "is_rank_zero", "launch", "launched", "launched_by_torchrun",
            "list_devices", "local_rank", "rank", "resolve", "set_distribution",
            "torchrun_command", "world_size"]

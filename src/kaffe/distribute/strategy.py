@@ -7,6 +7,7 @@ stay identical. Metrics are summed over processes at every epoch end; only rank 
 writes files.
 """
 import logging
+import warnings
 
 import torch
 from torch import nn
@@ -125,6 +126,9 @@ class DataParallel:
         """The model's loss computation inside ``DistributedDataParallel`` (this broadcasts
         rank 0's weights and buffers to every process)."""
         device = self.device()
+        # A convolution with one input channel has ambiguous strides; DDP then copies its
+        # gradient into the bucket instead of viewing it, and says so: harmless, and noise.
+        warnings.filterwarnings("ignore", message="Grad strides do not match bucket view")
         ddp = DistributedDataParallel(
             _LossModule(model), device_ids=[device.index] if device.type == "cuda" else None,
             find_unused_parameters=self.find_unused_parameters)
