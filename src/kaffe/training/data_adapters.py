@@ -6,6 +6,7 @@ inputs and outputs (``ys``/``sample_weights`` are None when absent). Arrays are 
 tensors once, up front; only batch slicing happens per step.
 """
 import math
+import os
 import types
 
 import numpy as np
@@ -88,9 +89,32 @@ class ArrayData:
         self.device = device
         self.steps = math.ceil(self.num_samples / self.batch_size)
 
+    def place(self, device):
+        """On CUDA, move the arrays to the device once when they fit (at most a quarter of the
+        free memory, and ``KAFFE_DEVICE_DATA_MB``, default 4096), so a step only slices device
+        memory; else pin them, so each batch's copy runs beside the computation."""
+        if device is None or device.type != "cuda" or self.device == device:
+            return
+        tensors = [t for t in self.xs + (self.ys or []) + (self.sws or []) if t is not None]
+        size = sum(t.numel() * t.element_size() for t in tensors)
+        free, _ = torch.cuda.mem_get_info(device)
+        cap = float(os.environ.get("KAFFE_DEVICE_DATA_MB", "4096")) * 2 ** 20
+        on_device = size <= min(free / 4, cap)
+
+        def put(t):
+            if t is None or t.device == device:
+                return t
+            return t.to(device) if on_device else (t if t.is_pinned() else t.pin_memory())
+        self.xs = [put(t) for t in self.xs]
+        self.ys = None if self.ys is None else [put(t) for t in self.ys]
+        self.sws = None if self.sws is None else [put(t) for t in self.sws]
+        self.device = device if on_device else None
+
     def batches(self):
         n, bs = self.num_samples, self.batch_size
         order = torch.randperm(n) if self.shuffle else None
+        if order is not None and self.device is not None:
+            order = order.to(self.device)
         for start in range(0, n, bs):
             if order is None:
                 pick = slice(start, start + bs)

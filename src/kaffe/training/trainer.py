@@ -388,10 +388,13 @@ class Trainer(LegacyGeneratorAPI):
                                 steps_per_epoch)
         if isinstance(train, da.ArrayData):
             self._prepare(train.xs)
+            train.place(self._device)  # CUDA: the arrays on the device (or pinned) once
         val = None
         if validation_data is not None:
             val = self._validation_source(validation_data, validation_batch_size or batch_size,
                                           validation_steps)
+            if isinstance(val, da.ArrayData):
+                val.place(self._device)
         self._set_precision()
         train_step = self._select_train_step()
         sync_stop = False
