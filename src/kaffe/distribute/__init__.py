@@ -23,3 +23,6 @@ __all__ = ["DataParallel", "DistributedError", "average_gradients", "broadcast_p
            "gpu_list", "is_rank_zero", "launch", "launched", "launched_by_torchrun",
            "list_devices", "local_rank", "rank", "resolve", "set_distribution",
            "torchrun_command", "world_size"]
+
+# Keras 3's spelling, importable as kaffe.distribution (and keras.distribution under kaffe run).
+from kaffe import distribution as _keras_spelling  # noqa: E402,F401
