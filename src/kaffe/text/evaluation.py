@@ -141,17 +141,18 @@ def evaluate_word_analogies(kv, analogies, restrict_vocab=300000, case_insensiti
     results, oov, n_questions = [], 0, 0
     for name, questions in _read_analogies(analogies, case_insensitive):
         section = {"section": name, "correct": [], "incorrect": []}
-        known = []
+        verdicts, known = [], []  # file order kept: (quad, True/False/None=to compute)
         for line_no, quad in questions:
             n_questions += 1
             if all(w in ok_vocab for w in quad):
-                known.append(quad)
+                known.append(len(verdicts))
+                verdicts.append([quad, None])
             else:
                 oov += 1
                 if dummy4unknown:
-                    section["incorrect"].append(quad)
+                    verdicts.append([quad, False])
         for start in range(0, len(known), 512):
-            batch = known[start:start + 512]
+            batch = [verdicts[i][0] for i in known[start:start + 512]]
             idx = np.array([[ok_vocab[w] for w in quad] for quad in batch], dtype=np.int64)
             query = unit[idx[:, 1]] + unit[idx[:, 2]] - unit[idx[:, 0]]
             query /= np.maximum(np.linalg.norm(query, axis=1, keepdims=True), 1e-30)
@@ -163,14 +164,16 @@ def evaluate_word_analogies(kv, analogies, restrict_vocab=300000, case_insensiti
             for row, quad in enumerate(batch):
                 a, b, c, expected = quad
                 inputs = set(idx[row, :3].tolist())
-                top = [int(i) for i in best[row] if int(i) not in inputs][:5]  # gensim's most_similar(topn=5)
+                top = [int(i) for i in best[row] if int(i) not in inputs][:5]
                 predicted = None
-                for cand in top:
+                for cand in top:  # gensim's most_similar(topn=5), first word that is no input
                     word = kv.index_to_key[cand]
                     predicted = word.upper() if case_insensitive else word
                     if predicted in ok_vocab and predicted not in (a, b, c):
                         break
-                section["correct" if predicted == expected else "incorrect"].append(quad)
+                verdicts[known[start + row]][1] = predicted == expected
+        for quad, right in verdicts:
+            section["correct" if right else "incorrect"].append(quad)
         _section_score(section)
         results.append(section)
     total = {"section": "Total accuracy",

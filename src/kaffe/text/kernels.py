@@ -278,6 +278,35 @@ def train_job(tokens, sentence_ends, sample_ints, use_sample, syn0, syn1neg, syn
     return n
 
 
+@njit(nogil=True, cache=True)
+def make_examples(tokens, sentence_ends, sample_ints, use_sample, window, shrink_windows, seed):
+    """The training examples of one job, for batched (PyTorch) training: after subsampling,
+    ``centres[n]`` and its context words ``contexts[n, :]`` (``-1`` padded to ``2*window``),
+    with the same dynamic window as ``train_job``."""
+    r = np.uint64(seed) & LCG_MASK
+    kept = np.empty(tokens.shape[0], dtype=np.int32)
+    kept_ends = np.empty(sentence_ends.shape[0], dtype=np.int64)
+    n, n_sent, r = _subsample(tokens, sentence_ends, sample_ints, use_sample, r, kept, kept_ends)
+    centres = np.empty(n, dtype=np.int64)
+    contexts = np.full((n, 2 * window), -1, dtype=np.int64)
+    start = 0
+    for s in range(n_sent):
+        end = kept_ends[s]
+        for i in range(start, end):
+            b = 0
+            if shrink_windows:
+                b = int((r >> SHIFT16) % np.uint64(window))
+                r = _next(r)
+            c = 0
+            for j in range(max(start, i - window + b), min(end, i + window + 1 - b)):
+                if j != i:
+                    contexts[i, c] = kept[j]
+                    c += 1
+            centres[i] = kept[i]
+        start = end
+    return centres, contexts
+
+
 def warm_up():
     """Compile the kernels once (cached on disk by numba afterwards)."""
     v, d = 4, 3
@@ -294,4 +323,5 @@ def warm_up():
     for sg in (0, 1):
         train_job(tokens, ends, sample, True, syn, syn.copy(), syn.copy(), keep, alias, points, codes,
                   lens, lockf, sg, 1, 2, 2, True, 1, np.float32(0.025), 1, False, loss)
+    make_examples(tokens, ends, sample, True, 2, True, 1)
     return math.isfinite(loss[0])
