@@ -42,6 +42,16 @@ def build(seed=0):
     return model
 
 
+def two_heads():
+    torch.manual_seed(2)
+    inp = kaffe.Input((FEATURES,))
+    hidden = kaffe.layers.Dense(4, activation="relu")(inp)
+    model = kaffe.Model(inp, [kaffe.layers.Dense(1, name="a")(hidden),
+                              kaffe.layers.Dense(1, name="b")(hidden)])
+    model.compile(optimizer="sgd", loss=["mse", None])
+    return model
+
+
 def record_ids(model, seen):
     """Wrap the step so every sample id this rank trains on lands in ``seen``."""
     step = model._general_train_step
@@ -100,6 +110,9 @@ def main_mode(out, strategy):
         other = build()
         record_ids(other, seen[name])
         other.fit(epochs=1, verbose=0, distribute=strategy, **kwargs)
+    two = two_heads()  # one head has no loss: its weights get no gradient
+    torch.manual_seed(3)
+    two.fit(x, [x[:, :1], x[:, :1]], batch_size=8, epochs=1, verbose=0, distribute=strategy)
     rank = distribute.rank()
     # the helpers for loops that are not fit (the Caffe solver): rank-dependent values
     params = [torch.nn.Parameter(torch.full((3,), float(rank))), torch.nn.Parameter(torch.ones(2))]
@@ -110,7 +123,8 @@ def main_mode(out, strategy):
     np.savez(os.path.join(out, f"rank{rank}.npz"), *weights)
     with open(os.path.join(out, f"rank{rank}.json"), "w") as f:
         json.dump({"history": history.history, "evaluate": evaluated, "seen": seen,
-                   "world": distribute.world_size(), "helpers": helpers}, f)
+                   "world": distribute.world_size(), "helpers": helpers,
+                   "two_heads": [w.tolist() for w in two.get_weights()]}, f)
 
 
 class KillAt(kaffe.callbacks.Callback):

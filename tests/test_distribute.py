@@ -113,7 +113,11 @@ def one_process():
     torch.manual_seed(1)
     history = model.fit(x, y, batch_size=worker.BATCH, epochs=1, shuffle=True, verbose=0,
                         validation_data=(x[:21], y[:21]))
+    two = worker.two_heads()
+    torch.manual_seed(3)
+    two.fit(x, [x[:, :1], x[:, :1]], batch_size=8, epochs=1, verbose=0)
     return {"weights": model.get_weights(), "history": history.history,
+            "two_heads": two.get_weights(),
             "evaluate": model.evaluate(x, y, batch_size=10, verbose=0),
             "hand": _hand_loop()}
 
@@ -142,6 +146,10 @@ def test_two_processes_train_as_one(jobs, one_process, name):
         a, b = ranks[0]["seen"][source], ranks[1]["seen"][source]
         assert sorted(a + b) == list(range(worker.N)), source
         assert len(a) == 25 and len(b) == 24, source  # halves of every global batch
+    # weights outside the loss (an output without a loss) are found and left alone
+    for rank in ranks:
+        for got, single in zip(rank["two_heads"], one_process["two_heads"]):
+            np.testing.assert_allclose(got, single, rtol=1e-5, atol=1e-6)
     # average_gradients / broadcast_parameters: means of (1, 2), missing grads as zeros
     for rank in ranks:
         assert rank["helpers"] == {"grads": [[1.5] * 3, [0.0, 0.0]], "values": [0.0] * 3}

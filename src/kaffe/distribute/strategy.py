@@ -55,14 +55,14 @@ class DataParallel:
             600, or ``KAFFE_DIST_TIMEOUT``): a dead or hung worker stops the job.
         init_method, rank, world_size: for processes not started by torchrun (e.g.
             ``init_method="tcp://10.0.0.1:29500"``); default: torchrun's environment.
-        find_unused_parameters: pass ``True`` if some trainable weights do not take part in
-            the loss (an output without a loss, a branch skipped by the data): DDP then looks
-            for them every step.
+        find_unused_parameters: whether some trainable weights take no part in the loss (an
+            output without a loss): DDP then looks for them every step. Default: found out
+            once, on the first batch (one extra forward and backward in inference mode).
     """
 
     def __init__(self, device_mesh=None, devices=None, auto_shard_dataset=True, *,
                  backend=None, timeout=None, init_method=None, rank=None, world_size=None,
-                 find_unused_parameters=False):
+                 find_unused_parameters=None):
         if device_mesh is not None:
             raise NotImplementedError(
                 "kaffe's DataParallel runs one process per device; a device_mesh is not "
@@ -72,7 +72,7 @@ class DataParallel:
         self.backend = backend
         self.timeout = process_group.resolve_timeout(timeout)
         self.init_method, self._rank, self._world = init_method, rank, world_size
-        self.find_unused_parameters = bool(find_unused_parameters)
+        self.find_unused_parameters = find_unused_parameters
         self.rank, self.world_size = None, None
         self._joined = False
 
@@ -122,16 +122,20 @@ class DataParallel:
         collectives.share_host_rng_states()
 
     # ------------------------------------------------------------------ the step
-    def wrap(self, model):
+    def wrap(self, model, probe=None):
         """The model's loss computation inside ``DistributedDataParallel`` (this broadcasts
-        rank 0's weights and buffers to every process)."""
+        rank 0's weights and buffers to every process). ``probe``: a batch ``(xs, ys, sws)``
+        to find out whether some weights take no part in the loss."""
+        unused = self.find_unused_parameters
+        if unused is None:
+            unused = probe is not None and self.any_rank(_has_unused_parameters(model, probe))
         device = self.device()
         # A convolution with one input channel has ambiguous strides; DDP then copies its
         # gradient into the bucket instead of viewing it, and says so: harmless, and noise.
         warnings.filterwarnings("ignore", message="Grad strides do not match bucket view")
         ddp = DistributedDataParallel(
             _LossModule(model), device_ids=[device.index] if device.type == "cuda" else None,
-            find_unused_parameters=self.find_unused_parameters)
+            find_unused_parameters=bool(unused))
         return ddp
 
     # ------------------------------------------------------------------ reporting
@@ -151,6 +155,23 @@ class DataParallel:
             f"hung for longer than the timeout ({self.timeout.total_seconds():.0f} s); see "
             f"its own log for the first error. Underlying error: "
             f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}")
+
+
+def _has_unused_parameters(model, probe):
+    """Whether some trainable weight gets no gradient from the loss (checked in inference
+    mode, so no dropout mask or batch statistic is drawn or updated)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        return False
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.enable_grad():
+            total = model._forward_with_logits(model._forward_loss_impl, *probe)[0]
+            grads = torch.autograd.grad(total, params, allow_unused=True)
+    finally:
+        model.train(was_training)
+    return any(g is None for g in grads)
 
 
 _global = None

@@ -253,13 +253,14 @@ class Trainer(LegacyGeneratorAPI):
                 total = total + penalty
         return total, per_output, preds
 
-    def _get_forward_loss(self):
+    def _get_forward_loss(self, probe=None):
         """The forward+loss callable of a training step: the plain method, inside DDP when
-        training data-parallel, compiled when ``jit_compile``."""
+        training data-parallel (``probe``: a batch telling DDP whether some weights are
+        unused), compiled when ``jit_compile``."""
         if self._forward_loss is None:
             fn = self._forward_loss_impl
             if self._distribution is not None:
-                fn = self._distribution.wrap(self)
+                fn = self._distribution.wrap(self, probe)
             if self._jit_compile:
                 fn = torch.compile(fn)
             # a bound method, not the module: the model must not own its DDP wrapper
@@ -319,7 +320,8 @@ class Trainer(LegacyGeneratorAPI):
         """
         ys = self._compiled_loss.prepare_targets(ys)
         self.optimizer.zero_grad(set_to_none=True)
-        total, per_output, preds = self._forward_with_logits(self._get_forward_loss(), xs, ys, sws)
+        forward_loss = self._forward_loss or self._get_forward_loss((xs, ys, sws))
+        total, per_output, preds = self._forward_with_logits(forward_loss, xs, ys, sws)
         loss = total
         if share is not None and share.total is not None and share.local * share.world != share.total:
             loss = total * (share.local * share.world / share.total)
