@@ -129,3 +129,44 @@ def test_bad_settings_name_the_field():
         schedules.from_solver_param(base_lr=0.1)
     with pytest.raises(ValueError, match=r"'poly' expected max_iter > 0"):
         schedules.from_solver_param(lr_policy="poly", base_lr=0.1, power=1)
+
+
+KERAS_CASES = [
+    ("ExponentialDecay", dict(initial_learning_rate=0.1, decay_steps=7, decay_rate=0.8)),
+    ("ExponentialDecay", dict(initial_learning_rate=0.1, decay_steps=7, decay_rate=0.8,
+                              staircase=True)),
+    ("PiecewiseConstantDecay", dict(boundaries=[5, 17], values=[1.0, 0.5, 0.1])),
+    ("PolynomialDecay", dict(initial_learning_rate=0.1, decay_steps=20, power=2.0)),
+    ("PolynomialDecay", dict(initial_learning_rate=0.1, decay_steps=20, end_learning_rate=0.01,
+                             cycle=True)),
+    ("InverseTimeDecay", dict(initial_learning_rate=0.1, decay_steps=5, decay_rate=0.5)),
+    ("InverseTimeDecay", dict(initial_learning_rate=0.1, decay_steps=5, decay_rate=0.5,
+                              staircase=True)),
+    ("CosineDecay", dict(initial_learning_rate=0.1, decay_steps=30, alpha=0.1)),
+    ("CosineDecay", dict(initial_learning_rate=0.0, decay_steps=30, warmup_target=0.2,
+                         warmup_steps=10)),
+    ("CosineDecayRestarts", dict(initial_learning_rate=0.1, first_decay_steps=6)),
+    ("CosineDecayRestarts", dict(initial_learning_rate=0.1, first_decay_steps=6, t_mul=1.0,
+                                 m_mul=0.5, alpha=0.05)),
+]
+
+
+@pytest.mark.parametrize("name,config", KERAS_CASES)
+def test_keras_schedules_equal_keras(name, config):
+    """keras.optimizers.schedules under kaffe: the same values as Keras 3's classes and the
+    same config (so `from keras.optimizers.schedules import ...` scripts run unedited)."""
+    keras = pytest.importorskip("keras")
+    mine, theirs = getattr(schedules, name)(**config), \
+        getattr(keras.optimizers.schedules, name)(**config)
+    for step in range(0, 60):
+        assert mine(step) == pytest.approx(float(theirs(step)), rel=1e-5, abs=1e-7), step
+    assert mine.get_config() == theirs.get_config()
+    again = schedules.deserialize(schedules.serialize(mine))
+    assert again(13) == mine(13)
+    with pytest.raises(ValueError, match="must be > 0"):
+        if "decay_steps" in config:
+            getattr(schedules, name)(**{**config, "decay_steps": 0})
+        elif "first_decay_steps" in config:
+            getattr(schedules, name)(**{**config, "first_decay_steps": 0})
+        else:
+            raise ValueError("must be > 0")

@@ -1,4 +1,5 @@
-"""Learning-rate schedules: Caffe's ``lr_policy`` formulas, usable by both front ends.
+"""Learning-rate schedules: Caffe's ``lr_policy`` formulas and Keras's schedules, for both
+front ends (``keras.optimizers.schedules`` resolves here under ``kaffe run``).
 
 Each schedule is a callable of the iteration (``schedule(step) -> float``), which is what a
 Keras-style optimizer accepts as ``learning_rate`` and what the Caffe solver evaluates once per
@@ -29,8 +30,9 @@ import math
 import numpy as np
 
 __all__ = ["LearningRateSchedule", "CaffePolicy", "Fixed", "Step", "Exp", "Inv", "MultiStep",
-           "Poly", "Sigmoid", "LR_POLICIES", "from_solver_param", "get", "serialize",
-           "deserialize"]
+           "Poly", "Sigmoid", "LR_POLICIES", "ExponentialDecay", "PiecewiseConstantDecay",
+           "PolynomialDecay", "InverseTimeDecay", "CosineDecay", "CosineDecayRestarts",
+           "from_solver_param", "get", "serialize", "deserialize"]
 
 _F = np.float32
 
@@ -220,6 +222,165 @@ class Sigmoid(CaffePolicy):
 LR_POLICIES = {cls.name: cls for cls in (Fixed, Step, Exp, Inv, MultiStep, Poly, Sigmoid)}
 
 
+# --------------------------------------------------------------------- Keras's own schedules
+
+def _positive(name, value):
+    if value <= 0:
+        raise ValueError(f"Argument `{name}` must be > 0. Received: {name}={value}")
+
+
+class ExponentialDecay(LearningRateSchedule):
+    """Keras: ``initial_learning_rate * decay_rate ^ (step / decay_steps)`` (the exponent
+    floored with ``staircase``)."""
+
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
+                 name="ExponentialDecay"):
+        _positive("decay_steps", decay_steps)
+        self.initial_learning_rate, self.decay_steps = initial_learning_rate, decay_steps
+        self.decay_rate, self.staircase, self.name = decay_rate, staircase, name
+
+    def __call__(self, step):
+        p = float(step) / self.decay_steps
+        return self.initial_learning_rate * self.decay_rate ** (math.floor(p) if self.staircase
+                                                                else p)
+
+    def get_config(self):
+        return {"initial_learning_rate": self.initial_learning_rate,
+                "decay_steps": self.decay_steps, "decay_rate": self.decay_rate,
+                "staircase": self.staircase, "name": self.name}
+
+
+class PiecewiseConstantDecay(LearningRateSchedule):
+    """Keras: ``values[i]`` while ``boundaries[i-1] < step <= boundaries[i]``."""
+
+    def __init__(self, boundaries, values, name="PiecewiseConstant"):
+        if len(boundaries) != len(values) - 1:
+            raise ValueError(f"The length of boundaries should be 1 less than the length of "
+                             f"values. Received: boundaries={boundaries} of length "
+                             f"{len(boundaries)}, and values={values} of length {len(values)}.")
+        self.boundaries, self.values, self.name = list(boundaries), list(values), name
+
+    def __call__(self, step):
+        index = sum(1 for b in self.boundaries if float(step) > b)
+        return self.values[index]
+
+    def get_config(self):
+        return {"boundaries": self.boundaries, "values": self.values, "name": self.name}
+
+
+class PolynomialDecay(LearningRateSchedule):
+    """Keras: ``(initial - end) * (1 - step / decay_steps) ^ power + end``; with ``cycle`` the
+    horizon grows to the next multiple of ``decay_steps``, else ``step`` stops there."""
+
+    def __init__(self, initial_learning_rate, decay_steps, end_learning_rate=0.0001, power=1.0,
+                 cycle=False, name="PolynomialDecay"):
+        _positive("decay_steps", decay_steps)
+        self.initial_learning_rate, self.decay_steps = initial_learning_rate, decay_steps
+        self.end_learning_rate, self.power, self.cycle = end_learning_rate, power, cycle
+        self.name = name
+
+    def __call__(self, step):
+        step, horizon = float(step), float(self.decay_steps)
+        if self.cycle:
+            horizon *= 1.0 if step == 0 else math.ceil(step / self.decay_steps)
+        else:
+            step = min(step, horizon)
+        return ((self.initial_learning_rate - self.end_learning_rate) *
+                (1 - step / horizon) ** self.power + self.end_learning_rate)
+
+    def get_config(self):
+        return {"initial_learning_rate": self.initial_learning_rate,
+                "decay_steps": self.decay_steps, "end_learning_rate": self.end_learning_rate,
+                "power": self.power, "cycle": self.cycle, "name": self.name}
+
+
+class InverseTimeDecay(LearningRateSchedule):
+    """Keras: ``initial_learning_rate / (1 + decay_rate * step / decay_steps)`` (floored with
+    ``staircase``)."""
+
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
+                 name="InverseTimeDecay"):
+        _positive("decay_steps", decay_steps)
+        self.initial_learning_rate, self.decay_steps = initial_learning_rate, decay_steps
+        self.decay_rate, self.staircase, self.name = decay_rate, staircase, name
+
+    def __call__(self, step):
+        p = float(step) / self.decay_steps
+        return self.initial_learning_rate / (1 + self.decay_rate * (math.floor(p)
+                                                                    if self.staircase else p))
+
+    def get_config(self):
+        return {"initial_learning_rate": self.initial_learning_rate,
+                "decay_steps": self.decay_steps, "decay_rate": self.decay_rate,
+                "staircase": self.staircase, "name": self.name}
+
+
+class CosineDecay(LearningRateSchedule):
+    """Keras: an optional linear warm-up from ``initial_learning_rate`` to ``warmup_target``
+    over ``warmup_steps``, then ``lr * ((1 - alpha) * (1 + cos(pi * t / decay_steps)) / 2 +
+    alpha)``, held after ``decay_steps``."""
+
+    def __init__(self, initial_learning_rate, decay_steps, alpha=0.0, name="CosineDecay",
+                 warmup_target=None, warmup_steps=0):
+        _positive("decay_steps", decay_steps)
+        self.initial_learning_rate, self.decay_steps = initial_learning_rate, decay_steps
+        self.alpha = alpha
+        self.name, self.warmup_target, self.warmup_steps = name, warmup_target, warmup_steps
+
+    def _decay(self, step, start):
+        cosine = 0.5 * (1.0 + math.cos(math.pi * step / self.decay_steps))
+        return start * ((1 - self.alpha) * cosine + self.alpha)
+
+    def __call__(self, step):
+        step = float(step)
+        if self.warmup_target is None:
+            return self._decay(min(step, self.decay_steps), self.initial_learning_rate)
+        step = min(step, self.decay_steps + self.warmup_steps)
+        if step < self.warmup_steps:
+            return (self.warmup_target - self.initial_learning_rate) * step / \
+                self.warmup_steps + self.initial_learning_rate
+        return self._decay(step - self.warmup_steps, self.warmup_target)
+
+    def get_config(self):
+        return {"initial_learning_rate": self.initial_learning_rate,
+                "decay_steps": self.decay_steps, "alpha": self.alpha, "name": self.name,
+                "warmup_target": self.warmup_target, "warmup_steps": self.warmup_steps}
+
+
+class CosineDecayRestarts(LearningRateSchedule):
+    """Keras (SGDR): cosine decay restarted after ``first_decay_steps``, each period ``t_mul``
+    times longer and ``m_mul`` times lower."""
+
+    def __init__(self, initial_learning_rate, first_decay_steps, t_mul=2.0, m_mul=1.0,
+                 alpha=0.0, name="SGDRDecay"):
+        _positive("first_decay_steps", first_decay_steps)
+        self.initial_learning_rate = initial_learning_rate
+        self.first_decay_steps = first_decay_steps
+        self._t_mul, self._m_mul, self.alpha, self.name = t_mul, m_mul, alpha, name
+
+    def __call__(self, step):
+        fraction = float(step) / self.first_decay_steps
+        t_mul = self._t_mul
+        if t_mul == 1.0:
+            restart = math.floor(fraction)
+            fraction -= restart
+        else:
+            restart = math.floor(math.log(1.0 - fraction * (1.0 - t_mul)) / math.log(t_mul))
+            done = (1.0 - t_mul ** restart) / (1.0 - t_mul)
+            fraction = (fraction - done) / t_mul ** restart
+        cosine = 0.5 * self._m_mul ** restart * (1.0 + math.cos(math.pi * fraction))
+        return self.initial_learning_rate * ((1 - self.alpha) * cosine + self.alpha)
+
+    def get_config(self):
+        return {"initial_learning_rate": self.initial_learning_rate,
+                "first_decay_steps": self.first_decay_steps, "t_mul": self._t_mul,
+                "m_mul": self._m_mul, "alpha": self.alpha, "name": self.name}
+
+
+KERAS_SCHEDULES = (ExponentialDecay, PiecewiseConstantDecay, PolynomialDecay, InverseTimeDecay,
+                   CosineDecay, CosineDecayRestarts)
+
+
 def from_solver_param(param=None, **fields):
     """The schedule a Caffe ``SolverParameter`` (or keyword fields with its names) asks for.
 
@@ -237,7 +398,7 @@ def from_solver_param(param=None, **fields):
     return cls(fields.get("base_lr", 0.0), **args)
 
 
-_KERAS_NAMES = {cls.__name__: cls for cls in LR_POLICIES.values()}
+_KERAS_NAMES = {cls.__name__: cls for cls in (*LR_POLICIES.values(), *KERAS_SCHEDULES)}
 
 
 def get(identifier):

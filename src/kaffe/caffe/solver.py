@@ -72,6 +72,8 @@ class Solver:
         self.test_nets = [Net(p, phase=TEST) for p in self._test_net_params()]
         for w in list(self.param.weights) + _weight_list(weights):
             self.load_weights(w)
+        for net in self.test_nets:   # one storage: updates show in the test nets at once
+            net.share_with(self.net)
         self._params, groups = self._learnable_params()
         self.schedule = schedules.from_solver_param(self.param)
         self.optimizer = _optimizers.from_solver_param(self.param, self.schedule)
@@ -279,9 +281,9 @@ class Solver:
     def _apply_update(self, display):
         rate = self.lr
         policy = self.schedule
-        if hasattr(policy, "current_step"):
+        if policy.name in ("step", "multistep"):   # the policies that move current_step_
             step = policy.current_step(self.iter)
-            if getattr(policy, "name", "") == "multistep" and step != self.current_step:
+            if policy.name == "multistep" and step != self.current_step:
                 log.info("MultiStep Status: Iteration %d, step = %d", self.iter, step)
             self.current_step = step
         if display:
@@ -290,7 +292,7 @@ class Solver:
         self.optimizer.step()
         self.iter += 1
 
-    def _log_outputs(self, which, outputs, counts=None):
+    def _log_outputs(self, which, outputs):
         index = 0
         for name, (value, weight) in outputs.items():
             values = np.asarray(value.detach().cpu() if isinstance(value, torch.Tensor)
