@@ -20,6 +20,7 @@ $(VENV)/.test-installed: $(VENV)/.installed
 
 demo: $(VENV)/.installed
 	$(PY) examples/mnist_mlp.py
+	$(PY) examples/autoencoder_dense.py
 
 test: $(VENV)/.test-installed
 	KERAS_BACKEND=torch $(PY) -m pytest tests
