@@ -40,11 +40,14 @@ def load(n):
 
 def keras_like(lib):
     L = lib.layers
+    def conv(t):
+        return L.Conv2D(32, (3, 3), activation="relu", padding="same")(t)
+
     inp = L.Input(shape=(28, 28, 1))
-    x = L.MaxPooling2D((2, 2), padding="same")(L.Conv2D(32, (3, 3), activation="relu", padding="same")(inp))
-    x = L.MaxPooling2D((2, 2), padding="same")(L.Conv2D(32, (3, 3), activation="relu", padding="same")(x))
-    x = L.UpSampling2D((2, 2))(L.Conv2D(32, (3, 3), activation="relu", padding="same")(x))
-    x = L.UpSampling2D((2, 2))(L.Conv2D(32, (3, 3), activation="relu", padding="same")(x))
+    x = L.MaxPooling2D((2, 2), padding="same")(conv(inp))
+    x = L.MaxPooling2D((2, 2), padding="same")(conv(x))
+    x = L.UpSampling2D((2, 2))(conv(x))
+    x = L.UpSampling2D((2, 2))(conv(x))
     out = L.Conv2D(1, (3, 3), activation="sigmoid", padding="same")(x)
     model = lib.Model(inp, out)
     model.compile(optimizer=lib.optimizers.Adadelta(learning_rate=1.0), loss="binary_crossentropy")

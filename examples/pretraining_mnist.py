@@ -39,7 +39,7 @@ def main(argv=None):
     p = parser(__doc__, epochs=2, samples=10000, full_epochs=10)
     p.add_argument("--labels", type=int, default=1000, help="labelled training images")
     p.add_argument("--finetune-epochs", type=int, default=30)
-    p.add_argument("--noise", type=float, default=0.3, help="masking noise of the autoencoders")
+    p.add_argument("--noise", type=float, default=0.25, help="masking noise of the autoencoders")
     args = p.parse_args(argv)
     epochs, samples = (args.full_epochs, 0) if args.full else (args.epochs, args.samples)
     torch.manual_seed(0)

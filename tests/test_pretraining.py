@@ -48,8 +48,9 @@ def test_layers_equal_a_hand_written_keras3_loop(digits):
     assert len(histories) == 2 and len(record.initial) == 2
 
     data = x
-    for k, (units, act, loss, reg) in enumerate([(32, "sigmoid", "binary_crossentropy", None),
-                                                 (16, "linear", "mse", keras.regularizers.L1(1e-3))]):
+    steps = [(32, "sigmoid", "binary_crossentropy", None),
+             (16, "linear", "mse", keras.regularizers.L1(1e-3))]
+    for k, (units, act, loss, reg) in enumerate(steps):
         inp = keras.Input(shape=(data.shape[1],))
         code = keras.layers.Dense(units, activation="relu", activity_regularizer=reg)(inp)
         out = keras.layers.Dense(data.shape[1], activation=act)(code)
@@ -212,7 +213,8 @@ def test_data_that_does_not_fit_the_first_layer_names_both_shapes(digits):
 def test_bad_options_fail_before_training(digits):
     x = digits[:16]
     cases = [
-        (dict(layers=[Conv2D(2, 3)], x=x.reshape(16, 28, 28, 1), tied_weights=True), "tied_weights"),
+        (dict(layers=[Conv2D(2, 3)], x=x.reshape(16, 28, 28, 1), tied_weights=True),
+         "tied_weights"),
         (dict(layers=[Dense(4)], x=x, noise_type="salt"), "noise_type"),
         (dict(layers=[Dense(4)], x=x, noise=2.0), "noise=2.0"),
         (dict(layers=[Dense(4), Dense(2)], x=x, epochs=[1]), "epochs"),

@@ -115,7 +115,8 @@ class TiedDense(_FoldableActivation, Layer):
 
     def call(self, inputs):
         # The encoder stores its kernel as torch's (units, in); F.linear wants (out=in, units).
-        return self._activate(torch.nn.functional.linear(inputs, self.encoder.kernel.t(), self.bias))
+        kernel = self.encoder.kernel.t()
+        return self._activate(torch.nn.functional.linear(inputs, kernel, self.bias))
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)
@@ -223,7 +224,8 @@ def _plan(layers, data_shape):
         try:
             out = layer(symbolic)
         except (ValueError, TypeError, RuntimeError, IndexError) as error:
-            raise PretrainingError(_shape_error(i, layer, shape, data_shape, plan, error)) from error
+            message = _shape_error(i, layer, shape, data_shape, plan, error)
+            raise PretrainingError(message) from error
         trains = layer.trainable and bool(layer.trainable_weights)
         if trains and type(layer) not in DECODERS:
             raise PretrainingError(_unsupported(layer, i))
