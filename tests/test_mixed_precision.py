@@ -1,7 +1,6 @@
 """Mixed precision (Keras 3's policy names on torch autocast + GradScaler), jit_compile, and
 channels_last weights, on this CPU. Oracles: Keras 3's Policy, torch.autocast on hand-written
 ops, and the float32 / eager runs of the same data."""
-import os
 
 import numpy as np
 import pytest
@@ -110,7 +109,8 @@ def test_channels_last_weights_train_the_same(monkeypatch):
         torch.manual_seed(0)
         model = kaffe.Sequential([kaffe.layers.Conv2D(4, 3, activation="relu",
                                                       input_shape=(8, 8, 3)),
-                                  kaffe.layers.Flatten(), kaffe.layers.Dense(2, activation="softmax")])
+                                  kaffe.layers.Flatten(),
+                                  kaffe.layers.Dense(2, activation="softmax")])
         model.compile(optimizer="sgd", loss="categorical_crossentropy")
         return model
     plain = convnet()

@@ -75,10 +75,11 @@ def ensure_process_group(backend=None, timeout=None, init_method=None, rank=None
     try:
         dist.init_process_group(**kwargs)
     except Exception as err:  # rendezvous failures: say which job and how it was set up
+        where = init_method or (f"env://{os.environ.get('MASTER_ADDR', '?')}:"
+                                f"{os.environ.get('MASTER_PORT', '?')}")
         raise DistributedError(
             f"Could not join the data-parallel job as rank {me} of {world} (backend {backend}, "
-            f"rendezvous {init_method or 'env://' + os.environ.get('MASTER_ADDR', '?') + ':' + os.environ.get('MASTER_PORT', '?')}"
-            f"): {err}") from err
+            f"rendezvous {where}): {err}") from err
     if not _created_here:
         _created_here = True
         atexit.register(_destroy)

@@ -25,6 +25,8 @@ so every rank takes part in every all-reduce.
 """
 import collections
 
+import numpy as np
+import torch
 from torch.utils.data import DataLoader, IterableDataset
 from torch.utils.data.distributed import DistributedSampler
 
@@ -126,8 +128,9 @@ class ShardedStream:
     def _sequence_batches(self):
         source, steps = self.data.source, self.data.steps
         n = len(source)
-        order = (collectives.broadcast_permutation(n).tolist() if self.data.shuffle
-                 else range(n))
+        order = range(n)
+        if self.data.shuffle:  # numpy's order, as one process draws it, rank 0's for all
+            order = collectives.broadcast(torch.from_numpy(np.random.permutation(n))).tolist()
         for count, index in enumerate(order):
             if steps is not None and count >= steps:
                 break

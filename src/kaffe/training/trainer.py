@@ -18,7 +18,7 @@ from kaffe.training import data_adapters as da
 from kaffe.training.callback_utils import BatchHooks, callback_list
 from kaffe.training.compile_utils import CompiledLoss, CompiledMetrics, logits_twin
 from kaffe.training.legacy import LegacyGeneratorAPI
-from kaffe import distribute as distribute_module  # noqa: E402 (after compile_utils: it uses it)
+from kaffe import distribute as distribute_module  # after compile_utils, which it uses
 from kaffe.training import precision
 
 log = logging.getLogger("kaffe")
@@ -323,7 +323,7 @@ class Trainer(LegacyGeneratorAPI):
         forward_loss = self._forward_loss or self._get_forward_loss((xs, ys, sws))
         total, per_output, preds = self._forward_with_logits(forward_loss, xs, ys, sws)
         loss = total
-        if share is not None and share.total is not None and share.local * share.world != share.total:
+        if share is not None and share.total and share.local * share.world != share.total:
             loss = total * (share.local * share.world / share.total)
         scaler = self._grad_scaler
         if scaler is None:
