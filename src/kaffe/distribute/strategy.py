@@ -39,6 +39,11 @@ class DataParallel:
     process would; leave the learning rate as it was. A generator / ``Sequence`` /
     ``DataLoader`` batch is likewise one global batch, split across the processes.
 
+    The progress bar (rank 0's) shows rank 0's running values during an epoch; the values at
+    the epoch's end, in ``History``, in callbacks' ``logs`` and from ``evaluate`` are over all
+    processes' samples and the same in every process, so ``EarlyStopping`` and
+    ``ReduceLROnPlateau`` decide alike everywhere.
+
     Under ``torchrun`` no code is needed: ``fit`` sees the environment and uses a default
     ``DataParallel``. Pass one explicitly (``fit(..., distribute=DataParallel(...))`` or
     ``set_distribution(...)``) to set its options, or to start processes some other way.
