@@ -37,8 +37,9 @@ def grad_scaler(spec, current):
 
 def use_channels_last(model, device):
     """On CUDA, store a convnet's 4-D weights in channels_last memory format (what cuDNN's
-    fastest convolution kernels read; kaffe's channels_last inputs already are). Off with
-    ``KAFFE_CHANNELS_LAST=0``; on the CPU, oneDNN gains nothing for the seed nets."""
+    fastest convolution kernels read; kaffe's channels_last inputs already are) and let cuDNN
+    pick its fastest algorithm per shape (``cudnn.benchmark``, as TensorFlow autotunes). Off
+    with ``KAFFE_CHANNELS_LAST=0``; on the CPU, oneDNN gains nothing for the seed nets."""
     if os.environ.get("KAFFE_CHANNELS_LAST", "1") == "0":
         return False
     if device.type != "cuda" and os.environ.get("KAFFE_CHANNELS_LAST") != "force":
@@ -46,4 +47,6 @@ def use_channels_last(model, device):
     if not any(p.dim() == 4 for p in model.parameters()):
         return False
     model.to(memory_format=torch.channels_last)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
     return True
