@@ -38,7 +38,8 @@ def build(seed=0):
     model = kaffe.Sequential([kaffe.layers.Dense(8, activation="relu", input_shape=(FEATURES,)),
                               kaffe.layers.Dense(CLASSES, activation="softmax")])
     model.compile(optimizer=kaffe.optimizers.SGD(learning_rate=0.1, momentum=0.9),
-                  loss="categorical_crossentropy", metrics=["accuracy"])
+                  loss="categorical_crossentropy",
+                  metrics=["accuracy", kaffe.metrics.AUC(name="auc")])  # sums of counts
     return model
 
 

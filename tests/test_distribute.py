@@ -137,6 +137,8 @@ def test_two_processes_train_as_one(jobs, one_process, name):
         np.testing.assert_allclose(w0, single, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(w0, hand, rtol=1e-5, atol=1e-6)
     # epoch logs are over all samples of all ranks, identical everywhere
+    assert sorted(ranks[0]["history"]) == ["accuracy", "auc", "loss", "val_accuracy", "val_auc",
+                                           "val_loss"]
     for rank in ranks:
         for key, values in one_process["history"].items():
             np.testing.assert_allclose(rank["history"][key], values, rtol=1e-5, err_msg=key)
