@@ -114,6 +114,10 @@ def main_mode(out, strategy):
     two = two_heads()  # one head has no loss: its weights get no gradient
     torch.manual_seed(3)
     two.fit(x, [x[:, :1], x[:, :1]], batch_size=8, epochs=1, verbose=0, distribute=strategy)
+    single = build()  # train_on_batch / test_on_batch: the batch is global too
+    on_batch = {"train": single.train_on_batch(x[:15], y[:15]),
+                "test": single.test_on_batch(x[15:30], y[15:30]),
+                "weights": [w.tolist() for w in single.get_weights()]}
     rank = distribute.rank()
     # the helpers for loops that are not fit (the Caffe solver): rank-dependent values
     params = [torch.nn.Parameter(torch.full((3,), float(rank))), torch.nn.Parameter(torch.ones(2))]
@@ -125,7 +129,8 @@ def main_mode(out, strategy):
     with open(os.path.join(out, f"rank{rank}.json"), "w") as f:
         json.dump({"history": history.history, "evaluate": evaluated, "seen": seen,
                    "world": distribute.world_size(), "helpers": helpers,
-                   "two_heads": [w.tolist() for w in two.get_weights()]}, f)
+                   "two_heads": [w.tolist() for w in two.get_weights()],
+                   "on_batch": on_batch}, f)
 
 
 class KillAt(kaffe.callbacks.Callback):

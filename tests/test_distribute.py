@@ -116,7 +116,12 @@ def one_process():
     two = worker.two_heads()
     torch.manual_seed(3)
     two.fit(x, [x[:, :1], x[:, :1]], batch_size=8, epochs=1, verbose=0)
+    single = worker.build()
+    on_batch = {"train": single.train_on_batch(x[:15], y[:15]),
+                "test": single.test_on_batch(x[15:30], y[15:30]),
+                "weights": single.get_weights()}
     return {"weights": model.get_weights(), "history": history.history,
+            "on_batch": on_batch,
             "two_heads": two.get_weights(),
             "evaluate": model.evaluate(x, y, batch_size=10, verbose=0),
             "hand": _hand_loop()}
@@ -148,6 +153,11 @@ def test_two_processes_train_as_one(jobs, one_process, name):
         a, b = ranks[0]["seen"][source], ranks[1]["seen"][source]
         assert sorted(a + b) == list(range(worker.N)), source
         assert len(a) == 25 and len(b) == 24, source  # halves of every global batch
+    # train_on_batch / test_on_batch split their batch and report over all of it
+    for rank in ranks:
+        for key in ("train", "test", "weights"):
+            for got, single in zip(rank["on_batch"][key], one_process["on_batch"][key]):
+                np.testing.assert_allclose(got, single, rtol=1e-5, atol=1e-6, err_msg=key)
     # weights outside the loss (an output without a loss) are found and left alone
     for rank in ranks:
         for got, single in zip(rank["two_heads"], one_process["two_heads"]):

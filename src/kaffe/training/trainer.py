@@ -546,37 +546,47 @@ class Trainer(LegacyGeneratorAPI):
     # ------------------------------------------------------------------ single batches
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False,
                        reset_metrics=True):
-        """One update on one batch; returns that batch's loss (and metrics)."""
+        """One update on one batch; returns that batch's loss (and metrics). Data-parallel
+        (see ``fit``), the batch is global: each process trains on its part."""
         self._require_compiled()
-        data = self._make_data(x, y, sample_weight, class_weight, batch_size=da.num_samples(x))
-        xs, ys, sws = next(data.batches())
-        self._prepare(xs)
+        batch = self._one_batch(x, y, sample_weight, class_weight)
         if reset_metrics:
             self.reset_metrics()
         self.train()
         self._set_precision()
-        self._select_train_step()(self._to_device(xs), self._to_device(ys),
-                                  self._to_device(sws))
+        self._select_train_step()(self._to_device(batch[0]), self._to_device(batch[1]),
+                                  self._to_device(batch[2]), *batch[3:])
         self.eval()
         return self._batch_result(return_dict)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False, reset_metrics=True):
         self._require_compiled()
-        data = self._make_data(x, y, sample_weight, batch_size=da.num_samples(x))
-        xs, ys, sws = next(data.batches())
-        self._prepare(xs)
+        batch = self._one_batch(x, y, sample_weight)
         if reset_metrics:
             self.reset_metrics()
         self.eval()
+        self._set_precision()
         with torch.no_grad():
-            self._test_step(self._to_device(xs), self._to_device(ys), self._to_device(sws))
+            self._test_step(self._to_device(batch[0]), self._to_device(batch[1]),
+                            self._to_device(batch[2]), *batch[3:])
         return self._batch_result(return_dict)
+
+    def _one_batch(self, x, y, sample_weight, class_weight=None):
+        """The arrays as one batch (this process's part of it when data-parallel)."""
+        strategy = distribute_module.resolve()
+        self._use_distribution(strategy)
+        data = self._make_data(x, y, sample_weight, class_weight, batch_size=da.num_samples(x))
+        if strategy is not None:
+            data = strategy.shard(data)
+        batch = next(data.batches())
+        self._prepare(batch[0])
+        return batch
 
     def predict_on_batch(self, x):
         return self.predict(x, batch_size=da.num_samples(x), verbose=0)
 
     def _batch_result(self, return_dict):
-        logs = self._logs()
+        logs = self._epoch_logs()
         if return_dict:
             return logs
         values = list(logs.values())
