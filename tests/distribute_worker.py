@@ -4,8 +4,10 @@
 
 MODE ``main``: fits the shared model on arrays (shuffled, an uneven last batch) with
 ModelCheckpoint/TensorBoard/CSVLogger, evaluates, then fits on a generator, a Sequence, a
-torch Dataset and a DataLoader, recording the id of every sample this rank trained on. Writes
-``rank<r>.npz`` (weights, history, ids). MODE ``kill``: rank 1 kills itself mid-epoch.
+torch Dataset and a DataLoader, recording the id of every sample this rank trained on; then a
+model with a loss-less output, train_on_batch/test_on_batch, and the gradient helpers. Writes
+``rank<r>.npz`` (weights) and ``rank<r>.json`` (the rest). MODE ``kill``: rank 1 kills itself
+mid-epoch; rank 0 writes the error it got.
 Started by torchrun (env), or with RANK WORLD INIT_METHOD for the explicit DataParallel form.
 """
 import json
