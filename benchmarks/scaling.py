@@ -195,7 +195,8 @@ def gpu_matrix(args, device):
     }
     if not args.no_keras:
         rows["Keras 3 fit (torch backend)"] = keras_fit(x, y, e, b)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
+    name = (torch.cuda.get_device_name(device) if device.type == "cuda"
+            else platform.processor() or platform.machine())
     print(f"\n## {device.type.upper()} ({name}): seed convnet, {args.gpu_samples} samples, "
           f"batch {b}, {e - 1} timed epochs")
     best_kaffe = rows[f"kaffe fit, jit_compile + {policy}"]
