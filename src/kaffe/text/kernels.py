@@ -25,6 +25,7 @@ from numba import njit
 
 EXP_TABLE_SIZE = 1000
 MAX_EXP = 6.0
+TABLE_STEP = float(EXP_TABLE_SIZE // int(MAX_EXP) // 2)
 LCG_MULT = np.uint64(25214903917)
 LCG_ADD = np.uint64(11)
 LCG_MASK = np.uint64((1 << 48) - 1)
@@ -49,12 +50,13 @@ def _next(r):
 
 @njit(nogil=True, cache=True, inline="always")
 def _draw(keep, alias, r):
-    """A word from the noise distribution by Walker's alias method, O(1): pick a slot
-    uniformly, keep it with probability ``keep[slot] / 2**32``, else take ``alias[slot]``.
-    Returns (word, new random state)."""
-    slot = np.int64(((r >> SHIFT16) * np.uint64(keep.shape[0])) >> np.uint64(32))
-    r = _next(r)
-    if (r >> SHIFT16) < np.uint64(keep[slot]):
+    """A word from the noise distribution by Walker's alias method, O(1), from one 32-bit
+    random number ``u`` (one generator step, as word2vec.c's table draw): ``u * n`` picks
+    slot ``u * n >> 32``; its low 32 bits, uniform too, decide between the slot and its alias
+    (kept with probability ``keep[slot] / 2**32``). Returns (word, new random state)."""
+    prod = (r >> SHIFT16) * np.uint64(keep.shape[0])
+    slot = np.int64(prod >> np.uint64(32))
+    if (prod & np.uint64(0xFFFFFFFF)) < np.uint64(keep[slot]):
         word = slot
     else:
         word = np.int64(alias[slot])
@@ -110,7 +112,9 @@ def _dot(a, ra, b, rb, size):
 
 @njit(nogil=True, cache=True, fastmath=True, inline="always")
 def _sigmoid_index(f):
-    return int((f + MAX_EXP) * (EXP_TABLE_SIZE / MAX_EXP / 2))
+    # word2vec.c's integer arithmetic: 1000 / 6 / 2 == 83 (not 83.3), kept so that updates
+    # equal word2vec.c's and gensim's.
+    return int((f + MAX_EXP) * TABLE_STEP)
 
 
 # Vectors are passed as (2-D array, row) rather than as row views: a view costs an atomic

@@ -88,22 +88,32 @@ def cum_table(word_counts, ns_exponent, domain=2**31 - 1):
     return np.round(cumulative / cumulative[-1] * domain).astype(np.uint32)
 
 
+class _Node:
+    """Huffman heap entry ordered by count alone, so ties resolve as in gensim's tree."""
+
+    __slots__ = ("count", "index")
+
+    def __init__(self, count, index):
+        self.count, self.index = count, index
+
+    def __lt__(self, other):
+        return self.count < other.count
+
+
 def huffman_codes(word_counts):
     """Huffman tree over the counts: ``(points, codes, code_lens)``. Row ``w`` of ``points``
-    lists the inner nodes (rows of ``syn1``) on the path to word ``w``, ``codes`` the turns."""
+    lists the inner nodes (rows of ``syn1``) on the path to word ``w``, ``codes`` the turns
+    (0 left, 1 right); inner node ``k`` merges the two lightest nodes at step ``k``."""
     n = len(word_counts)
-    heap = [(int(c), i) for i, c in enumerate(word_counts)]
+    heap = [_Node(int(c), i) for i, c in enumerate(word_counts)]
     heapq.heapify(heap)
     left = np.zeros(max(n - 1, 0), dtype=np.int64)
     right = np.zeros(max(n - 1, 0), dtype=np.int64)
     for inner in range(n - 1):
-        c1, a = heapq.heappop(heap)
-        c2, b = heapq.heappop(heap)
-        left[inner], right[inner] = a, b
-        heapq.heappush(heap, (c1 + c2, n + inner))
-    paths = [None] * n
-    if n == 1:
-        paths[0] = ([], [])
+        a, b = heapq.heappop(heap), heapq.heappop(heap)
+        left[inner], right[inner] = a.index, b.index
+        heapq.heappush(heap, _Node(a.count + b.count, n + inner))
+    paths = [([], [])] * n
     stack = [(2 * n - 2, [], [])] if n > 1 else []
     while stack:
         node, codes, points = stack.pop()
