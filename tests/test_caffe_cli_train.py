@@ -19,6 +19,17 @@ REF = os.path.join(SHARED, "reference")
 MNIST_GZ = os.path.join(SHARED, "data", "mnist")
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """LeNet training on one torch thread: on this shared 2-core box, two OpenMP threads wait
+    for cores other jobs hold (several times slower)."""
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _kaffe(*argv):
     from kaffe.cli.main import main
     err, out = io.StringIO(), io.StringIO()
@@ -44,9 +55,10 @@ def _idx_subset(src, dst, count):
                     reason="needs ../shared/data/mnist and ../shared/reference")
 def test_seed_mnist_walkthrough(tmp_path, monkeypatch):
     """Seed 000, chapter 1, on 2000 training / 200 test digits, laid out as in a Caffe checkout:
-    convert_mnist_data -> `kaffe train --solver=examples/mnist/lenet_solver.prototxt` (400 iterations; the
-    solver says solver_mode: GPU; without CUDA kaffe says so and uses the CPU) -> accuracy above
-    95% on the test LMDB -> extract_features (the seed's command) -> resume from the snapshot."""
+    convert_mnist_data -> `kaffe train --solver=examples/mnist/lenet_solver.prototxt` (400
+    iterations; the solver says solver_mode: GPU; without CUDA kaffe says so and uses the CPU)
+    -> accuracy above 95% on the test LMDB -> extract_features (the seed's command) -> resume
+    from the snapshot."""
     monkeypatch.chdir(tmp_path)
     os.makedirs("data/mnist")
     os.makedirs("examples/mnist")
@@ -121,6 +133,7 @@ def test_sigint_snapshots_and_stops_sighup_snapshots(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "kaffe.cli.main", "train", "-solver",
                              "solver.prototxt", "-weights", "init.caffemodel",
                              "-sighup_effect", "snapshot"], cwd=tmp_path,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"},
                             stderr=subprocess.PIPE, text=True)
     lines = []
     try:
@@ -179,6 +192,8 @@ def test_bad_command_lines_say_what_to_do(tmp_path, monkeypatch):
     assert code == 1 and "nowhere.prototxt\" does not exist" in log
     code, log = _kaffe("train", "-solver", "s.prototxt", "-gpu", "0,1")
     assert code == 1 and "torchrun --nproc_per_node=2" in log
+    code, log = _kaffe("train", "-solver", "s.prototxt", "--nproc=3")
+    assert code == 1 and "torchrun --nproc_per_node=3" in log
     code, log = _kaffe("train", "-solver", "s.prototxt", "-gpu", "first")
     assert code == 1 and "-gpu expects device ids" in log
     code, log = _kaffe("test", "-model", "m.prototxt")

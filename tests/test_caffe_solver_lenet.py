@@ -18,6 +18,17 @@ MNIST = os.path.join(SHARED, "mnist")
 pytestmark = pytest.mark.skipif(not os.path.isdir(MNIST), reason="needs ../shared/reference")
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """LeNet training on one torch thread: on this shared 2-core box, two OpenMP threads wait
+    for cores other jobs hold (several times slower)."""
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _kaffe(*argv):
     """Run ``kaffe argv...`` in-process; returns (exit code, the log written to stderr)."""
     from kaffe.cli.main import main
@@ -124,9 +135,10 @@ def test_resume_reproduces_caffe(tmp_path, monkeypatch):
     line for line and lenet_resumed_iter_220.caffemodel (rtol 1e-4); as in Caffe the data layer
     restarts at the first record."""
     folder = _stage(str(tmp_path), [os.path.join(MNIST, f) for f in (
-        "lenet_solver_resume.prototxt", "lenet_train_test.prototxt")], [os.path.join(MNIST, f) for f in (
-            "mnist_train_lmdb", "mnist_test_lmdb", "lenet_iter_200.caffemodel",
-            "lenet_iter_200.solverstate")])
+        "lenet_solver_resume.prototxt", "lenet_train_test.prototxt")],
+        [os.path.join(MNIST, f) for f in ("mnist_train_lmdb", "mnist_test_lmdb",
+                                          "lenet_iter_200.caffemodel",
+                                          "lenet_iter_200.solverstate")])
     monkeypatch.chdir(folder)
     code, log = _kaffe("train", "-solver", "lenet_solver_resume.prototxt",
                        "-snapshot=lenet_iter_200.solverstate")
@@ -254,7 +266,7 @@ def test_parse_log_tables_and_plot(lenet, tmp_path):
     assert [float(r["loss"]) for r in train] == pytest.approx([
         2.32814, 1.72207, 0.697141, 0.511486, 0.343528, 0.394646, 0.441294, 0.346527, 0.227897,
         0.236976, 0.172501, 0.200903, 0.0856267, 0.0299031, 0.0399155, 0.0668453, 0.0505709,
-        0.0806881, 0.0197457, 0.0210467], rel=2e-6)  # Caffe prints 0.080688 on the output line at 170
+        0.0806881, 0.0197457, 0.0210467], rel=2e-6)  # the output line at 170 says 0.080688
     assert [(int(r["NumIters"]), float(r["accuracy"]), float(r["loss"])) for r in test] == [
         (0, 0.05, 2.37281), (100, 0.925, 0.233122), (200, 0.955, 0.152479)]
     assert float(train[0]["LearningRate"]) == 0.01

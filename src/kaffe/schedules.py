@@ -17,8 +17,9 @@ the number of updates done so far:
 =============  =================================================================
 
 Arithmetic follows Caffe's types (float32 ``Dtype`` expressions with ``powf`` / ``expf``,
-``pow(float, int)`` in double, the rate stored as float32), so logged rates match Caffe's digits. ``current_step(iter)`` gives Caffe's ``current_step_`` (what a ``.solverstate``
-stores) after the rate of ``iter`` was computed.
+``pow(float, int)`` in double, the rate stored as float32), so logged rates match Caffe's
+digits. ``current_step(iter)`` gives Caffe's ``current_step_`` (what a ``.solverstate`` stores)
+after the rate of ``iter`` was computed.
 
     >>> round(Inv(0.01, gamma=1e-4, power=0.75)(10), 8)
     0.00999251

@@ -243,7 +243,8 @@ class CaffeRMSProp(_NoMomentum):
 
 class CaffeAdaDelta(CaffeOptimizer):
     """Caffe's AdaDelta (momentum = decay ``rho``): ``h = m h + (1 - m) g^2``;
-    ``u = g sqrt((h2 + delta) / (h + delta))``; ``h2 = m h2 + (1 - m) u^2``; ``w -= local_rate u``."""
+    ``u = g sqrt((h2 + delta) / (h + delta))``; ``h2 = m h2 + (1 - m) u^2``;
+    ``w -= local_rate u``."""
     caffe_type = "AdaDelta"
     history_slots = ("history", "history2")
 

@@ -3,7 +3,7 @@
 Flags are Caffe's, in both spellings (``-solver x``, ``-solver=x``, ``--solver=x``)::
 
     kaffe train -solver S [-weights W[,W2]] [-snapshot S.solverstate] [-gpu 0|0,1|all]
-                [-iterations N] [-sigint_effect stop|snapshot|none] [-sighup_effect ...]
+                [-iterations N] [-nproc N] [-sigint_effect stop|snapshot|none] [-sighup_effect ...]
                 [-level L] [-stage a,b]
     kaffe test -model M -weights W [-iterations 50] [-gpu 0] [-level L] [-stage a,b]
     kaffe device_query [-gpu 0]
@@ -40,6 +40,8 @@ TRAIN_ARGUMENTS = (
     _both("snapshot", help="a .solverstate to resume training from") +
     _both("gpu", help="CUDA device id(s): 0, 0,1 or all (CPU when torch has no CUDA)") +
     _both("iterations", type=int, help="train this many iterations instead of max_iter") +
+    _both("nproc", type=int, default=1, help="processes to train with (data-parallel: started "
+                                              "by kaffe.distribute / torchrun)") +
     _both("sigint_effect", default="stop", choices=_EFFECTS,
           help="what Ctrl-C does: stop (snapshot and exit, default), snapshot, none") +
     _both("sighup_effect", default="snapshot", choices=_EFFECTS,
@@ -166,7 +168,9 @@ def select_device(gpus):
 
 
 def _many_devices(gpus):
-    """Multi-process training is started by kaffe.distribute (or torchrun), not here."""
+    """Multi-process training is started by kaffe.distribute (or torchrun), not here. (The hook
+    for it: one process per device, each a Solver whose gradients are averaged in
+    ``solver.add_callback(on_gradients_ready=...)``, where Caffe's P2PSync hooks in.)"""
     raise ValueError(f"-gpu {','.join(str(g) for g in gpus)} asks for {len(gpus)} devices: "
                      f"data-parallel training runs one process per device, started with "
                      f"`torchrun --nproc_per_node={len(gpus)} -m kaffe.cli.main train ...` "
@@ -231,8 +235,8 @@ def train(args):
     with glog_to_stderr(progress):
         try:
             gpus = parse_gpus(args.gpu)
-            if len(gpus) > 1:
-                _many_devices(gpus)
+            if len(gpus) > 1 or args.nproc > 1:
+                _many_devices(gpus if len(gpus) > 1 else list(range(args.nproc)))
             param = prototxt.read_solver_param(args.solver)
             param.train_state.level = args.level
             param.train_state.stage.extend(s for s in args.stage.split(",") if s)
