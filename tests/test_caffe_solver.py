@@ -275,3 +275,9 @@ def test_weights_warn_when_no_layer_matches(tmp_path, in_solvers, caplog):
     message = " ".join(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
     assert "no layer of the net matches" in message
     assert "ip1, ip2" in message and "fc_other" in message
+    # the solver's own `weights` field, comma-separated like -weights, is split the same way
+    param = _param("sgd_step", tmp_path)
+    param.weights.append(f"{tmp_path / 'other.caffemodel'}, init.caffemodel")
+    solver = caffe.get_solver(param)
+    np.testing.assert_array_equal(solver.net.params["ip1"][0].data,
+                                  blobs.load_caffemodel("init.caffemodel")["ip1"][0])

@@ -70,7 +70,8 @@ class Solver:
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         self.net = Net(self._train_net_param(), phase=TRAIN)
         self.test_nets = [Net(p, phase=TEST) for p in self._test_net_params()]
-        for w in list(self.param.weights) + _weight_list(weights):
+        for w in [f for entry in self.param.weights for f in _weight_list(entry)] + \
+                _weight_list(weights):
             self.load_weights(w)
         for net in self.test_nets:   # one storage: updates show in the test nets at once
             net.share_with(self.net)
