@@ -42,13 +42,14 @@ from kaffe import distribute, mixed_precision  # noqa: E402
 class EpochTimer(kaffe.callbacks.Callback):
     def __init__(self):
         super().__init__()
-        self.times = []
+        self.times, self.cpu = [], []
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.start = time.perf_counter()
+        self.start, self.cpu_start = time.perf_counter(), time.process_time()
 
     def on_epoch_end(self, epoch, logs=None):
         self.times.append(time.perf_counter() - self.start)
+        self.cpu.append(time.process_time() - self.cpu_start)
 
 
 def worker(args):
@@ -62,11 +63,10 @@ def worker(args):
                   loss="categorical_crossentropy", metrics=["accuracy"])
     timer = EpochTimer()
     model.fit(x, y, batch_size=args.batch, epochs=args.epochs, verbose=0, callbacks=[timer])
-    if distribute.is_rank_zero():
-        with open(args.result, "w") as f:
-            json.dump({"samples_per_s": args.samples / float(np.mean(timer.times[1:])),
-                       "world": distribute.world_size(), "threads": torch.get_num_threads()},
-                      f)
+    with open(f"{args.result}.{distribute.rank()}", "w") as f:
+        json.dump({"samples_per_s": args.samples / float(np.mean(timer.times[1:])),
+                   "cpu_s": float(np.mean(timer.cpu[1:])), "world": distribute.world_size(),
+                   "threads": torch.get_num_threads()}, f)
 
 
 def run_config(nproc, threads, batch, args):
@@ -82,27 +82,38 @@ def run_config(nproc, threads, batch, args):
         code = distribute.launch(nproc, argv, env={"OMP_NUM_THREADS": str(threads)})
     if code != 0:
         raise SystemExit(f"configuration nproc={nproc} threads={threads} failed ({code})")
-    with open(result) as f:
-        out = json.load(f)
+    outs = []
+    for rank in range(nproc):
+        with open(f"{result}.{rank}") as f:
+            outs.append(json.load(f))
+        os.remove(f"{result}.{rank}")
     os.remove(result)
-    return out["samples_per_s"]
+    # wall-clock rate (rank 0's) and CPU milliseconds per sample summed over the processes:
+    # the second does not depend on how much of the machine other jobs took
+    return outs[0]["samples_per_s"], 1e3 * sum(o["cpu_s"] for o in outs) / args.samples
 
 
 def cpu_scaling(args):
     rows = [("1 process, 2 threads", 1, 2, 128), ("1 process, 1 thread", 1, 1, 128),
             ("2 processes x 1 thread, global batch 128", 2, 1, 128),
             ("2 processes x 1 thread, global batch 256", 2, 1, 256)]
-    rates = {}
+    rates, cpu = {}, {}
     for _ in range(args.rounds):  # interleaved rounds, best of each: a busy box is bursty
         for name, nproc, threads, batch in rows:
-            rates[name] = max(rates.get(name, 0.0), run_config(nproc, threads, batch, args))
+            rate, cpu_ms = run_config(nproc, threads, batch, args)
+            rates[name] = max(rates.get(name, 0.0), rate)
+            cpu[name] = min(cpu.get(name, float("inf")), cpu_ms)
     print(f"\n## CPU: seed convnet, {args.samples} MNIST samples, "
           f"{args.epochs - 1} timed epochs (first discarded), best of {args.rounds} rounds")
-    print("| configuration | samples/s | vs 1 process, 2 threads | vs 1 process, 1 thread |")
-    print("|---|---:|---:|---:|")
+    print("| configuration | samples/s | vs 1 process, 2 threads | vs 1 process, 1 thread | "
+          "CPU ms/sample (all processes) |")
+    print("|---|---:|---:|---:|---:|")
     base2, base1 = rates["1 process, 2 threads"], rates["1 process, 1 thread"]
     for name, rate in rates.items():
-        print(f"| {name} | {rate:,.0f} | {rate / base2:.2f}x | {rate / base1:.2f}x |")
+        print(f"| {name} | {rate:,.0f} | {rate / base2:.2f}x | {rate / base1:.2f}x | "
+              f"{cpu[name]:.2f} |")
+    print("On an otherwise idle machine with one core per process, N processes would reach "
+          "about N x (1-thread CPU ms/sample) / (their CPU ms/sample) of one process's rate.")
 
 
 # ---------------------------------------------------------------------- GPU matrix
