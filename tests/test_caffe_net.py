@@ -240,3 +240,13 @@ def test_save_round_trip(tmp_path):
     again = caffe.Net(base + ".prototxt", str(tmp_path / "copy.caffemodel"), caffe.TEST)
     for a, b in zip(net.params["conv"], again.params["conv"]):
         np.testing.assert_array_equal(a.data, b.data)
+
+
+def test_blob_legacy_dims_pad_missing_axes_at_the_end():
+    """Caffe's Blob::LegacyShape counts absent axes as 1 after the real ones, so an ip output
+    (100, 500) is num 100, channels 500, height 1, width 1 (what extract_features writes)."""
+    from kaffe.caffe.net import Blob
+    blob = Blob((100, 500))
+    assert (blob.num, blob.channels, blob.height, blob.width) == (100, 500, 1, 1)
+    blob = Blob((2, 3, 4, 5))
+    assert (blob.num, blob.channels, blob.height, blob.width) == (2, 3, 4, 5)

@@ -175,8 +175,9 @@ class Blob:
     width = property(lambda self: self._legacy(3))
 
     def _legacy(self, axis):
-        shape = (1,) * (4 - len(self.shape)) + self.shape if len(self.shape) < 4 else self.shape
-        return shape[axis]
+        """Caffe's ``LegacyShape``: axes the blob lacks count as 1, at the end ((100, 500) is
+        num 100, channels 500, height 1, width 1)."""
+        return self.shape[axis] if axis < len(self.shape) else 1
 
     def reshape(self, *shape):
         shape = tuple(int(d) for d in (shape[0] if len(shape) == 1 and

@@ -314,15 +314,16 @@ class Pooling(CaffeLayer):
                  for o, s, k, n, pd in zip(pooled, self.stride, kernel, size, self.pad)]
         ph, pw = self.pad
         padding = (pw, pw + extra[1], ph, ph + extra[0])
+        unpadded = not any(padding)  # LeNet's pools: skip the copy F.pad would make
         if self.method == _P.PoolingParameter.MAX:
-            padded = F.pad(x, padding, value=float("-inf"))
+            padded = x if unpadded else F.pad(x, padding, value=float("-inf"))
             out, idx = F.max_pool2d(padded, kernel, self.stride, return_indices=True)
             if not self.mask_top:
                 return [out]
             wp = padded.shape[3]
             row, col = idx // wp - ph, idx % wp - pw
             return [out, (row * size[1] + col).to(x.dtype)]
-        padded = F.pad(x, padding)
+        padded = x if unpadded else F.pad(x, padding)
         sums = F.avg_pool2d(padded, kernel, self.stride, divisor_override=1)
         counts = []
         for o, s, k, n, pd in zip(pooled, self.stride, kernel, size, self.pad):
