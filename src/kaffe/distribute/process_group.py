@@ -7,6 +7,7 @@ error naming the job rather than wait for ever.
 """
 import atexit
 import datetime
+import gc
 import logging
 import os
 
@@ -22,6 +23,7 @@ log = logging.getLogger("kaffe")
 DEFAULT_TIMEOUT_S = 600.0
 
 _created_here = False
+_before_destroy = []  # callables that drop references to the group (DDP wrappers) at exit
 
 
 class DistributedError(RuntimeError):
@@ -88,12 +90,23 @@ def ensure_process_group(backend=None, timeout=None, init_method=None, rank=None
     return me, world
 
 
+def before_destroy(release):
+    """Run ``release()`` at exit before the group is destroyed."""
+    _before_destroy.append(release)
+
+
 def _destroy():
+    """At exit, while the interpreter is whole: free what holds the group (DDP wrappers keep
+    it alive), then the group. Gloo's threads freed later, during interpreter finalisation,
+    can abort the process ("terminate called without an active exception")."""
+    for release in _before_destroy:
+        release()
     if dist.is_initialized():
         try:
             dist.destroy_process_group()
         except Exception:  # already torn down by a failed peer: nothing left to free
             pass
+    gc.collect()
 
 
 def is_lost_peer_error(err):

@@ -8,6 +8,7 @@ writes files.
 """
 import logging
 import warnings
+import weakref
 
 import torch
 from torch import nn
@@ -131,6 +132,7 @@ class DataParallel:
         """The model's loss computation inside ``DistributedDataParallel`` (this broadcasts
         rank 0's weights and buffers to every process). ``probe``: a batch ``(xs, ys, sws)``
         to find out whether some weights take no part in the loss."""
+        _wrapped_models.add(model)
         unused = self.find_unused_parameters
         if unused is None:
             unused = probe is not None and self.any_rank(_has_unused_parameters(model, probe))
@@ -178,6 +180,18 @@ def _has_unused_parameters(model, probe):
         model.train(was_training)
     return any(g is None for g in grads)
 
+
+_wrapped_models = weakref.WeakSet()
+
+
+def _release_wrappers():
+    """Drop every model's DDP wrapper (see ``process_group._destroy``)."""
+    for model in list(_wrapped_models):
+        model._forward_loss = None
+    _wrapped_models.clear()
+
+
+process_group.before_destroy(_release_wrappers)
 
 _global = None
 _auto = None
