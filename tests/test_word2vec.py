@@ -271,7 +271,9 @@ def test_empty_vocabulary_says_so_before_training():
                                          r"occurs 3 times"):
         Word2Vec([["a", "b", "b"], ["b", "c"]])
     with pytest.raises(ValueError, match="holds no words"):
-        Word2Vec(iter([]))
+        Word2Vec([])
+    with pytest.raises(TypeError, match="one-shot generator.*6 times"):
+        Word2Vec(s.split() for s in ["a b", "b c"])
     with pytest.raises(TypeError, match="iterable of lists of words"):
         Word2Vec("not a corpus")
     model = Word2Vec(min_count=1)

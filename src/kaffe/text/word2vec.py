@@ -15,6 +15,7 @@ index arrays and ``workers`` threads train on them at once with compiled kernels
 does. ``device='cuda'`` (or any torch device) trains with batched PyTorch updates instead
 (:mod:`kaffe.text.torch_trainer`).
 """
+import collections.abc
 import itertools
 import logging
 import os
@@ -111,6 +112,7 @@ class Word2Vec:
         self.effective_min_count = min_count
         self.raw_vocab = None
         if sentences is not None or corpus_file is not None:
+            _check_reiterable(sentences, self.epochs + 1)
             self.build_vocab(sentences, corpus_file=corpus_file, trim_rule=trim_rule)
             self.train(sentences, corpus_file=corpus_file, total_examples=self.corpus_count,
                        total_words=self.corpus_total_words, epochs=self.epochs,
@@ -246,6 +248,7 @@ class Word2Vec:
         ``model.train(corpus, total_examples=model.corpus_count, epochs=model.epochs)``."""
         corpus = _corpus(corpus_iterable if corpus_iterable is not None else sentences,
                          corpus_file)
+        _check_reiterable(corpus, epochs or 1)
         if not len(self.wv) or self.wv.vectors.shape[0] != len(self.wv):
             raise RuntimeError("you must first build the vocabulary: model.build_vocab(corpus) "
                                "before model.train(...)")
@@ -525,6 +528,15 @@ def _corpus(corpus_iterable, corpus_file):
         raise TypeError(f"sentences must be an iterable of lists of words, received the string "
                         f"{corpus_iterable[:40]!r}; for a file use corpus_file= or LineSentence")
     return corpus_iterable
+
+
+def _check_reiterable(corpus, passes):
+    """A generator or iterator is used up after one pass: refuse it when more are needed."""
+    if passes > 1 and isinstance(corpus, collections.abc.Iterator):
+        raise TypeError(
+            f"sentences is a one-shot {type(corpus).__name__}, but training reads the corpus "
+            f"{passes} times (vocabulary + epochs): pass a list, or a re-iterable such as "
+            f"LineSentence(path) or a class whose __iter__ opens the data again")
 
 
 def _renamed(old, old_value, new, new_value, default):
