@@ -352,7 +352,8 @@ class Word2Vec:
         threads = [threading.Thread(target=work, daemon=True) for _ in range(n_threads)]
         for t in threads:
             t.start()
-        start = next_report = time.perf_counter()
+        start = time.perf_counter()
+        next_report = start + report_delay
         try:
             for sentences, n_words, alpha in self._jobs(corpus, epoch, total_examples,
                                                          total_words):
