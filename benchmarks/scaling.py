@@ -106,14 +106,17 @@ def cpu_scaling(args):
     print(f"\n## CPU: seed convnet, {args.samples} MNIST samples, "
           f"{args.epochs - 1} timed epochs (first discarded), best of {args.rounds} rounds")
     print("| configuration | samples/s | vs 1 process, 2 threads | vs 1 process, 1 thread | "
-          "CPU ms/sample (all processes) |")
-    print("|---|---:|---:|---:|---:|")
+          "CPU ms/sample (all processes) | cores it got |")
+    print("|---|---:|---:|---:|---:|---:|")
     base2, base1 = rates["1 process, 2 threads"], rates["1 process, 1 thread"]
     for name, rate in rates.items():
         print(f"| {name} | {rate:,.0f} | {rate / base2:.2f}x | {rate / base1:.2f}x | "
-              f"{cpu[name]:.2f} |")
-    print("On an otherwise idle machine with one core per process, N processes would reach "
-          "about N x (1-thread CPU ms/sample) / (their CPU ms/sample) of one process's rate.")
+              f"{cpu[name]:.2f} | {rate * cpu[name] / 1e3:.2f} |")
+    # With a free core per process, N processes run at N x (1-thread CPU per sample) / (their
+    # CPU per sample) of one 1-thread process: the cost of the data-parallel step, alone.
+    for name in list(rates)[2:]:
+        print(f"{name}: {2 * cpu['1 process, 1 thread'] / cpu[name]:.2f}x one 1-thread process "
+              "on an idle machine with a core per process (from CPU time per sample)")
 
 
 # ---------------------------------------------------------------------- GPU matrix
