@@ -76,18 +76,21 @@ def run_config(nproc, threads, batch, args):
             str(batch), "--samples", str(args.samples), "--epochs", str(args.epochs),
             "--result", result]
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
-    if nproc == 1:
-        code = subprocess.call([sys.executable] + argv, env=env)
-    else:
-        code = distribute.launch(nproc, argv, env={"OMP_NUM_THREADS": str(threads)})
-    if code != 0:
-        raise SystemExit(f"configuration nproc={nproc} threads={threads} failed ({code})")
     outs = []
-    for rank in range(nproc):
-        with open(f"{result}.{rank}") as f:
-            outs.append(json.load(f))
-        os.remove(f"{result}.{rank}")
-    os.remove(result)
+    try:
+        if nproc == 1:
+            code = subprocess.call([sys.executable] + argv, env=env)
+        else:
+            code = distribute.launch(nproc, argv, env={"OMP_NUM_THREADS": str(threads)})
+        if code != 0:
+            raise SystemExit(f"configuration nproc={nproc} threads={threads} failed ({code})")
+        for rank in range(nproc):
+            with open(f"{result}.{rank}") as f:
+                outs.append(json.load(f))
+    finally:
+        for path in [result] + [f"{result}.{rank}" for rank in range(nproc)]:
+            if os.path.exists(path):
+                os.remove(path)
     # wall-clock rate (rank 0's) and CPU milliseconds per sample summed over the processes:
     # the second does not depend on how much of the machine other jobs took
     return outs[0]["samples_per_s"], 1e3 * sum(o["cpu_s"] for o in outs) / args.samples
