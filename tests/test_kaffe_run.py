@@ -247,3 +247,16 @@ def test_tensorflow_stand_in():
         a = torch.rand(3)
         tf.random.set_seed(5)
         assert torch.equal(a, torch.rand(3))
+
+
+def test_keras_mixed_precision_and_distribution_resolve_to_kaffe(tmp_path, capsys):
+    """Keras 3 scripts spell these ``keras.mixed_precision`` and ``keras.distribution``."""
+    source = ("import keras\nfrom keras import mixed_precision\n"
+              "from keras.distribution import DataParallel\n"
+              "mixed_precision.set_global_policy('mixed_bfloat16')\n"
+              "print(keras.mixed_precision.global_policy().name, DataParallel.__module__)\n"
+              "mixed_precision.set_global_policy('float32')\n")
+    _, code = run_in_process(tmp_path, source)
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "mixed_bfloat16 kaffe." in out

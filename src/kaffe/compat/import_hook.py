@@ -51,6 +51,8 @@ KERAS_MODULES = {
     "constraints": ("kaffe.constraints",),
     "backend": ("kaffe.backend",),
     "config": ("kaffe.config",),
+    "mixed_precision": ("kaffe.mixed_precision",),
+    "distribution": ("kaffe.distribution",),
     "saving": ("kaffe.saving",),
     "utils": ("kaffe.utils",),
     "utils.np_utils": ("kaffe.utils.np_utils",),
