@@ -388,3 +388,17 @@ def test_keras3_functional_text_model_with_mask_zero_loads(tmp_path):
     model = kaffe.models.load_model(tmp_path / "text.keras")
     x = np.array([[1, 2, 0, 0, 0], [3, 0, 0, 0, 0], [4, 5, 6, 7, 8]])
     np.testing.assert_allclose(model.predict(x), kmodel.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+def test_only_rank_zero_writes_in_data_parallel_training(tmp_path, monkeypatch):
+    """Under torchrun every process runs the script's ``model.save``; only rank 0 writes."""
+    model = kaffe.models.Sequential([kaffe.Input((3,)), L.Dense(2)])
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    model.save(tmp_path / "m.keras")
+    model.save_weights(tmp_path / "m.weights.h5")
+    assert not list(tmp_path.iterdir())
+    monkeypatch.setenv("RANK", "0")
+    model.save(tmp_path / "m.keras")
+    model.save_weights(tmp_path / "m.weights.h5")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.keras", "m.weights.h5"]

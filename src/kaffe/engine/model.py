@@ -70,12 +70,19 @@ class Model(Trainer, Layer):
 
     # saving ---------------------------------------------------------------
     def save(self, filepath, overwrite=True, **kwargs):
+        """Write the model; in data-parallel training only rank 0 writes (every rank holds the
+        same weights), so a script's ``model.save`` runs unedited under torchrun."""
+        from kaffe.distribute.environment import is_rank_zero
         from kaffe.saving import save_model
-        save_model(self, filepath, overwrite=overwrite, **kwargs)
+        if is_rank_zero():
+            save_model(self, filepath, overwrite=overwrite, **kwargs)
 
     def save_weights(self, filepath, overwrite=True, **kwargs):
+        """Write the weights (rank 0 only in data-parallel training, like ``save``)."""
+        from kaffe.distribute.environment import is_rank_zero
         from kaffe.saving import save_weights
-        save_weights(self, filepath, overwrite=overwrite)
+        if is_rank_zero():
+            save_weights(self, filepath, overwrite=overwrite)
 
     def load_weights(self, filepath, skip_mismatch=False, by_name=False, **kwargs):
         from kaffe.saving import load_weights
