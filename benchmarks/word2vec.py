@@ -105,7 +105,8 @@ def bench_loading(n_words, dims=300):
             times[peer] = min(times.get(peer, np.inf), time.perf_counter() - t)
             assert np.array_equal(kv.vectors[-1], vectors[-1])
             del kv
-    print(f"\nloading {n_words:,} x {dims} binary ({size_mb:.0f} MB): kaffe {times['kaffe']:.2f} s, "
+    print(f"\nloading {n_words:,} x {dims} binary ({size_mb:.0f} MB): "
+          f"kaffe {times['kaffe']:.2f} s, "
           f"gensim {times['gensim']:.2f} s, kaffe {times['gensim'] / times['kaffe']:.1f}x faster")
 
 

@@ -96,8 +96,9 @@ def train_vectors(cls, sentences):
 @pytest.mark.skipif(not os.path.exists(SENTIMENT), reason="../shared/data/sentiment absent")
 def test_sentiment_classifier_on_pretrained_vectors():
     """Seed 002's recipe on the movie-review sentences: Tokenizer -> pad_sequences -> frozen
-    Embedding from pretrained word2vec vectors -> Flatten -> Dense (one, to stay quick). Vectors trained by kaffe
-    must serve the classifier as well as gensim's (same corpus, same hyper-parameters)."""
+    Embedding from pretrained word2vec vectors -> Flatten -> Dense (one, to stay quick).
+    Vectors trained by kaffe must serve the classifier as well as gensim's (same corpus, same
+    hyper-parameters)."""
     from kaffe.datasets import sentiment
     texts, labels = sentiment.load_texts(path=SENTIMENT)
     max_words, maxlen = 5000, 30

@@ -1,6 +1,5 @@
 """kaffe.text.KeyedVectors against gensim 4 (the oracle): files both ways, queries and benchmark
 scores on gensim's own test vectors, kaffe's memory-mapped format, and errors on bad input."""
-import os
 
 import numpy as np
 import pytest

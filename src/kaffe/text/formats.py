@@ -81,7 +81,8 @@ def _decode_words(word_bytes, word_ends, count, encoding, unicode_errors, path):
 
 def read_binary(path, limit=None, encoding="utf8", unicode_errors="strict"):
     """``(words, vectors)`` from a word2vec.c binary file."""
-    buf = np.memmap(path, dtype=np.uint8, mode="r") if os.path.getsize(path) else np.zeros(0, np.uint8)
+    empty = not os.path.getsize(path)
+    buf = np.zeros(0, np.uint8) if empty else np.memmap(path, dtype=np.uint8, mode="r")
     newline = int(np.argmax(buf[:4096] == 10)) if len(buf) else 0
     if not len(buf) or buf[newline] != 10:
         raise VectorFileError(f"{path}, line 1: no header line '<number of words> <vector size>' "
@@ -127,7 +128,8 @@ def _split_lines(data, first_line, path, dims, encoding, unicode_errors):
             f"{path}, line {first_line + i}: expected a word and {dims} values, received "
             f"{found} values for word {heads[i].decode(encoding, 'replace')!r}. All lines must "
             f"have the same number of values (fix or drop that line).")
-    values = np.array(b" ".join(rests).split(), dtype=np.float32) if rests else np.zeros(0, np.float32)
+    values = np.array(b" ".join(rests).split(), dtype=np.float32) if rests else \
+        np.zeros(0, np.float32)
     words = _decode_words(np.frombuffer(b"\n".join(heads) + b"\n", np.uint8),
                           np.cumsum([len(h) + 1 for h in heads]) - 1, len(heads), encoding,
                           unicode_errors, path)

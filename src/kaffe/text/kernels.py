@@ -202,7 +202,8 @@ def _subsample(tokens, sentence_ends, sample_ints, use_sample, r, kept, kept_end
 
 @njit(nogil=True, cache=True, fastmath=True)
 def train_job(tokens, sentence_ends, sample_ints, use_sample, syn0, syn1neg, syn1, noise_keep,
-              noise_alias, points, codes, code_lens, lockf, sg, hs, negative, window, shrink_windows,
+              noise_alias, points, codes, code_lens, lockf, sg, hs, negative, window,
+              shrink_windows,
               cbow_mean, alpha, seed, compute_loss, loss):
     """Train on one job: ``tokens`` (word indices, ``-1`` unknown) split into sentences ending
     at ``sentence_ends``. Returns the number of words trained on (after subsampling)."""
@@ -239,7 +240,8 @@ def train_job(tokens, sentence_ends, sample_ints, use_sample, syn0, syn1neg, syn
                                  exp_table, log_table, compute_loss, loss)
                     if negative:
                         r = _negative_step(syn0, ctx, word, syn1neg, work, negative,
-                                           noise_keep, noise_alias, alpha, r, exp_table, log_table, compute_loss, loss)
+                                           noise_keep, noise_alias, alpha, r, exp_table,
+                                           log_table, compute_loss, loss)
                     lf = lockf[ctx % n_lockf]
                     for k in range(size):
                         syn0[ctx, k] += lf * work[0, k]
@@ -267,7 +269,8 @@ def train_job(tokens, sentence_ends, sample_ints, use_sample, syn0, syn1neg, syn
                              exp_table, log_table, compute_loss, loss)
                 if negative:
                     r = _negative_step(neu1, 0, word, syn1neg, work, negative, noise_keep,
-                                       noise_alias, alpha, r, exp_table, log_table, compute_loss, loss)
+                                       noise_alias, alpha, r, exp_table, log_table,
+                                       compute_loss, loss)
                 if not cbow_mean:
                     for k in range(size):
                         work[0, k] *= inv
@@ -325,7 +328,7 @@ def warm_up():
     lockf = np.ones(1, dtype=np.float32)
     loss = np.zeros(1, dtype=np.float64)
     for sg in (0, 1):
-        train_job(tokens, ends, sample, True, syn, syn.copy(), syn.copy(), keep, alias, points, codes,
-                  lens, lockf, sg, 1, 2, 2, True, 1, np.float32(0.025), 1, False, loss)
+        train_job(tokens, ends, sample, True, syn, syn.copy(), syn.copy(), keep, alias, points,
+                  codes, lens, lockf, sg, 1, 2, 2, True, 1, np.float32(0.025), 1, False, loss)
     make_examples(tokens, ends, sample, True, 2, True, 1)
     return math.isfinite(loss[0])
