@@ -2,7 +2,8 @@
 ``kaffe.pretraining.layerwise_pretrain``: a 784-500-250-10 net, its two hidden layers first
 trained one after the other as denoising autoencoders on unlabelled digits, then the whole net
 fine-tuned on a few labelled ones; the same net from random initialisation is fine-tuned the
-same way for comparison. Prints both test accuracies; the figure shows test digits and their
+same way for comparison. Sigmoid hidden units by default (``--activation relu`` for ReLU, where
+pretraining does not help: see benchmarks/README.md). Prints both test accuracies; the figure shows test digits and their
 reconstructions by the first pretrained autoencoder.
 
 Quick by default (10,000 unlabelled images, 2 pretraining epochs per layer, 1,000 labels);
@@ -23,9 +24,9 @@ from kaffe.pretraining import layerwise_pretrain
 from kaffe.utils import to_categorical
 
 
-def classifier():
-    return kaffe.Sequential([Dense(500, activation="relu", input_shape=(784,)),
-                             Dense(250, activation="relu"),
+def classifier(activation):
+    return kaffe.Sequential([Dense(500, activation=activation, input_shape=(784,)),
+                             Dense(250, activation=activation),
                              Dense(10, activation="softmax")])
 
 
@@ -40,6 +41,9 @@ def main(argv=None):
     p.add_argument("--labels", type=int, default=1000, help="labelled training images")
     p.add_argument("--finetune-epochs", type=int, default=30)
     p.add_argument("--noise", type=float, default=0.25, help="masking noise of the autoencoders")
+    p.add_argument("--activation", default="sigmoid",
+                   help="hidden units (sigmoid, as in 2006, is where pretraining helps; see "
+                        "benchmarks/README.md for relu)")
     args = p.parse_args(argv)
     epochs, samples = (args.full_epochs, 0) if args.full else (args.epochs, args.samples)
     torch.manual_seed(0)
@@ -51,7 +55,7 @@ def main(argv=None):
     y_test = to_categorical(y_test, 10)
     print(f"{len(x_unlabelled)} unlabelled, {len(x_labelled)} labelled, {len(x_test)} test images")
 
-    model = classifier()
+    model = classifier(args.activation)
     initial = model.get_weights()
     start = time.perf_counter()
     histories = layerwise_pretrain(model.layers[:-1], x_unlabelled, epochs=epochs,
@@ -64,7 +68,7 @@ def main(argv=None):
 
     pretrained_acc = fine_tune(model, x_labelled, y_labelled, x_test, y_test,
                                args.finetune_epochs, 0)
-    baseline = classifier()
+    baseline = classifier(args.activation)
     baseline.set_weights(initial)  # the very weights pretraining started from
     random_acc = fine_tune(baseline, x_labelled, y_labelled, x_test, y_test,
                            args.finetune_epochs, 0)
