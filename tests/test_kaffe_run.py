@@ -1,4 +1,4 @@
-"""``kaffe run script.py``: unedited Keras scripts on kaffe.
+"""``kaffe run script.py``: unedited Keras (and gensim word2vec) scripts on kaffe.
 
 The seeds' Keras scripts (tests/seed_scripts, sizes shrunk, imports exactly as the seeds write
 them) run in a subprocess as a user would run them; the import hook's behaviour (names kaffe
@@ -146,7 +146,7 @@ def test_argv_reaches_the_script_in_a_subprocess(tmp_path):
 
 def _served():
     return {name: module for name, module in sys.modules.items()
-            if name.partition(".")[0] in ("keras", "tensorflow")}
+            if name.partition(".")[0] in ("keras", "tensorflow", "gensim")}
 
 
 def test_the_hook_leaves_no_trace(tmp_path, capsys, monkeypatch):
@@ -260,3 +260,99 @@ def test_keras_mixed_precision_and_distribution_resolve_to_kaffe(tmp_path, capsy
     out = capsys.readouterr().out
     assert code == 0
     assert "mixed_bfloat16 kaffe." in out
+
+
+#: seed 002's gensim lines, unedited but for sizes (a tiny text8-style corpus, ``size=20``,
+#: ``iter=3``, ``min_count=1``), plus the binary word2vec file round trip.
+SEED002_GENSIM = """\
+from gensim.models import word2vec
+sentences = word2vec.Text8Corpus('text8')
+model = word2vec.Word2Vec(sentences, size=20, iter=3, min_count=1, window=2, seed=1)
+model.save('text8.model')
+model = word2vec.Word2Vec.load('text8.model')
+most_similar = model.most_similar(positive=['woman', 'king'], negative=['man'],
+topn=1)
+print(most_similar)
+model.wv.save_word2vec_format('vectors.bin', binary=True)
+from gensim.models import KeyedVectors
+import numpy as np
+wv_path = './vectors.bin'
+model = KeyedVectors.load_word2vec_format(wv_path, binary=True)
+w1 = model['cat']
+w2 = model['dog']
+dist = np.linalg.norm(w1-w2)
+print('dist(cat,dog) is ' + str(dist))
+import gensim, gensim.models.keyedvectors
+print('MODULES', type(model).__module__, type(sentences).__module__,
+      type(word2vec.Word2Vec.load('text8.model')).__module__, gensim.__version__,
+      gensim.models.Word2Vec is word2vec.Word2Vec,
+      gensim.models.keyedvectors.KeyedVectors is KeyedVectors)
+"""
+
+
+def tiny_text8(path, repeats=60):
+    """A text8-style file (one line of space-separated words) with seed 002's words in it."""
+    phrases = ["the king is a man", "the queen is a woman", "a cat and a dog",
+               "the man and the woman", "the king and the queen", "a dog is not a car"]
+    path.write_text(" ".join(phrases * repeats))
+
+
+def test_seed002_gensim_lines_run_on_kaffe_text(tmp_path, capsys, monkeypatch):
+    """Under ``kaffe run`` gensim is kaffe.text, though the real gensim is installed; the
+    vectors file it writes reads back in the real gensim (the oracle) to the same answers."""
+    gensim = pytest.importorskip("gensim")  # the oracle; also shows it is installed
+    from gensim.models import KeyedVectors as GensimKeyedVectors
+    monkeypatch.chdir(tmp_path)
+    tiny_text8(tmp_path / "text8")
+    meta_path, served = list(sys.meta_path), _served()
+    _, code = run_in_process(tmp_path, SEED002_GENSIM)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    modules = out.splitlines()[-1].split()
+    assert modules[0] == "MODULES" and all(m.startswith("kaffe.") for m in modules[1:4]), out
+    assert modules[4:] == ["4.4.0+kaffe", "True", "True"]
+    # the real gensim is back afterwards, and reads what kaffe wrote
+    assert sys.meta_path == meta_path and _served() == served
+    assert sys.modules["gensim"] is gensim
+    oracle = GensimKeyedVectors.load_word2vec_format(str(tmp_path / "vectors.bin"), binary=True)
+    [(word, similarity)] = oracle.most_similar(positive=["woman", "king"], negative=["man"],
+                                               topn=1)
+    printed = out.splitlines()
+    assert printed[0].startswith(f"[('{word}', ")
+    assert float(printed[0].split(", ")[1].rstrip(")]")) == pytest.approx(similarity, abs=1e-5)
+    dist = float(np.linalg.norm(oracle["cat"] - oracle["dog"]))
+    assert float(printed[1].removeprefix("dist(cat,dog) is ")) == pytest.approx(dist, rel=1e-5)
+
+
+def test_missing_gensim_names_fail_naming_the_name_and_the_line(tmp_path, capsys):
+    script, code = run_in_process(tmp_path, "from gensim.models import word2vec\n\n"
+                                            "model = word2vec.Doc2Vec([['a']])\n")
+    err = capsys.readouterr().err
+    assert code == 1
+    assert ("MissingAPIError: kaffe has no gensim.models.word2vec.Doc2Vec "
+            f"(used at {script}:3)") in err
+    assert "kaffe covers gensim's word2vec" in err
+    script, code = run_in_process(tmp_path, "import gensim\nfrom gensim.models import FastText\n")
+    err = capsys.readouterr().err
+    assert code == 1
+    assert f"MissingAPIImportError: kaffe has no gensim.models.FastText (used at {script}:2)" in err
+    script, code = run_in_process(tmp_path, "import numpy\nimport gensim.corpora\n")
+    assert code == 1
+    assert f"kaffe has no gensim.corpora (used at {script}:2)" in capsys.readouterr().err
+
+
+def test_gensim_names_map_to_kaffe_text():
+    with kaffe_as_keras():
+        import gensim
+        from gensim.models import KeyedVectors, Word2Vec, keyedvectors, word2vec
+        from gensim.models.word2vec import LineSentence, PathLineSentences, Text8Corpus
+        assert (Word2Vec, KeyedVectors) == (kaffe.text.Word2Vec, kaffe.text.KeyedVectors)
+        assert word2vec.Word2Vec is Word2Vec and keyedvectors.KeyedVectors is KeyedVectors
+        assert (LineSentence, PathLineSentences, Text8Corpus) == (
+            kaffe.text.LineSentence, kaffe.text.PathLineSentences, kaffe.text.Text8Corpus)
+        assert gensim.models.word2vec is word2vec and "word2vec" in dir(gensim.models)
+        # kaffe's own modules are not served under gensim names, nor kaffe.text under gensim
+        with pytest.raises(MissingAPIError, match="kaffe has no gensim.models.kernels"):
+            gensim.models.kernels
+        with pytest.raises(MissingAPIError, match="kaffe has no gensim.Word2Vec"):
+            gensim.Word2Vec

@@ -1,12 +1,15 @@
-"""Serve ``import keras`` / ``import tensorflow`` from kaffe, for the length of one ``kaffe run``.
+"""Serve ``import keras`` / ``tensorflow`` / ``gensim`` from kaffe during one ``kaffe run``.
 
 ``kaffe_as_keras()`` puts a ``sys.meta_path`` finder in front of the others and takes it away
-again afterwards, together with every ``keras*`` / ``tensorflow*`` entry it put in
-``sys.modules`` (modules of those names imported before, e.g. the real Keras, are put back).
+again afterwards, together with every ``keras*`` / ``tensorflow*`` / ``gensim*`` entry it put in
+``sys.modules`` (modules of those names imported before, e.g. the real Keras or gensim, are put
+back). Being first on ``sys.meta_path``, it serves these names even where the real packages are
+installed.
 
-Under it, ``keras.<name>`` and ``tensorflow.keras.<name>`` are *alias modules*
-(``CompatModule``): empty modules whose attributes are looked up in the kaffe modules the table
-``KERAS_MODULES`` names (``keras.layers.core`` -> ``kaffe.layers``). A name kaffe lacks raises
+Under it, ``keras.<name>``, ``tensorflow.keras.<name>`` and ``gensim.<name>`` are *alias
+modules* (``CompatModule``): empty modules whose attributes are looked up in the kaffe modules
+the tables ``KERAS_MODULES`` (``keras.layers.core`` -> ``kaffe.layers``) and ``GENSIM_MODULES``
+(``gensim.models.word2vec`` -> ``kaffe.text.word2vec``) name. A name kaffe lacks raises
 ``MissingAPIError`` naming it and the script line that used it::
 
     kaffe has no keras.layers.SomethingKaffeLacks (used at script.py:12): ...
@@ -26,6 +29,7 @@ import importlib.util
 import os
 import sys
 import types
+from typing import NamedTuple
 
 #: ``keras.<key>`` -> the kaffe modules that hold its names (looked up in order). A name not
 #: in the table maps to the same-named sub-module of its parent's kaffe module when there is
@@ -75,16 +79,52 @@ KERAS_VERSION = "2.15.0+kaffe"
 KERAS_HINT = ("kaffe does not provide it. kaffe covers the Keras API listed in its README; "
               "write the missing piece with kaffe.layers.Lambda, a custom Layer or torch.")
 
-_ROOTS = ("keras", "tensorflow")
+#: ``gensim.<key>`` -> the kaffe modules that hold its names: the word2vec part of gensim
+#: (``kaffe.text``). Only these modules exist; ``gensim`` itself holds only them.
+GENSIM_MODULES = {
+    "": (),
+    "models": ("kaffe.text",),
+    "models.word2vec": ("kaffe.text.word2vec",),
+    "models.keyedvectors": ("kaffe.text.keyedvectors",),
+}
+
+#: ``gensim.__version__`` under kaffe: kaffe.text follows gensim 4's API (the gensim 3 spellings
+#: ``size``/``iter`` are accepted too); ``+kaffe`` tells it from the real one.
+GENSIM_VERSION = "4.4.0+kaffe"
+
+GENSIM_HINT = ("kaffe does not provide it. kaffe covers gensim's word2vec: Word2Vec, KeyedVectors "
+               "and the corpus readers of gensim.models.word2vec (kaffe.text); run scripts "
+               "that need the rest of gensim with plain python and gensim installed.")
+
+
+class Family(NamedTuple):
+    """One family of served names: its module table, error hint and ``__version__``."""
+    modules: dict
+    hint: str
+    version: str
+    #: whether a sub-module missing from ``modules`` maps to the same-named sub-module of its
+    #: parent's kaffe module (``keras.datasets.mnist`` -> ``kaffe.datasets.mnist``).
+    same_named_submodules: bool
+
+
+KERAS = Family(KERAS_MODULES, KERAS_HINT, KERAS_VERSION, True)
+GENSIM = Family(GENSIM_MODULES, GENSIM_HINT, GENSIM_VERSION, False)
+
+#: module-name prefix -> the family served under it.
+FAMILIES = {"keras": KERAS, "tensorflow.keras": KERAS, "gensim": GENSIM}
+
+_ROOTS = ("keras", "tensorflow", "gensim")
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 class MissingAPIError(AttributeError):
-    """A ``keras`` / ``tensorflow`` name kaffe does not provide, reached as an attribute."""
+    """A ``keras`` / ``tensorflow`` / ``gensim`` name kaffe does not provide, reached as an
+    attribute."""
 
 
 class MissingAPIImportError(ModuleNotFoundError):
-    """A ``keras`` / ``tensorflow`` name kaffe does not provide, reached by an import."""
+    """A ``keras`` / ``tensorflow`` / ``gensim`` name kaffe does not provide, reached by an
+    import."""
 
 
 # -- errors that point at the script ----------------------------------------------------------
@@ -128,25 +168,26 @@ def missing(full_name, caller=None, hint=KERAS_HINT, as_import=None):
 
 # -- the alias modules ------------------------------------------------------------------------
 
-def keras_key(full_name):
-    """``'keras.layers.core'`` / ``'tensorflow.keras.layers.core'`` -> ``'layers.core'``;
-    ``'keras'`` -> ``''``; ``None`` for names outside Keras (``'tensorflow.random'``)."""
-    for prefix in ("keras", "tensorflow.keras"):
+def family_key(full_name):
+    """``'keras.layers.core'`` / ``'tensorflow.keras.layers.core'`` -> ``(KERAS, 'layers.core')``;
+    ``'gensim'`` -> ``(GENSIM, '')``; ``(None, None)`` for names outside the families
+    (``'tensorflow.random'``)."""
+    for prefix, family in FAMILIES.items():
         if full_name == prefix:
-            return ""
+            return family, ""
         if full_name.startswith(prefix + "."):
-            return full_name[len(prefix) + 1:]
-    return None
+            return family, full_name[len(prefix) + 1:]
+    return None, None
 
 
-def resolve(key):
-    """The kaffe module names behind ``keras.<key>``, or None when kaffe has no such module."""
-    if key in KERAS_MODULES:
-        return KERAS_MODULES[key]
+def resolve(key, family=KERAS):
+    """The kaffe module names behind ``<family>.<key>``, or None when kaffe has no such module."""
+    if key in family.modules:
+        return family.modules[key]
     parent, _, leaf = key.rpartition(".")
-    if not parent:
+    if not parent or not family.same_named_submodules:
         return None  # keras.<x> for an x outside the table: not kaffe's internals
-    parent_targets = resolve(parent)
+    parent_targets = resolve(parent, family)
     if not parent_targets or len(parent_targets) != 1:
         return None
     candidate = f"{parent_targets[0]}.{leaf}"
@@ -158,7 +199,8 @@ def resolve(key):
 
 
 class CompatModule(types.ModuleType):
-    """A module standing in for ``keras.<x>`` / ``tensorflow.<x>`` under ``kaffe run``.
+    """A module standing in for ``keras.<x>`` / ``tensorflow.<x>`` / ``gensim.<x>`` under
+    ``kaffe run``.
 
     Attributes are, in order: what was set on it (``__dict__``), known sub-modules (imported on
     first use, as real Keras packages import theirs), the attributes of its kaffe ``targets``
@@ -178,8 +220,8 @@ class CompatModule(types.ModuleType):
             raise AttributeError(f"module {self.__name__!r} has no attribute {attr!r}")
         caller = sys._getframe(1)
         full_name = f"{self.__name__}.{attr}"
-        key = keras_key(full_name)
-        if key is not None and key in KERAS_MODULES:
+        family, key = family_key(full_name)
+        if key is not None and key in family.modules:
             return self._import_submodule(full_name, caller)
         for target in self._kaffe_targets:
             try:
@@ -211,9 +253,9 @@ class CompatModule(types.ModuleType):
 
     def __dir__(self):
         names = {n for n in vars(self) if not n.startswith("_kaffe")} | set(self._public_names())
-        prefix = keras_key(self.__name__)
+        family, prefix = family_key(self.__name__)
         if prefix is not None:
-            for key in KERAS_MODULES:
+            for key in family.modules:
                 parent, _, leaf = key.rpartition(".")
                 if key and parent == prefix:
                     names.add(leaf)
@@ -238,7 +280,7 @@ class _FactoryLoader(importlib.abc.Loader):
 
 
 class KerasFinder(importlib.abc.MetaPathFinder):
-    """Finds ``keras``, ``keras.*``, ``tensorflow`` and ``tensorflow.*`` (see module doc)."""
+    """Finds ``keras``, ``tensorflow``, ``gensim`` and their sub-modules (see module doc)."""
 
     def find_spec(self, fullname, path=None, target=None):
         root = fullname.partition(".")[0]
@@ -247,19 +289,20 @@ class KerasFinder(importlib.abc.MetaPathFinder):
         if fullname == "tensorflow":
             from kaffe.compat import tensorflow_shim
             return self._spec(fullname, tensorflow_shim.build_module)
-        key = keras_key(fullname)
+        family, key = family_key(fullname)
         if key is None:
             return self._tensorflow_namespace(fullname)
-        targets = resolve(key)
+        targets = resolve(key, family)
         if targets is None:
-            raise missing(fullname, sys._getframe(1), as_import=True)
-        modules = [self._import_target(fullname, name) for name in targets]
+            raise missing(fullname, sys._getframe(1), family.hint, as_import=True)
+        modules = [self._import_target(fullname, name, family.hint) for name in targets]
 
         def make(name):
-            module = CompatModule(name, modules, doc=f"kaffe's stand-in for {name} "
-                                                     f"(names from {', '.join(targets)}).")
+            module = CompatModule(name, modules, family.hint,
+                                  doc=f"kaffe's stand-in for {name} "
+                                      f"(names from {', '.join(targets) or 'its sub-modules'}).")
             if key == "":
-                module.__version__ = KERAS_VERSION
+                module.__version__ = family.version
             return module
         return self._spec(fullname, make)
 
@@ -268,14 +311,14 @@ class KerasFinder(importlib.abc.MetaPathFinder):
         return importlib.machinery.ModuleSpec(fullname, _FactoryLoader(factory), is_package=True)
 
     @staticmethod
-    def _import_target(fullname, name):
+    def _import_target(fullname, name, hint=KERAS_HINT):
         try:
             return importlib.import_module(name)
         except ModuleNotFoundError as error:
             if error.name and (name == error.name or name.startswith(error.name + ".")):
                 raise missing(fullname, sys._getframe(1), as_import=True,
                               hint=f"it would come from {name}, which this kaffe does not "
-                                   f"have yet. {KERAS_HINT}") from None
+                                   f"have yet. {hint}") from None
             raise
 
     def _tensorflow_namespace(self, fullname):
@@ -296,9 +339,10 @@ def _is_served(name):
 
 @contextlib.contextmanager
 def kaffe_as_keras():
-    """Within the block, ``keras`` / ``tensorflow.keras`` imports give kaffe, ``tensorflow``
-    gives kaffe's shim. On exit the finder and every module it served are gone and any
-    ``keras*`` / ``tensorflow*`` modules imported before are back in ``sys.modules``."""
+    """Within the block, ``keras`` / ``tensorflow.keras`` / ``gensim`` imports give kaffe,
+    ``tensorflow`` gives kaffe's shim. On exit the finder and every module it served are gone
+    and any ``keras*`` / ``tensorflow*`` / ``gensim*`` modules imported before are back in
+    ``sys.modules``."""
     saved = {name: module for name, module in sys.modules.items() if _is_served(name)}
     for name in saved:
         del sys.modules[name]
