@@ -2,7 +2,7 @@
 
 The script runs as ``python script.py args`` would run it (``sys.argv``, ``__name__ ==
 '__main__'``, its folder first on ``sys.path``) while ``import keras``, ``keras.<...>``,
-``tensorflow.keras.<...>`` and ``import tensorflow`` are served by kaffe
+``tensorflow.keras.<...>``, ``import tensorflow`` and ``gensim.models`` are served by kaffe
 (``kaffe.compat.kaffe_as_keras``). Afterwards ``sys.argv``, ``sys.path``, ``sys.meta_path`` and
 the ``keras`` / ``tensorflow`` entries of ``sys.modules`` are as they were.
 """
@@ -18,7 +18,7 @@ from kaffe.compat import kaffe_as_keras
 _COMPAT_DIR = os.path.dirname(os.path.abspath(kaffe.compat.__file__)) + os.sep
 
 ARGUMENTS = [
-    ("script", {"help": "path of the Keras script to run"}),
+    ("script", {"help": "path of the Keras (or gensim word2vec) script to run"}),
     ("args", {"nargs": argparse.REMAINDER, "help": "arguments passed on to the script (sys.argv[1:])"}),
 ]
 
