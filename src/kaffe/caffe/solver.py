@@ -15,6 +15,17 @@ turns SIGINT / SIGHUP into "snapshot" or "stop" as Caffe does.
 
 Paths in the solver (net files, snapshot prefix) are relative to the current directory, as in
 Caffe.
+
+Data-parallel (started by ``kaffe train --nproc N`` / ``-gpu 0,1`` or under torchrun): Caffe's
+multi-GPU training (``NCCL`` in parallel.cpp). Every process builds the train net with the
+prototxt's batch and its own share of the records (``kaffe.caffe.layers.data``: records
+``rank, rank + N, ...``), starts from rank 0's weights, and after each forward/backward the
+gradients are summed over the processes and divided by N (Caffe's ``ncclAllReduce`` +
+``caffe_gpu_scal(1 / solver_count)``) before the update: one step trains on N x batch_size
+records with the learning rate unchanged. As in Caffe, only rank 0 builds test nets, tests,
+logs and snapshots; training-time randomness is seeded ``random_seed + rank``. Beyond Caffe:
+data layers' shuffling is seeded alike on every rank (so the split is a partition), and a stop
+or snapshot request (a signal) on any rank is agreed by all, so none is left waiting.
 """
 import collections
 import logging
@@ -24,13 +35,16 @@ import time
 import numpy as np
 import torch
 
+from kaffe import distribute as _distribute
 from kaffe import schedules
 from kaffe.caffe import blobs as _blobs
 from kaffe.caffe import optimizers as _optimizers
 from kaffe.caffe import prototxt as _prototxt
 from kaffe.caffe import upgrade as _upgrade
+from kaffe.caffe.layers import data as _data
 from kaffe.caffe.net import TEST, TRAIN, Net
 from kaffe.caffe.proto import caffe_pb2
+from kaffe.distribute import collectives as _collectives
 
 log = logging.getLogger("kaffe")
 
@@ -59,23 +73,30 @@ class Solver:
 
     forced_type = None
 
-    def __init__(self, solver, weights=None, device=None):
+    def __init__(self, solver, weights=None, device=None, data_parallel=None):
         self.param, self.source = _read_param(solver)
         if self.forced_type:
             self.param.type = self.forced_type
         self._validate()
-        if self.param.random_seed >= 0:
-            torch.manual_seed(self.param.random_seed)
-            np.random.seed(self.param.random_seed % 2 ** 32)
+        self.rank, self.world = _join(data_parallel)
+        seed = _base_seed(self.param.random_seed, self.world)
+        if seed is not None:
+            _seed(seed)
         self.device = torch.device(device) if device is not None else torch.device("cpu")
-        self.net = Net(self._train_net_param(), phase=TRAIN)
-        self.test_nets = [Net(p, phase=TEST) for p in self._test_net_params()]
+        with _data.solver_split(self.rank, self.world):
+            self.net = Net(self._train_net_param(), phase=TRAIN)
+        test_params = self._test_net_params()
+        self.test_nets = [Net(p, phase=TEST) for p in test_params] if self.rank == 0 else []
         for w in [f for entry in self.param.weights for f in _weight_list(entry)] + \
                 _weight_list(weights):
             self.load_weights(w)
         for net in self.test_nets:   # one storage: updates show in the test nets at once
             net.share_with(self.net)
         self._params, groups = self._learnable_params()
+        if self.world > 1:
+            _distribute.broadcast_parameters(self._params)
+            if seed is not None:   # Caffe: random_seed + solver_rank
+                _seed(seed + self.rank)
         self.schedule = schedules.from_solver_param(self.param)
         self.optimizer = _optimizers.from_solver_param(self.param, self.schedule)
         self.optimizer.build(groups)
@@ -212,6 +233,20 @@ class Solver:
         return self._action() if self._action is not None else NONE
 
     @property
+    def data_parallel(self):
+        """True when this solver is one of several processes training together."""
+        return self.world > 1
+
+    def _agreed_action(self):
+        """The requested action, agreed by every process (the strongest request wins)."""
+        request = self._requested_action()
+        if self.world == 1:
+            return request
+        code = torch.tensor([_ACTION_CODES[request]])
+        torch.distributed.all_reduce(code, op=torch.distributed.ReduceOp.MAX)
+        return _ACTIONS[int(code)]
+
+    @property
     def lr(self):
         """The learning rate of the next update (Caffe's ``GetLearningRate``)."""
         return float(self.schedule(self.iter))
@@ -228,6 +263,8 @@ class Solver:
             if p.test_interval and self.iter % p.test_interval == 0 and (
                     self.iter > 0 or p.test_initialization):
                 self.test_all()
+                if self.world > 1:   # rank 0 may have been told to stop while testing
+                    self.requested_early_exit = _collectives.any_rank(self.requested_early_exit)
                 if self.requested_early_exit:
                     break
             for on_start, _ in self._callbacks:
@@ -236,6 +273,7 @@ class Solver:
             display = p.display and self.iter % p.display == 0
             loss, outputs = self._forward_backward()
             self._update_smoothed_loss(loss, start_iter)
+            display = display and self.rank == 0
             if display:
                 lapse = time.perf_counter() - timer
                 per_s = (self.iter - last_display) / (lapse or 1)
@@ -243,12 +281,15 @@ class Solver:
                          _g(per_s), _g(round(lapse, 3)), p.display, _g(self._smoothed_loss))
                 timer, last_display = time.perf_counter(), self.iter
                 self._log_outputs("Train", outputs)
+            if self.world > 1:   # Caffe's NCCL::on_gradients_ready: sum, then / solver_count
+                _distribute.average_gradients(self._params)
             for _, on_ready in self._callbacks:
                 if on_ready:
                     on_ready()
             self._apply_update(display)
-            request = self._requested_action()
-            if (p.snapshot and self.iter % p.snapshot == 0) or request == SNAPSHOT:
+            request = self._agreed_action()
+            if ((p.snapshot and self.iter % p.snapshot == 0) or request == SNAPSHOT) and \
+                    self.rank == 0:
                 self.snapshot()
             if request == STOP:
                 self.requested_early_exit = True
@@ -314,6 +355,8 @@ class Solver:
             self.restore(resume_file)
         start_iter = self.iter
         self.step(p.max_iter - self.iter)
+        if self.rank != 0:   # Caffe's other solvers only Step; rank 0 finishes the job
+            return
         if p.snapshot_after_train and (not p.snapshot or self.iter % p.snapshot != 0):
             self.snapshot()
         if self.requested_early_exit:
@@ -333,6 +376,8 @@ class Solver:
     def test_all(self):
         """Test every test net (Caffe's ``TestAll``); returns a list of ``{output: mean}``."""
         results = []
+        if self.rank != 0:   # only the root solver tests (Caffe)
+            return results
         for i in range(len(self.test_nets)):
             if self.requested_early_exit:
                 break
@@ -381,7 +426,8 @@ class Solver:
 
     def snapshot(self):
         """Write ``<prefix>_iter_N.caffemodel`` and ``.solverstate`` (``.h5`` files with
-        ``snapshot_format: HDF5``); returns their paths."""
+        ``snapshot_format: HDF5``); returns their paths. Rank 0's job in data-parallel
+        training (every rank holds the same weights and history)."""
         hdf5 = self.param.snapshot_format == caffe_pb2.SolverParameter.HDF5
         if hdf5:
             model = self._snapshot_filename(".caffemodel.h5")
@@ -418,6 +464,35 @@ class Solver:
         self.current_step = state.current_step
         self.optimizer.iterations = self.iter
         log.info("%sSolver: restoring history", self.param.type)
+
+
+_ACTIONS = (NONE, SNAPSHOT, STOP)
+_ACTION_CODES = {a: i for i, a in enumerate(_ACTIONS)}
+
+
+def _join(data_parallel):
+    """(rank, world): (0, 1) for one process; in a data-parallel job the process group's.
+    ``None`` means: data-parallel when a launcher (torchrun) started several processes."""
+    if data_parallel is None:
+        data_parallel = _distribute.world_size() > 1
+    if not data_parallel:
+        return 0, 1
+    return _distribute.ensure_process_group()
+
+
+def _base_seed(random_seed, world):
+    """The seed the nets are built with: the solver's ``random_seed``; in a data-parallel job
+    without one, rank 0's draw, so every rank's data layers shuffle alike."""
+    if random_seed >= 0:
+        return int(random_seed)
+    if world == 1:
+        return None
+    return int(_collectives.broadcast(torch.randint(0, 2 ** 31 - 1, (1,)))[0])
+
+
+def _seed(seed):
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2 ** 32)
 
 
 def _read_param(solver):
@@ -460,6 +535,18 @@ def _check_writable(prefix, where):
     if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
         raise SolverError(f"{where}: cannot write to snapshot prefix '{prefix}'. Make sure that "
                           f"the directory '{folder}' exists and is writable.")
+
+
+def preflight(solver):
+    """Check what a solver needs to start (its fields, its net files, the snapshot folder)
+    without building nets: a launcher runs this before starting N processes, so a bad
+    prototxt fails once, at once. Raises ``SolverError`` / ``ValueError`` / ``OSError``."""
+    checker = Solver.__new__(Solver)
+    checker.param, checker.source = _read_param(solver)
+    checker._validate()
+    checker._train_net_param()
+    checker._test_net_params()
+    return checker.param
 
 
 def get_solver(solver, weights=None):

@@ -13,8 +13,15 @@ Flags are Caffe's, in both spellings (``-solver x``, ``-solver=x``, ``--solver=x
 
 The log goes to stderr in glog's format (``I1123 04:09:26.167450 pid file:line] message``), so
 Caffe's own log parsers read it; on a terminal a progress bar (tqdm) runs below it. ``-gpu`` picks
-the CUDA device when torch has one and says CPU otherwise; more than one device is the job of
-``kaffe.distribute`` (started under ``torchrun``), not of this command.
+the CUDA device when torch has one and says CPU otherwise.
+
+Data-parallel: ``-gpu 0,1`` / ``-gpu all`` (one process per listed CUDA device) or ``--nproc N``
+(N processes, CPU or GPU) starts the processes itself through torch's launcher
+(``kaffe.distribute.launch``, i.e. torchrun) and trains with Caffe's multi-GPU semantics (see
+``kaffe.caffe.solver``: batch per process as in the prototxt, gradients averaged, lr
+unchanged). Under ``torchrun`` (one or many machines) ``kaffe train`` is such a worker. Only
+rank 0 logs, tests and snapshots. ``-gpu 0,1`` where torch sees no CUDA device is an error that
+names ``--nproc 2`` (kaffe does not silently turn a GPU request into CPU processes).
 """
 import contextlib
 import datetime
@@ -167,15 +174,81 @@ def select_device(gpus):
     return torch.device("cpu")
 
 
-def _many_devices(gpus):
-    """Multi-process training is started by kaffe.distribute (or torchrun), not here. (The hook
-    for it: one process per device, each a Solver whose gradients are averaged in
-    ``solver.add_callback(on_gradients_ready=...)``, where Caffe's P2PSync hooks in.)"""
-    raise ValueError(f"-gpu {','.join(str(g) for g in gpus)} asks for {len(gpus)} devices: "
-                     f"data-parallel training runs one process per device, started with "
-                     f"`torchrun --nproc_per_node={len(gpus)} -m kaffe.cli.main train ...` "
-                     f"(kaffe.distribute); this command trains in one process. Give one "
-                     f"device id.")
+def _devices_to_launch(args):
+    """(processes, CUDA ids or None) that ``kaffe train`` must start itself; (1, None) when it
+    trains in this process. ``-gpu`` with several ids (or ``all``) needs CUDA."""
+    import torch
+
+    from kaffe import distribute
+    spec = "" if args.gpu is None else str(args.gpu).strip()
+    many = spec.lower() == "all" or len([g for g in spec.split(",") if g.strip()]) > 1
+    if many and not torch.cuda.is_available():
+        count = len([g for g in spec.split(",") if g.strip()]) if spec.lower() != "all" else 0
+        hint = f"--nproc {count}" if count else "--nproc N"
+        raise ValueError(f"-gpu {spec}: torch sees no CUDA device on this machine, so there are "
+                         f"no GPUs to train on. To train data-parallel on the CPU, start CPU "
+                         f"processes instead: kaffe train -solver {args.solver} {hint}.")
+    if many:
+        gpus = distribute.gpu_list(spec)
+        if max(gpus) >= torch.cuda.device_count():
+            raise ValueError(f"-gpu {spec}: torch sees {torch.cuda.device_count()} CUDA "
+                             f"device(s) (ids 0..{torch.cuda.device_count() - 1}).")
+        if args.nproc not in (1, len(gpus)):
+            raise ValueError(f"-gpu {spec} starts one process per device ({len(gpus)}); "
+                             f"--nproc {args.nproc} disagrees. Give one of the two.")
+        return len(gpus), gpus
+    if args.nproc < 1:
+        raise ValueError(f"--nproc must be >= 1; received {args.nproc}.")
+    return args.nproc, None
+
+
+def _worker_argv(args):
+    """The ``kaffe train`` command line each launched process runs: this one's flags, without
+    the ones that asked for processes (a worker learns its rank from torchrun)."""
+    argv = ["-m", "kaffe.cli.main", "train", "-solver", args.solver]
+    for flag in ("weights", "snapshot", "iterations", "sigint_effect", "sighup_effect",
+                 "level"):
+        value = getattr(args, flag)
+        if value is not None:
+            argv += [f"-{flag}", str(value)]
+    if args.stage:
+        argv += ["-stage", args.stage]
+    return argv
+
+
+def _launch(nproc, gpus, args):
+    """Start ``nproc`` workers through torch's launcher and wait for them."""
+    from kaffe import distribute
+    log.info("Starting %d data-parallel processes%s (torch.distributed.run); each reads its "
+             "own 1/%d of the records, batch_size as in the prototxt.", nproc,
+             f" on GPUs {','.join(map(str, gpus))}" if gpus else " on the CPU", nproc)
+    return distribute.launch(nproc, _worker_argv(args), gpus=gpus,
+                             env={"KAFFE_CAFFE_GPU": "1" if gpus else "0"})
+
+
+def _worker_device():
+    """A launched worker's device: the GPU numbered by its LOCAL_RANK when it was given GPUs
+    (or CUDA is there under torchrun), else the CPU."""
+    import torch
+
+    from kaffe import distribute
+    wants_gpu = os.environ.get("KAFFE_CAFFE_GPU", "1") == "1" and torch.cuda.is_available()
+    return select_device([distribute.local_rank()] if wants_gpu else [])
+
+
+@contextlib.contextmanager
+def _quiet_unless_rank_zero():
+    """Workers other than rank 0 log warnings and errors only (Caffe's LOG_IF(root_solver))."""
+    from kaffe import distribute
+    if distribute.is_rank_zero():
+        yield
+        return
+    level = log.level
+    log.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 # ---------------------------------------------------------------------------------- signals
@@ -231,19 +304,37 @@ def train(args):
     if args.snapshot and args.weights:
         return _fail("train", "Give a snapshot to resume training or weights to finetune but "
                               "not both.")
-    progress = _on_terminal()
-    with glog_to_stderr(progress):
+    from kaffe import distribute
+    worker = distribute.launched()
+    if not worker:
+        with glog_to_stderr():
+            try:
+                nproc, gpus = _devices_to_launch(args)
+                if nproc > 1:   # fail here, once, not in N processes
+                    from kaffe.caffe.solver import preflight
+                    preflight(args.solver)
+            except (ValueError, OSError) as err:
+                return _fail("train", err)
+            if nproc > 1:
+                status = _launch(nproc, gpus, args)
+                if status != 0:
+                    return _fail("train", f"a data-parallel worker failed (exit status "
+                                          f"{status}); its error is above.")
+                return 0
+    elif args.nproc > 1 and distribute.is_rank_zero():
+        print(f"kaffe train: --nproc {args.nproc} ignored: this process is a worker of a job "
+              f"of {distribute.world_size()} processes started by torchrun.", file=sys.stderr)
+    progress = _on_terminal() and distribute.is_rank_zero()
+    with glog_to_stderr(progress), _quiet_unless_rank_zero():
         try:
-            gpus = parse_gpus(args.gpu)
-            if len(gpus) > 1 or args.nproc > 1:
-                _many_devices(gpus if len(gpus) > 1 else list(range(args.nproc)))
+            gpus = [] if worker else parse_gpus(args.gpu)
             param = prototxt.read_solver_param(args.solver)
             param.train_state.level = args.level
             param.train_state.stage.extend(s for s in args.stage.split(",") if s)
             if args.iterations is not None:
                 param.max_iter = args.iterations
-            device = select_device(gpus)
-            solver = Solver(param, weights=args.weights, device=device)
+            device = _worker_device() if worker else select_device(gpus)
+            solver = Solver(param, weights=args.weights, device=device, data_parallel=worker)
             if args.snapshot:
                 log.info("Resuming from %s", args.snapshot)
                 solver.restore(args.snapshot)

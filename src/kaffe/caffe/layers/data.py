@@ -7,7 +7,17 @@ ends, as Caffe does. Top shapes are known at build time without consuming a batc
 ``source`` paths are opened against the current directory, as Caffe does (run from the
 prototxt's folder). ``Data`` and ``ImageData`` read and transform their batches on a background
 thread (``data_param.prefetch`` batches ahead), started at the first forward.
+
+Data-parallel solvers split the records as Caffe's multi-GPU training does (``DataLayer::Skip``
+and ``HDF5DataLayer::Skip`` in Caffe 1.0): in the TRAIN phase, solver ``rank`` of ``count``
+keeps the records whose running offset satisfies ``offset % count == rank`` -- records
+``rank, rank + count, rank + 2 * count, ...``, strided record by record (not batch by batch),
+so one step of all solvers together reads the ``count * batch_size`` consecutive records a
+single solver with that batch would read. TEST-phase layers never skip (only rank 0 tests).
+Caffe's ``ImageData`` does not split (it only warns); kaffe's does, so that every image is read
+once per pass over the list.
 """
+import contextlib
 import logging
 
 import numpy as np
@@ -30,6 +40,41 @@ def _shuffle_rng():
     """A numpy generator seeded from torch's global RNG, so ``torch.manual_seed`` (the solver's
     ``random_seed``) makes shuffling repeatable. Drawn only by layers that shuffle."""
     return np.random.default_rng(int(torch.randint(0, 2 ** 31 - 1, ())))
+
+
+_SPLIT = {"rank": 0, "count": 1}   # Caffe::solver_rank() / Caffe::solver_count()
+
+
+@contextlib.contextmanager
+def solver_split(rank, count):
+    """Data layers built inside this block are solver ``rank`` of ``count`` (a data-parallel
+    solver builds its train net here): in the TRAIN phase they keep records
+    ``rank, rank + count, ...``."""
+    if not 0 <= int(rank) < int(count):
+        raise ValueError(f"solver_split: rank must be in [0, count); received rank {rank}, "
+                         f"count {count}.")
+    saved = dict(_SPLIT)
+    _SPLIT.update(rank=int(rank), count=int(count))
+    try:
+        yield
+    finally:
+        _SPLIT.update(saved)
+
+
+class _RecordSplit:
+    """Caffe's ``Skip()`` / ``offset_``: how many records to pass over before the next one this
+    solver keeps."""
+
+    def __init__(self, phase):
+        train = phase == "TRAIN"
+        self.rank, self.count = (_SPLIT["rank"], _SPLIT["count"]) if train else (0, 1)
+        self.offset = 0
+
+    def to_skip(self):
+        """Records to pass over now; counts them and the kept one that follows."""
+        n = (self.rank - self.offset) % self.count
+        self.offset += n + 1
+        return n
 
 
 class _DataLayer(CaffeLayer):
@@ -84,6 +129,7 @@ class HDF5Data(_DataLayer):
         self._file_pos = 0
         self._load(self._file_order[0])
         self.shapes = [(self.batch_size,) + a.shape[1:] for a in self._arrays]
+        self.split = _RecordSplit(phase)
 
     def _load(self, index):
         self._arrays = _hdf5.load_hdf5_file(self.files[index], list(self.param.top), self.source)
@@ -105,18 +151,27 @@ class HDF5Data(_DataLayer):
             if self.shuffle:
                 self._rng.shuffle(self._rows)
 
-    def next_batch(self):
-        parts = [[] for _ in self._arrays]
-        remaining = self.batch_size
-        while remaining:
-            n = min(remaining, len(self._rows) - self._row)
-            take = self._rows[self._row:self._row + n]
-            for part, array in zip(parts, self._arrays):
-                part.append(array[take])
+    def _take(self, parts, count, keep=True):
+        """Move ``count`` rows on, appending them to ``parts`` when ``keep``."""
+        while count:
+            n = min(count, len(self._rows) - self._row)
+            if keep:
+                take = self._rows[self._row:self._row + n]
+                for part, array in zip(parts, self._arrays):
+                    part.append(array[take])
             self._row += n
-            remaining -= n
+            count -= n
             if self._row == len(self._rows):
                 self._end_of_file()
+
+    def next_batch(self):
+        parts = [[] for _ in self._arrays]
+        if self.split.count == 1:
+            self._take(parts, self.batch_size)
+        else:
+            for _ in range(self.batch_size):
+                self._take(parts, self.split.to_skip(), keep=False)
+                self._take(parts, 1)
         out = [np.concatenate(p) for p in parts]
         for i, (a, shape) in enumerate(zip(out, self.shapes)):
             if a.shape[1:] != tuple(shape[1:]):
@@ -203,6 +258,7 @@ class Data(_PrefetchingLayer):
         if len(param.top) == 2:
             self.shapes.append((self.batch_size,))
         self.skip = int(_shuffle_rng().integers(p.rand_skip)) if p.rand_skip else 0
+        self.split = _RecordSplit(phase)
         self._where = where
         self._cursor = None
 
@@ -229,6 +285,7 @@ class Data(_PrefetchingLayer):
     def make_batch(self):
         images, labels = [], []
         for _ in range(self.batch_size):
+            self._cursor.skip(self.split.to_skip())
             key, value = self._cursor.next()
             datum = self._parse(key, value)
             images.append(self._decode(datum))
@@ -294,7 +351,15 @@ class ImageData(_PrefetchingLayer):
         first = self._read(self.pos)
         self.shapes = [(self.batch_size,) + self.transformer.output_shape(first.shape),
                        (self.batch_size,)]
+        self.split = _RecordSplit(phase)
         self._where = where
+
+    def _next_line(self):
+        self.pos += 1
+        if self.pos >= len(self.lines):
+            self.pos = 0
+            if self.shuffle:
+                self._rng.shuffle(self.lines)
 
     def _read(self, index):
         path = self.lines[index][0]
@@ -304,14 +369,12 @@ class ImageData(_PrefetchingLayer):
     def make_batch(self):
         images, labels = [], []
         for _ in range(self.batch_size):
+            for _ in range(self.split.to_skip()):
+                self._next_line()
             images.append(self._read(self.pos))
             path, label = self.lines[self.pos]
             labels.append((f"image {path!r}", label))
-            self.pos += 1
-            if self.pos >= len(self.lines):
-                self.pos = 0
-                if self.shuffle:
-                    self._rng.shuffle(self.lines)
+            self._next_line()
         return list(_transform_images(self.transformer, images, labels, self._where))
 
 
