@@ -461,3 +461,23 @@ def test_multi_head_attention_initial_weights_have_keras_scale():
     for kernel in (query_kernel, output_kernel):
         assert np.abs(kernel).max() <= np.sqrt(6 / 128) + 1e-6
         assert np.abs(kernel).max() > 0.9 * np.sqrt(6 / 128)
+
+
+def test_direct_build_leaves_the_layer_built_like_keras():
+    """Keras 3: ``layer.build(shape)`` then ``set_weights`` works and a call does not rebuild."""
+    import os
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    import keras
+    import numpy as np
+    import torch
+    from kaffe.layers import Dense
+    ours, theirs = Dense(4), keras.layers.Dense(4)
+    ours.build((None, 3))
+    theirs.build((None, 3))
+    weights = [np.arange(12, dtype="float32").reshape(3, 4), np.ones(4, "float32")]
+    ours.set_weights(weights)
+    theirs.set_weights(weights)
+    x = np.ones((2, 3), "float32")
+    np.testing.assert_allclose(ours(torch.tensor(x)).detach().numpy(),
+                               keras.ops.convert_to_numpy(theirs(x)))
+    assert ours.built and theirs.built

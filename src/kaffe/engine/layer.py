@@ -9,6 +9,7 @@ Weights are created with ``add_weight`` in the shape Keras gives them (Dense ker
 Conv2D kernel ``(kh, kw, in, out)``) and may be stored permuted (``layout``) to the order torch's
 kernels want; ``get_weights``/``set_weights`` always speak Keras's shapes and order.
 """
+import functools
 import inspect
 from dataclasses import dataclass
 
@@ -293,6 +294,8 @@ class Layer(nn.Module):
         parameters = inspect.signature(cls.call).parameters
         cls._call_takes_training = "training" in parameters
         cls._call_takes_mask = "mask" in parameters
+        if "build" in cls.__dict__:
+            cls.build = _marks_built(cls.__dict__["build"])
 
     def forward(self, *args, **kwargs):
         if self._call_takes_training and "training" not in kwargs:
@@ -452,3 +455,16 @@ def _trace_once(layer, input_shape, size):
     if isinstance(out, (list, tuple)):
         return [tuple(t.shape) for t in out]
     return tuple(out.shape)
+
+
+def _marks_built(build):
+    """Wrap a subclass's ``build`` so a direct ``layer.build(shape)`` leaves the layer built, as
+    in Keras 3 (else the next call would build, and create its weights, a second time)."""
+    @functools.wraps(build)
+    def build_and_mark(self, input_shape, *args, **kwargs):
+        result = build(self, input_shape, *args, **kwargs)
+        if not self.built:
+            self.built = True
+            self._build_input_shape = input_shape
+        return result
+    return build_and_mark
