@@ -17,3 +17,24 @@ def _fresh_session():
     np.random.seed(0)
     torch.manual_seed(0)
     yield
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Caffe training tests on one torch thread: on a busy 2-core box two OpenMP threads wait
+    for cores other jobs hold (several times slower)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def run_kaffe(*argv):
+    """Run ``kaffe argv...`` in-process; returns (exit code, what it wrote to stderr + stdout)."""
+    import contextlib
+    import io
+    from kaffe.cli.main import main
+    err, out = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+        code = main(list(argv))
+    return code, err.getvalue() + out.getvalue()

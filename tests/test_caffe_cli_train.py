@@ -1,8 +1,6 @@
 """`kaffe train` and friends as a user runs them: seed 000's MNIST walk-through on a subset,
 signals, flag spellings and bad input."""
-import contextlib
 import gzip
-import io
 import os
 import re
 import shutil
@@ -13,29 +11,14 @@ import time
 
 import numpy as np
 import pytest
+from conftest import run_kaffe as _kaffe
 
 SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared")
 REF = os.path.join(SHARED, "reference")
 MNIST_GZ = os.path.join(SHARED, "data", "mnist")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """LeNet training on one torch thread: on this shared 2-core box, two OpenMP threads wait
-    for cores other jobs hold (several times slower)."""
-    import torch
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def _kaffe(*argv):
-    from kaffe.cli.main import main
-    err, out = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
-        code = main(list(argv))
-    return code, err.getvalue() + out.getvalue()
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _idx_subset(src, dst, count):

@@ -6,8 +6,6 @@ r, r + N, ...) and averages the summed gradients over N with the learning rate u
 one step of 2 processes x 64 records equals one step of 1 process over the same 128
 consecutive records. The LMDBs are copied from ../shared/reference/mnist (never opened there).
 """
-import contextlib
-import io
 import os
 import re
 import shutil
@@ -17,6 +15,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from conftest import run_kaffe as _kaffe
 
 SHARED_MNIST = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "reference", "mnist")
 ITERS = 6
@@ -25,20 +24,7 @@ needs_mnist = pytest.mark.skipif(not os.path.isdir(SHARED_MNIST),
                                  reason="needs ../shared/reference/mnist")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def _kaffe(*argv):
-    from kaffe.cli.main import main
-    err, out = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
-        code = main(list(argv))
-    return code, err.getvalue() + out.getvalue()
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _lenet_folder(folder, batch_size=64, max_iter=ITERS):

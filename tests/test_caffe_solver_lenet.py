@@ -15,18 +15,8 @@ from kaffe.caffe import blobs
 SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "reference")
 MNIST = os.path.join(SHARED, "mnist")
 
-pytestmark = pytest.mark.skipif(not os.path.isdir(MNIST), reason="needs ../shared/reference")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """LeNet training on one torch thread: on this shared 2-core box, two OpenMP threads wait
-    for cores other jobs hold (several times slower)."""
-    import torch
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = [pytest.mark.skipif(not os.path.isdir(MNIST), reason="needs ../shared/reference"),
+              pytest.mark.usefixtures("one_torch_thread")]
 
 
 def _kaffe(*argv):
