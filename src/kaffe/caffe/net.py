@@ -570,9 +570,7 @@ class Net:
         return {n: self.blobs[n].diff for n in names}
 
     def clear_param_diffs(self):
-        for blobs in self.params.values():
-            for b in blobs:
-                b.parameter.grad.zero_()
+        torch._foreach_zero_([b.parameter.grad for blobs in self.params.values() for b in blobs])
 
     def reshape(self):
         """Recompute every blob's shape from the input blobs' current shapes."""

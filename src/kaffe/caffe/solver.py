@@ -321,15 +321,14 @@ class Solver:
             self._losses[idx] = loss
 
     def _apply_update(self, display):
-        rate = self.lr
         policy = self.schedule
         if policy.name in ("step", "multistep"):   # the policies that move current_step_
             step = policy.current_step(self.iter)
             if policy.name == "multistep" and step != self.current_step:
                 log.info("MultiStep Status: Iteration %d, step = %d", self.iter, step)
             self.current_step = step
-        if display:
-            log.info("Iteration %d, lr = %s", self.iter, _g(rate))
+        if display:   # the optimizer evaluates the schedule itself; here only for the log
+            log.info("Iteration %d, lr = %s", self.iter, _g(self.lr))
         self.optimizer.iterations = self.iter
         self.optimizer.step()
         self.iter += 1

@@ -252,6 +252,7 @@ class Data(_PrefetchingLayer):
             raise type(err)(f"{where}: {err}") from None
         self.depth = max(1, p.prefetch)
         self.transformer = DataTransformer(param.transform_param, phase, where)
+        self._color_flag = self.transformer.color_flag   # read per record: looked up once
         key, value = self.db.first()
         first = self._decode(self._parse(key, value))
         self.shapes = [(self.batch_size,) + self.transformer.output_shape(first.shape)]
@@ -263,14 +264,17 @@ class Data(_PrefetchingLayer):
         self._cursor = None
 
     def _parse(self, key, value):
-        return _datum.parse_datum(value, f"record {key.decode(errors='replace')!r} of "
-                                         f"{self.db.path!r}")
+        try:
+            return _datum.parse_datum(value)
+        except DataSourceError:   # name the record only when it is bad (not per record)
+            return _datum.parse_datum(value, f"record {key.decode(errors='replace')!r} of "
+                                             f"{self.db.path!r}")
 
     def _decode(self, datum):
         if datum.encoded:
-            img = _datum.datum_to_image(datum, self.transformer.color_flag)
+            img = _datum.datum_to_image(datum, self._color_flag)
             return img.transpose(2, 0, 1)
-        if self.transformer.color_flag is not None and not getattr(self, "_warned", False):
+        if self._color_flag is not None and not getattr(self, "_warned", False):
             self._warned = True
             log.warning("%s: force_color / force_gray apply only to encoded Datums; ignored.",
                         self.param.name)
@@ -284,8 +288,10 @@ class Data(_PrefetchingLayer):
 
     def make_batch(self):
         images, labels = [], []
+        split = self.split.count > 1   # one solver: no record is skipped
         for _ in range(self.batch_size):
-            self._cursor.skip(self.split.to_skip())
+            if split:
+                self._cursor.skip(self.split.to_skip())
             key, value = self._cursor.next()
             datum = self._parse(key, value)
             images.append(self._decode(datum))

@@ -16,6 +16,7 @@ from kaffe.caffe.proto import caffe_pb2
 
 _LP = caffe_pb2.LossParameter
 _FLT_MIN = 1.17549435e-38
+_LOG_FLT_MIN = float(torch.log(torch.tensor(_FLT_MIN)))   # Caffe's floor of log(prob), float32
 _LOG_THRESHOLD = 1e-20
 
 
@@ -86,14 +87,17 @@ class SoftmaxWithLoss(_Loss):
         outer, inner = _split_axis(x.shape, self.axis)
         labels = _labels(label, outer, inner, self)
         logp = torch.log_softmax(x, dim=self.axis).reshape(outer, x.shape[self.axis], inner)
-        valid = torch.ones_like(labels, dtype=torch.bool) if self.ignore_label is None \
-            else labels != self.ignore_label
-        picked = logp.gather(1, torch.where(valid, labels, 0).unsqueeze(1)).squeeze(1)
+        if self.ignore_label is None:   # every position counts: no mask to build or apply
+            valid = None
+            picked = logp.gather(1, labels.unsqueeze(1)).squeeze(1)
+        else:
+            valid = labels != self.ignore_label
+            picked = logp.gather(1, torch.where(valid, labels, 0).unsqueeze(1)).squeeze(1)
         # Caffe's log(max(prob, FLT_MIN)) as the value; log_softmax's gradient (prob - onehot)
-        picked = picked + (picked.clamp(min=torch.log(torch.tensor(_FLT_MIN)).item())
-                           - picked).detach()
-        norm = _normalizer(self.normalization, outer, inner, int(valid.sum()))
-        loss = -(picked * valid).sum() / norm
+        picked = picked + (picked.clamp(min=_LOG_FLT_MIN) - picked).detach()
+        count = outer * inner if valid is None else int(valid.sum())
+        norm = _normalizer(self.normalization, outer, inner, count)
+        loss = -(picked if valid is None else picked * valid).sum() / norm
         tops = [loss]
         if len(self.param.top) > 1:
             tops.append(torch.softmax(x, dim=self.axis))
