@@ -496,7 +496,10 @@ class Net:
             self.blobs[name]._store(t)
 
     def _run(self, first, last, store=True):
-        tensors, self._first, self._seeds = {}, {}, []
+        # the last run's tensors are let go now, not after this run: their memory is then
+        # free for this run's tops (warm in cache, no fresh pages to fault in)
+        tensors = self._tensors = {}
+        self._first, self._seeds = {}, []
         for i in range(first, last + 1):
             lp, weights = self._specs[i]
             layer = self.layers[i]
@@ -526,7 +529,6 @@ class Net:
                     self.blobs[name]._store(t)
                 if w:
                     self._seeds.append((t, w))
-        self._tensors = tensors
         self._ran = (first, last)
 
     def backward(self, diffs=None, start=None, end=None, **top_diffs):
