@@ -120,6 +120,8 @@ def _sigmoid_index(f):
 # Vectors are passed as (2-D array, row) rather than as row views: a view costs an atomic
 # reference-count update, and threads sharing ``syn0`` would fight over that counter.
 
+# _negative_step and _hs_step repeat the same output-row update on purpose: moving it into one
+# shared inlined function measured 2.3x slower skip-gram (855k -> 364k words/s, 1 worker).
 @njit(nogil=True, cache=True, fastmath=True)
 def _negative_step(l1, r1, target, syn1neg, work, negative, noise_keep, noise_alias, alpha, r,
                    exp_table, log_table, compute_loss, loss):
