@@ -232,7 +232,7 @@ def test_data_layer_errors(tmp_path):
 
 @needs_ref
 def test_imagedata_missing_image_names_the_line(tmp_path, monkeypatch):
-    from kaffe.caffe.layers.data import ImageData
+    from kaffe.caffe.builders.data import ImageData
     root = os.path.join(SHARED, "data", "images") + "/"
     (tmp_path / "list.txt").write_text("aero1.jpg 0\nnot_there.jpg 1\napple.jpg 2\n")
     body = f'''layer {{ name: "img" type: "ImageData" top: "data" top: "label"

@@ -137,7 +137,7 @@ def test_records_are_split_rank_strided_like_caffe(tmp_path, monkeypatch):
     the TEST phase does not skip. Oracle: the LMDB read with the lmdb package."""
     import lmdb
 
-    from kaffe.caffe.layers import data
+    from kaffe.caffe.builders import data
     from kaffe.caffe.net import TEST, TRAIN, Net
     from kaffe.caffe.proto import caffe_pb2
     folder = _lenet_folder(str(tmp_path))
@@ -174,7 +174,7 @@ def test_hdf5_records_are_split_rank_strided(tmp_path, monkeypatch):
     the end of a file into the next."""
     import h5py
 
-    from kaffe.caffe.layers import data
+    from kaffe.caffe.builders import data
     from kaffe.caffe.net import TRAIN, Net
     monkeypatch.chdir(tmp_path)
     rows = np.arange(14, dtype=np.float32).reshape(7, 2)

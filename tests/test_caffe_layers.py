@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-import kaffe.caffe.layers  # noqa: F401  (registers the builders)
+import kaffe.caffe.builders  # noqa: F401  (registers the builders)
 from kaffe.caffe.blobs import load_caffemodel
-from kaffe.caffe.layers.registry import LAYER_BUILDERS
+from kaffe.caffe.builders.registry import LAYER_BUILDERS
 from kaffe.caffe.prototxt import read_net_param
 
 REF = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "reference", "layers")

@@ -8,7 +8,7 @@ import pytest
 
 import kaffe.caffe as caffe
 from kaffe.caffe import parse_net_param
-from kaffe.caffe.layers.registry import LAYER_BUILDERS, UnknownLayerType
+from kaffe.caffe.builders.registry import LAYER_BUILDERS, UnknownLayerType
 
 REF = "/work/shared/reference"
 if not os.path.isdir(REF):

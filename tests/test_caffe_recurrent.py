@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import kaffe.caffe as caffe
-from kaffe.caffe.layers.recurrent import lstm_unit
+from kaffe.caffe.builders.recurrent import lstm_unit
 
 REF = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "reference", "layers")
 CASES = ["lstm", "rnn", "lstm_static", "lstm_unit"]

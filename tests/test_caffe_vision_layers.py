@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import kaffe.caffe as caffe
-from kaffe.caffe.layers import vision
+from kaffe.caffe.builders import vision
 
 REF = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "reference", "layers")
 REF = os.environ.get("KAFFE_CAFFE_REFERENCE", os.path.abspath(REF))

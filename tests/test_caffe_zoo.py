@@ -43,7 +43,7 @@ needs_zoo = pytest.mark.skipif(not os.path.isdir(ZOO), reason="shared/reference/
                                "model-zoo oracles) is not present on this machine")
 
 caffe = pytest.importorskip("kaffe.caffe")
-from kaffe.caffe.layers.registry import UnknownLayerType  # noqa: E402
+from kaffe.caffe.builders.registry import UnknownLayerType  # noqa: E402
 from kaffe.data import MissingSourceError  # noqa: E402
 
 MODELS = ["lenet", "caffenet", "alexnet", "googlenet", "vgg16", "resnet50"]

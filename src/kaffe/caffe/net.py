@@ -19,11 +19,11 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-import kaffe.caffe.layers as _layers_pkg
+import kaffe.caffe.builders as _layers_pkg
 from kaffe.caffe import blobs as _blobs
 from kaffe.caffe import prototxt as _prototxt
 from kaffe.caffe import upgrade as _upgrade
-from kaffe.caffe.layers.registry import CaffeLayer, builder_for
+from kaffe.caffe.builders.registry import CaffeLayer, builder_for
 from kaffe.caffe.proto import caffe_pb2
 
 TRAIN = caffe_pb2.TRAIN
@@ -32,7 +32,7 @@ _PHASE_NAMES = {TRAIN: "TRAIN", TEST: "TEST"}
 
 
 def _load_layer_modules():
-    """Import every module of ``kaffe.caffe.layers`` so their builders register."""
+    """Import every module of ``kaffe.caffe.builders`` so their builders register."""
     for info in pkgutil.iter_modules(_layers_pkg.__path__):
         importlib.import_module(f"{_layers_pkg.__name__}.{info.name}")
 

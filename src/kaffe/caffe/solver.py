@@ -18,7 +18,7 @@ Caffe.
 
 Data-parallel (started by ``kaffe train --nproc N`` / ``-gpu 0,1`` or under torchrun): Caffe's
 multi-GPU training (``NCCL`` in parallel.cpp). Every process builds the train net with the
-prototxt's batch and its own share of the records (``kaffe.caffe.layers.data``: records
+prototxt's batch and its own share of the records (``kaffe.caffe.builders.data``: records
 ``rank, rank + N, ...``), starts from rank 0's weights, and after each forward/backward the
 gradients are summed over the processes and divided by N (Caffe's ``ncclAllReduce`` +
 ``caffe_gpu_scal(1 / solver_count)``) before the update: one step trains on N x batch_size
@@ -41,7 +41,7 @@ from kaffe.caffe import blobs as _blobs
 from kaffe.caffe import optimizers as _optimizers
 from kaffe.caffe import prototxt as _prototxt
 from kaffe.caffe import upgrade as _upgrade
-from kaffe.caffe.layers import data as _data
+from kaffe.caffe.builders import data as _data
 from kaffe.caffe.net import TEST, TRAIN, Net
 from kaffe.caffe.proto import caffe_pb2
 from kaffe.distribute import collectives as _collectives

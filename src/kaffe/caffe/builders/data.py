@@ -23,7 +23,7 @@ import logging
 import numpy as np
 import torch
 
-from kaffe.caffe.layers.registry import CaffeLayer, register
+from kaffe.caffe.builders.registry import CaffeLayer, register
 from kaffe.data import datum as _datum
 from kaffe.data import db as _db
 from kaffe.data import hdf5 as _hdf5
@@ -339,7 +339,7 @@ class ImageData(_PrefetchingLayer):
         absent = _imagelist.check_images_exist(lines, self.root, p.source)
         if absent and not self.skip_missing_images:
             raise _imagelist.missing_images_error(
-                absent, self.root, p.source, f"({where}; set kaffe.caffe.layers.data.ImageData."
+                absent, self.root, p.source, f"({where}; set kaffe.caffe.builders.data.ImageData."
                 f"skip_missing_images = True to leave such lines out with a warning.)")
         for path, _, number in absent:
             log.warning("%s: %s:%d: image %r not found; skipped", where, p.source, number,

@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from kaffe.caffe import fillers
-from kaffe.caffe.layers.elementwise import canonical_axis
-from kaffe.caffe.layers.registry import CaffeLayer, register
+from kaffe.caffe.builders.elementwise import canonical_axis
+from kaffe.caffe.builders.registry import CaffeLayer, register
 from kaffe.caffe.proto import caffe_pb2
 
 _EP = caffe_pb2.EltwiseParameter

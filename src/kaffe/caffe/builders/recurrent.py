@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from kaffe.caffe import fillers
-from kaffe.caffe.layers.registry import CaffeLayer, register
+from kaffe.caffe.builders.registry import CaffeLayer, register
 
 
 def _fail(layer, message):

@@ -1,0 +1,5 @@
+"""kaffe's implementations of Caffe's layer types (``caffe.layers`` is pycaffe's NetSpec factory).
+
+Importing this package registers every builder in ``registry.LAYER_BUILDERS``.
+"""
+from kaffe.caffe.builders import data, elementwise, losses, recurrent, structure, vision  # noqa: F401
