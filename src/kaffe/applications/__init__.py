@@ -1,0 +1,12 @@
+"""``keras.applications``: ImageNet classification networks built from kaffe layers, with
+Keras's layer names, shapes and parameter counts; ``weights='imagenet'`` reads Keras's own
+weights files from the Keras cache folder (``$KERAS_HOME/models`` or ``~/.keras/models``).
+
+Each family lives in the module of Keras's name (``kaffe.applications.resnet50``,
+``.mobilenet_v2`` ...) with its ``preprocess_input`` and ``decode_predictions``.
+"""
+from kaffe.applications import imagenet_utils
+from kaffe.applications.resnet import ResNet50, ResNet101, ResNet152
+from kaffe.applications.resnet_v2 import ResNet50V2, ResNet101V2, ResNet152V2
+from kaffe.applications.vgg16 import VGG16
+from kaffe.applications.vgg19 import VGG19
