@@ -86,15 +86,20 @@ GENSIM_MODULES = {
     "models": ("kaffe.text",),
     "models.word2vec": ("kaffe.text.word2vec",),
     "models.keyedvectors": ("kaffe.text.keyedvectors",),
+    "models.callbacks": ("kaffe.text.callbacks",),
+    "utils": ("kaffe.text.utils",),
+    "downloader": ("kaffe.text.downloader",),
 }
 
 #: ``gensim.__version__`` under kaffe: kaffe.text follows gensim 4's API (the gensim 3 spellings
 #: ``size``/``iter`` are accepted too); ``+kaffe`` tells it from the real one.
 GENSIM_VERSION = "4.4.0+kaffe"
 
-GENSIM_HINT = ("kaffe does not provide it. kaffe covers gensim's word2vec: Word2Vec, KeyedVectors "
-               "and the corpus readers of gensim.models.word2vec (kaffe.text); run scripts "
-               "that need the rest of gensim with plain python and gensim installed.")
+GENSIM_HINT = ("kaffe does not provide it. kaffe covers gensim's word2vec: Word2Vec, "
+               "KeyedVectors, the corpus readers of gensim.models.word2vec, "
+               "gensim.models.callbacks, the tokenizers of gensim.utils and gensim.downloader's "
+               "local cache (kaffe.text); run scripts that need the rest of gensim with plain "
+               "python and gensim installed.")
 
 
 class Family(NamedTuple):
@@ -114,6 +119,12 @@ GENSIM = Family(GENSIM_MODULES, GENSIM_HINT, GENSIM_VERSION, False)
 FAMILIES = {"keras": KERAS, "tensorflow.keras": KERAS, "gensim": GENSIM}
 
 _ROOTS = ("keras", "tensorflow", "gensim")
+
+#: tensorboard's own switch for "no TensorFlow here, use my stub" (its
+#: ``//tensorboard/compat:no_tensorflow``): served empty so that tensorboard (used by
+#: ``torch.utils.tensorboard`` and kaffe's ``TensorBoard`` callback) does not take kaffe's
+#: ``tensorflow`` shim for the real TensorFlow and ask it for ``tf.io.gfile``.
+TENSORBOARD_NO_TF = "tensorboard.compat.notf"
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -283,6 +294,8 @@ class KerasFinder(importlib.abc.MetaPathFinder):
     """Finds ``keras``, ``tensorflow``, ``gensim`` and their sub-modules (see module doc)."""
 
     def find_spec(self, fullname, path=None, target=None):
+        if fullname == TENSORBOARD_NO_TF:
+            return self._spec(fullname, types.ModuleType)
         root = fullname.partition(".")[0]
         if root not in _ROOTS:
             return None
@@ -334,7 +347,7 @@ class KerasFinder(importlib.abc.MetaPathFinder):
 
 
 def _is_served(name):
-    return name.partition(".")[0] in _ROOTS
+    return name.partition(".")[0] in _ROOTS or name == TENSORBOARD_NO_TF
 
 
 @contextlib.contextmanager

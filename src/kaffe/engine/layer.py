@@ -296,6 +296,8 @@ class Layer(nn.Module):
         cls._call_takes_mask = "mask" in parameters
         if "build" in cls.__dict__:
             cls.build = _marks_built(cls.__dict__["build"])
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _plain_scalar_args(cls.__dict__["__init__"])
 
     def forward(self, *args, **kwargs):
         if self._call_takes_training and "training" not in kwargs:
@@ -455,6 +457,26 @@ def _trace_once(layer, input_shape, size):
     if isinstance(out, (list, tuple)):
         return [tuple(t.shape) for t in out]
     return tuple(out.shape)
+
+
+def plain_scalars(value):
+    """``value`` with NumPy scalars (``np.int64(2)``, ``np.float32(0.5)``, ``np.bool_``) turned
+    into Python's, inside tuples and lists too, so every layer argument that takes an int takes a
+    NumPy integer, as in Keras (``MaxPooling2D(pool_size=(np.int64(2), np.int64(2)))``)."""
+    if isinstance(value, np.generic) and value.ndim == 0 and not isinstance(value, np.str_):
+        return value.item()
+    if type(value) in (tuple, list):
+        return type(value)(plain_scalars(v) for v in value)
+    return value
+
+
+def _plain_scalar_args(init):
+    """Wrap a subclass's ``__init__`` so its arguments pass through :func:`plain_scalars`."""
+    @functools.wraps(init)
+    def init_with_plain_args(self, *args, **kwargs):
+        init(self, *(plain_scalars(a) for a in args),
+             **{k: plain_scalars(v) for k, v in kwargs.items()})
+    return init_with_plain_args
 
 
 def _marks_built(build):
