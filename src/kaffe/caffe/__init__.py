@@ -19,6 +19,9 @@ from kaffe.caffe.bridge import load_model
 from kaffe.caffe.solver import (AdaDeltaSolver, AdaGradSolver, AdamSolver, NesterovSolver,
                                  RMSPropSolver, SGDSolver, Solver, SolverError, get_solver)
 from kaffe.caffe.export import ExportError, export
+from kaffe.caffe import net_spec, coord_map
+from kaffe.caffe.net_spec import NetSpec, to_proto
+from kaffe.caffe.net_spec import layers, params  # pycaffe's L and P
 
 
 def set_mode_cpu():
