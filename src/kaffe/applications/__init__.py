@@ -10,3 +10,9 @@ from kaffe.applications.resnet import ResNet50, ResNet101, ResNet152
 from kaffe.applications.resnet_v2 import ResNet50V2, ResNet101V2, ResNet152V2
 from kaffe.applications.vgg16 import VGG16
 from kaffe.applications.vgg19 import VGG19
+from kaffe.applications.mobilenet_v2 import MobileNetV2
+from kaffe.applications.densenet import DenseNet121, DenseNet169, DenseNet201
+from kaffe.applications.inception_v3 import InceptionV3
+from kaffe.applications.efficientnet import (EfficientNetB0, EfficientNetB1, EfficientNetB2,
+                                             EfficientNetB3, EfficientNetB4, EfficientNetB5,
+                                             EfficientNetB6, EfficientNetB7)
