@@ -2,4 +2,5 @@
 
 Importing this package registers every builder in ``registry.LAYER_BUILDERS``.
 """
-from kaffe.caffe.builders import data, elementwise, losses, recurrent, structure, vision  # noqa: F401
+from kaffe.caffe.builders import (data, elementwise, extra, losses, recurrent,  # noqa: F401
+                                  structure, vision)
