@@ -21,6 +21,13 @@ class Model(Trainer, Layer):
         return super().__new__(cls)
 
     def __init__(self, *args, name=None, trainable=True, **kwargs):
+        if (args or "inputs" in kwargs) and not _is_functional(self):
+            # ``class CustomModel(Model)`` built as ``CustomModel(inputs, outputs)`` (Keras 3's
+            # way to give a functional model its own train_step): becomes a Functional subclass.
+            from kaffe.engine.functional import Functional
+            self.__class__ = _functional_subclass(type(self))
+            Functional.__init__(self, *args, name=name, trainable=trainable, **kwargs)
+            return
         if args or kwargs:
             raise TypeError(f"Model() got unexpected arguments {args or ''} {sorted(kwargs)}. "
                             "Use Model(inputs, outputs) or subclass Model.")
@@ -98,3 +105,21 @@ class Model(Trainer, Layer):
         for t in self.weights:
             return t.device
         return torch.device("cpu")
+
+
+def _is_functional(model):
+    from kaffe.engine.functional import Functional
+    return isinstance(model, Functional)
+
+
+_FUNCTIONAL_SUBCLASSES = {}
+
+
+def _functional_subclass(cls):
+    """``cls`` with ``Functional`` mixed in after it (its own methods win), made once per class."""
+    from kaffe.engine.functional import Functional
+    if cls not in _FUNCTIONAL_SUBCLASSES:
+        _FUNCTIONAL_SUBCLASSES[cls] = type(cls.__name__, (cls, Functional),
+                                           {"__module__": cls.__module__,
+                                            "__qualname__": cls.__qualname__})
+    return _FUNCTIONAL_SUBCLASSES[cls]

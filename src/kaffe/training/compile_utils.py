@@ -26,6 +26,15 @@ class RunningMean:
         self.total.add_(value.detach(), alpha=weight)
         self.count += weight
 
+    def update_state(self, values, sample_weight=None):
+        """Keras's ``Mean.update_state``: the mean of ``values`` counted ``sample_weight`` times
+        (a number: custom ``train_step``s pass the batch size; default 1)."""
+        values = torch.as_tensor(values).detach().float()
+        weight = 1.0 if sample_weight is None else sample_weight
+        if isinstance(weight, torch.Tensor):
+            weight = float(weight.sum()) if weight.dim() else float(weight)
+        self.update(values.mean() if values.dim() else values, float(weight))
+
     def result(self):
         if self.total is None:
             return torch.tensor(0.0)
@@ -58,8 +67,6 @@ class CompiledLoss:
     """Total loss = sum over outputs of ``loss_weight * loss(y_true, y_pred, sample_weight)``."""
 
     def __init__(self, loss, loss_weights, output_names):
-        if loss is None:
-            raise ValueError("compile() needs a loss, e.g. loss='categorical_crossentropy'.")
         self.output_names = output_names
         self.losses = [None if l is None else losses_module.get_loss_object(l)
                        for l in _per_output(loss, output_names, "loss")]

@@ -17,6 +17,9 @@ from kaffe.engine.device import default_device
 from kaffe.training import data_adapters as da
 from kaffe.training.callback_utils import BatchHooks, callback_list
 from kaffe.training.compile_utils import CompiledLoss, CompiledMetrics, logits_twin
+from kaffe.training import custom_steps
+from kaffe.training.custom_steps import StepAPI
+from kaffe.training import variables  # noqa: F401  (v.value / v.assign on weights)
 from kaffe.training.legacy import LegacyGeneratorAPI
 from kaffe import distribute as distribute_module  # after compile_utils, which it uses
 from kaffe.training import precision
@@ -24,7 +27,7 @@ from kaffe.training import precision
 log = logging.getLogger("kaffe")
 
 
-class Trainer(LegacyGeneratorAPI):
+class Trainer(StepAPI, LegacyGeneratorAPI):
     """Mixed into ``Model``: everything about training and inference loops."""
 
     def __init__(self):
@@ -39,6 +42,7 @@ class Trainer(LegacyGeneratorAPI):
         self._jit_compile = False
         self._logit_outputs = []
         self._outputs_needing_probabilities = set()
+        self._custom = (frozenset(), frozenset())  # (train, test) hooks the class overrides
         self._device = None
         self._prepared_for = None
         self._loss_layers = []
@@ -53,16 +57,28 @@ class Trainer(LegacyGeneratorAPI):
                 weighted_metrics=None, run_eagerly=False, steps_per_execution=1,
                 jit_compile=False, **kwargs):
         """Choose optimizer, loss(es), metrics and loss weights (names or objects, per output
-        as a list or a dict keyed by output names, or one for all outputs)."""
-        kwargs.pop("sample_weight_mode", None)
-        kwargs.pop("target_tensors", None)
+        as a list or a dict keyed by output names, or one for all outputs).
+
+        ``loss`` may be left out when the model adds its own losses (``add_loss``) or overrides
+        ``train_step`` / ``compute_loss`` (Keras 3); training then fails at the first batch only
+        if there is no loss at all."""
+        for inert in ("sample_weight_mode", "target_tensors", "auto_scale_loss"):
+            kwargs.pop(inert, None)
         if kwargs:
             raise TypeError(f"compile() got unexpected arguments {sorted(kwargs)}.")
-        if loss is None:
-            raise ValueError("compile() needs a loss, e.g. loss='categorical_crossentropy'.")
         self.optimizer = optimizers_module.get(optimizer)
         _validate_losses(loss)
         self._compile_args = dict(loss=loss, metrics=metrics, loss_weights=loss_weights)
+        # Keras-contract steps where the class overrides one, or where there is no compiled loss
+        # (the loss then comes from add_loss): see kaffe.training.custom_steps.
+        no_loss = loss is None or (isinstance(loss, (list, tuple, dict)) and not any(
+            l is not None for l in (loss.values() if isinstance(loss, dict) else loss)))
+        train = set(custom_steps.overrides(self, custom_steps.TRAIN_HOOKS))
+        test = set(custom_steps.overrides(self, custom_steps.TEST_HOOKS))
+        if no_loss:
+            train.add("no loss")
+            test.add("no loss")
+        self._custom = (frozenset(train), frozenset(test))
         self._compiled_loss = self._compiled_metrics = None
         self._jit_compile = bool(jit_compile)
         self._forward_loss = None
@@ -103,6 +119,8 @@ class Trainer(LegacyGeneratorAPI):
         layer's logits with the from-logits loss (see ``logits_twin``); metrics still see
         probabilities."""
         self._logit_outputs = []  # (output index, layer, activation)
+        if self._custom[0] or self._custom[1]:
+            return  # user code calls self(x) and sees the probabilities the loss must take
         for i, tensor in enumerate(getattr(self, "outputs", None) or []):
             loss = self._compiled_loss.losses[i]
             twin = logits_twin(loss) if loss is not None else None
@@ -120,9 +138,10 @@ class Trainer(LegacyGeneratorAPI):
 
     @property
     def metrics(self):
-        if self._compiled_loss is None:
-            return []
-        return self._compiled_loss.all_trackers() + self._compiled_metrics.metrics()
+        """The loss trackers, the compiled metrics, then ``Metric`` attributes of the model."""
+        found = [] if self._compiled_loss is None else (
+            self._compiled_loss.all_trackers() + self._compiled_metrics.metrics())
+        return found + self._attribute_metrics()
 
     @property
     def metrics_names(self):
@@ -169,7 +188,12 @@ class Trainer(LegacyGeneratorAPI):
         self._prepared_for = (key[0], self.optimizer, self._compiled_loss)
 
     def _build_from_batch(self, xs):
-        """Create the weights of a model not built yet by running it once on a batch."""
+        """Create the weights of a model not built yet by running it once on a batch (a model
+        without ``call``, e.g. a GAN driving its parts from ``train_step``, has nothing to run)."""
+        from kaffe.engine.layer import Layer
+        if type(self).call is Layer.call:
+            self.built = True
+            return
         with torch.no_grad():
             self(xs[0] if len(xs) == 1 else xs)
         self.built = True
@@ -382,6 +406,11 @@ class Trainer(LegacyGeneratorAPI):
         if jit_compile is not None and bool(jit_compile) != self._jit_compile:
             self._jit_compile, self._forward_loss = bool(jit_compile), None
         strategy = distribute_module.resolve(distribute)
+        custom = bool(self._custom[0])
+        if custom and strategy is not None:
+            raise ValueError(f"Model '{self.name}' trains with its own train_step / compute_loss "
+                             "(or without a compiled loss), which kaffe does not run data-parallel "
+                             "yet; train it in one process (distribute=False).")
         self._use_distribution(strategy)
         if validation_split and validation_data is None:
             (x, y, sample_weight), validation_data = _split_for_validation(
@@ -416,6 +445,7 @@ class Trainer(LegacyGeneratorAPI):
         cbs.on_train_begin()
         last_epoch_logs = {}
         epoch, step = initial_epoch, -1
+        step_logs = None
         try:
             for epoch in range(initial_epoch, epochs):
                 self.reset_metrics()
@@ -427,12 +457,16 @@ class Trainer(LegacyGeneratorAPI):
                     if step == 0 and self._compiled_loss is None:
                         self._prepare(xs)
                         self.reset_metrics()
-                    if ys is None:
+                    if ys is None and not custom:
                         raise da.DataError("fit() needs targets: pass y, or batches of (x, y).")
                     batch_hooks.begin(step)
-                    train_step(self._to_device(xs), self._to_device(ys), self._to_device(sws),
-                               *batch[3:])
-                    batch_hooks.end(step, self._logs)
+                    if custom:
+                        step_logs = self._custom_step(self.train_step, xs, ys, sws)
+                        batch_hooks.end(step, lambda: custom_steps.pythonify_logs(step_logs))
+                    else:
+                        train_step(self._to_device(xs), self._to_device(ys), self._to_device(sws),
+                                   *batch[3:])
+                        batch_hooks.end(step, self._logs)
                     if sync_stop:
                         self.stop_training = strategy.any_rank(self.stop_training)
                     if self.stop_training:
@@ -440,7 +474,7 @@ class Trainer(LegacyGeneratorAPI):
                 self.eval()
                 if step < 0:
                     raise da.DataError("The training data produced no batches.")
-                epoch_logs = self._epoch_logs()
+                epoch_logs = self._custom_logs(step_logs) if custom else self._epoch_logs()
                 if val is not None and (epoch + 1) % validation_freq == 0:
                     epoch_logs.update(self._run_evaluation(val, prefix="val_"))
                 cbs.on_epoch_end(epoch, epoch_logs)
@@ -476,18 +510,24 @@ class Trainer(LegacyGeneratorAPI):
         hooks = BatchHooks(callbacks, "test")
         if callbacks is not None:
             callbacks.on_test_begin()
+        custom, step_logs = bool(self._custom[1]), None
         with torch.no_grad():
             for step, batch in enumerate(data.batches()):
                 xs, ys, sws = batch[0], batch[1], batch[2]
                 if step == 0:
                     self._prepare(xs)
-                if ys is None:
+                    self.reset_metrics()
+                if ys is None and not custom:
                     raise da.DataError("evaluate() needs targets: pass y, or batches of (x, y).")
                 hooks.begin(step)
-                self._test_step(self._to_device(xs), self._to_device(ys), self._to_device(sws),
-                                *batch[3:])
-                hooks.end(step, self._logs)
-        logs = self._epoch_logs(prefix)
+                if custom:
+                    step_logs = self._custom_step(self.test_step, xs, ys, sws)
+                    hooks.end(step, lambda: custom_steps.pythonify_logs(step_logs))
+                else:
+                    self._test_step(self._to_device(xs), self._to_device(ys),
+                                    self._to_device(sws), *batch[3:])
+                    hooks.end(step, self._logs)
+        logs = self._custom_logs(step_logs, prefix) if custom else self._epoch_logs(prefix)
         if callbacks is not None:
             callbacks.on_test_end(logs)
         return logs
@@ -521,14 +561,20 @@ class Trainer(LegacyGeneratorAPI):
         self.eval()
         self._set_precision()
         chunks = None
+        custom_predict = bool(custom_steps.overrides(self, ("predict_step",)))
         cbs.on_predict_begin()
         with torch.inference_mode():
             for step, (xs, _, _) in enumerate(data.batches()):
                 if step == 0:
                     self._prepare(xs)
                 hooks.begin(step)
-                with precision.autocast(self._amp):
-                    out = self(self._to_device(xs)[0] if len(xs) == 1 else self._to_device(xs))
+                if custom_predict:
+                    xs = self._to_device(xs)
+                    out = self.predict_step(custom_steps.pack_x_y_sample_weight(
+                        xs[0] if len(xs) == 1 else xs))
+                else:
+                    with precision.autocast(self._amp):
+                        out = self(self._to_device(xs)[0] if len(xs) == 1 else self._to_device(xs))
                 out = list(out) if isinstance(out, (list, tuple)) else [out]
                 if self._amp is not None:
                     out = [o.float() if o.is_floating_point() else o for o in out]
@@ -554,6 +600,10 @@ class Trainer(LegacyGeneratorAPI):
             self.reset_metrics()
         self.train()
         self._set_precision()
+        if self._custom[0]:
+            logs = self._custom_step(self.train_step, *batch[:3])
+            self.eval()
+            return self._custom_result(logs, return_dict)
         self._select_train_step()(self._to_device(batch[0]), self._to_device(batch[1]),
                                   self._to_device(batch[2]), *batch[3:])
         self.eval()
@@ -567,6 +617,9 @@ class Trainer(LegacyGeneratorAPI):
         self.eval()
         self._set_precision()
         with torch.no_grad():
+            if self._custom[1]:
+                return self._custom_result(self._custom_step(self.test_step, *batch[:3]),
+                                           return_dict)
             self._test_step(self._to_device(batch[0]), self._to_device(batch[1]),
                             self._to_device(batch[2]), *batch[3:])
         return self._batch_result(return_dict)
@@ -584,6 +637,32 @@ class Trainer(LegacyGeneratorAPI):
 
     def predict_on_batch(self, x):
         return self.predict(x, batch_size=da.num_samples(x), verbose=0)
+
+    # ------------------------------------------------------------------ Keras-contract steps
+    def _custom_step(self, step, xs, ys, sws):
+        """Call ``train_step`` / ``test_step`` with the batch packed as Keras packs it."""
+        for layer in self._loss_layers:
+            layer._added_losses.clear()
+        xs, ys, sws = self._to_device(xs), self._to_device(ys), self._to_device(sws)
+        one = lambda ts: None if ts is None else (ts[0] if len(ts) == 1 else list(ts))  # noqa: E731
+        if sws is not None and all(s is None for s in sws):
+            sws = None
+        return step(custom_steps.pack_x_y_sample_weight(one(xs), one(ys), one(sws)))
+
+    def _custom_logs(self, step_logs, prefix=""):
+        """Keras's rule: the metrics' results when the step's keys are theirs, else the last
+        step's logs."""
+        metric_logs = self.get_metrics_result()
+        if not isinstance(step_logs, dict) or set(step_logs) == set(metric_logs):
+            step_logs = metric_logs
+        return {prefix + k: v for k, v in custom_steps.pythonify_logs(step_logs).items()}
+
+    def _custom_result(self, step_logs, return_dict):
+        logs = self._custom_logs(step_logs)
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
 
     def _batch_result(self, return_dict):
         logs = self._epoch_logs()
