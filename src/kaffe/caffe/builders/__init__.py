@@ -3,4 +3,4 @@
 Importing this package registers every builder in ``registry.LAYER_BUILDERS``.
 """
 from kaffe.caffe.builders import (data, elementwise, extra, losses, recurrent,  # noqa: F401
-                                  structure, vision)
+                                  structure, vision, window_data)

@@ -63,12 +63,36 @@ def _split_axis(shape, axis):
     return outer, inner
 
 
-def _labels(label, outer, inner, layer):
+def _labels(label, outer, inner, layer, classes):
+    """The label blob as ``(outer, inner)`` class indices (Caffe: ``static_cast<int>``), each
+    checked to lie in ``[0, classes)`` unless it is the layer's ``ignore_label``: one min/max
+    over the labels; the ignored ones are looked at only when that finds one out of range."""
     if label.numel() != outer * inner:
         raise ValueError(f"{layer.param.type} '{layer.name}' expected {outer * inner} labels "
                          f"(one per prediction). Received: label blob of shape "
                          f"{tuple(label.shape)}.")
-    return label.detach().reshape(outer, inner).long()  # Caffe: static_cast<int>
+    labels = label.detach().reshape(outer, inner).long()
+    if labels.numel():
+        low, high = (int(v) for v in torch.aminmax(labels))
+        if low < 0 or high >= classes:
+            _label_out_of_range(labels, layer, classes)
+    return labels
+
+
+def _label_out_of_range(labels, layer, classes):
+    ignore = getattr(layer, "ignore_label", None)
+    bad = (labels < 0) | (labels >= classes)
+    if ignore is not None:
+        bad &= labels != ignore
+    if bad.any():
+        where = bad.nonzero()[0].tolist()
+        value = int(labels[where[0], where[1]])
+        raise ValueError(
+            f"{layer.param.type} layer '{layer.name}': label {value} (at position {where[0]}"
+            f"{', ' + str(where[1]) if labels.shape[1] > 1 else ''}) is outside the {classes} "
+            f"classes of its input (valid: 0 to {classes - 1}"
+            f"{'' if ignore is None else f', or ignore_label {ignore}'}). Check the labels in "
+            f"the data or the layer's num_output.")
 
 
 @register("SoftmaxWithLoss")
@@ -85,7 +109,7 @@ class SoftmaxWithLoss(_Loss):
 
     def forward(self, x, label):
         outer, inner = _split_axis(x.shape, self.axis)
-        labels = _labels(label, outer, inner, self)
+        labels = _labels(label, outer, inner, self, x.shape[self.axis])
         logp = torch.log_softmax(x, dim=self.axis).reshape(outer, x.shape[self.axis], inner)
         if self.ignore_label is None:   # every position counts: no mask to build or apply
             valid = None
@@ -221,7 +245,7 @@ class InfogainLoss(_Loss):
         k = x.shape[self.axis]
         H = H.reshape(k, k)
         outer, inner = _split_axis(x.shape, self.axis)
-        labels = _labels(label, outer, inner, self)
+        labels = _labels(label, outer, inner, self, k)
         prob = torch.softmax(x, dim=self.axis).reshape(outer, k, inner)
         valid = torch.ones_like(labels, dtype=torch.bool) if self.ignore_label is None \
             else labels != self.ignore_label
@@ -267,7 +291,7 @@ class Accuracy(CaffeLayer):
         x = x.detach()
         k = x.shape[self.axis]
         outer, inner = _split_axis(x.shape, self.axis)
-        labels = _labels(label, outer, inner, self)
+        labels = _labels(label, outer, inner, self, k)
         scores = x.reshape(outer, k, inner)
         valid = torch.ones_like(labels, dtype=torch.bool) if self.ignore_label is None \
             else labels != self.ignore_label

@@ -176,7 +176,7 @@ class Convolution(CaffeLayer):
         self.dilation = dilation * nsp if len(dilation) == 1 else dilation
         channels, out, group = shape[1], p.num_output, p.group
         if out <= 0:
-            raise ValueError(f"Layer '{param.name}': num_output must be positive. "
+            raise ValueError(f"{param.type} layer '{param.name}': num_output must be positive. "
                              f"Received: num_output={out}.")
         if channels % group or out % group:
             raise ValueError(f"Layer '{param.name}': group {group} must divide both the input "
@@ -231,6 +231,9 @@ class InnerProduct(CaffeLayer):
         shape = bottom_shapes[0]
         self.axis = _canonical_axis(p.axis, len(shape), param.name)
         k = math.prod(shape[self.axis:])
+        if p.num_output <= 0:
+            raise ValueError(f"InnerProduct layer '{param.name}': num_output must be positive. "
+                             f"Received: num_output={p.num_output}.")
         self.num_output, self.transpose, self.bias_term = p.num_output, p.transpose, p.bias_term
         self.k = k
         wshape = (k, p.num_output) if p.transpose else (p.num_output, k)
@@ -293,6 +296,12 @@ class Pooling(CaffeLayer):
     def _geometry(self, shape):
         size = tuple(shape[2:])
         kernel = size if self.global_pooling else self.kernel
+        if any(k > n + 2 * pd for n, k, pd in zip(size, kernel, self.pad)):
+            raise ValueError(
+                f"Pooling layer '{self.name}': kernel {kernel[0]}x{kernel[1]} is larger than its "
+                f"padded input {size[0] + 2 * self.pad[0]}x{size[1] + 2 * self.pad[1]} (input "
+                f"{size[0]}x{size[1]}, pad {self.pad[0]}x{self.pad[1]}); use a smaller "
+                f"kernel_size, more pad, or global_pooling: true.")
         pooled = []
         for n, k, pd, s in zip(size, kernel, self.pad, self.stride):
             out = int(math.ceil((n + 2 * pd - k) / s)) + 1
