@@ -209,3 +209,171 @@ def test_errors_name_layer_and_values():
     with pytest.raises(ValueError, match=r"Reshape 'r'.*count"):
         _one('layer { name: "r" type: "Reshape" bottom: "x" top: "y" '
              'reshape_param { shape { dim: 5 } } }', [(2, 3)]).top_shapes([(2, 3)])
+
+
+# ------------------------------------------------------------------ layers added for pycaffe parity
+# (their forward/backward against real Caffe: tests/test_caffe_oracles_public.py; here what the
+# oracles do not cover)
+
+def _net_from(text, phase="TEST"):
+    import kaffe.caffe as caffe
+    from kaffe.caffe.prototxt import parse_net_param
+    return caffe.Net(parse_net_param(text), caffe.TRAIN if phase == "TRAIN" else caffe.TEST)
+
+
+def test_batch_reindex_and_filter_gradients_scatter_back():
+    net = _net_from(
+        'force_backward: true '
+        'layer { name: "in" type: "Input" top: "d" top: "i" top: "s" input_param { '
+        'shape { dim: 4 dim: 3 } shape { dim: 5 } shape { dim: 4 dim: 1 } } } '
+        'layer { name: "br" type: "BatchReindex" bottom: "d" bottom: "i" top: "r" } '
+        'layer { name: "f" type: "Filter" bottom: "d" bottom: "s" top: "kept" }')
+    d = np.arange(12, dtype=np.float32).reshape(4, 3)
+    net.blobs["d"].data[...] = d
+    net.blobs["i"].data[...] = [3, 0, 3, 1, 3]
+    net.blobs["s"].data[...] = np.array([[0], [2], [0], [-1]], np.float32)
+    net.forward()
+    np.testing.assert_array_equal(net.blobs["r"].data, d[[3, 0, 3, 1, 3]])
+    np.testing.assert_array_equal(net.blobs["kept"].data, d[[1, 3]])
+    r_diff = np.random.rand(5, 3).astype(np.float32)
+    k_diff = np.random.rand(2, 3).astype(np.float32)
+    net.blobs["r"].diff[...] = r_diff
+    net.blobs["kept"].diff[...] = k_diff
+    net.backward()
+    want = np.zeros_like(d)
+    np.add.at(want, [3, 0, 3, 1, 3], r_diff)
+    want[[1, 3]] += k_diff
+    np.testing.assert_allclose(net.blobs["d"].diff, want, rtol=1e-6)
+
+
+def test_filter_tops_start_at_bottom_shape():
+    net = _net_from('layer { name: "in" type: "Input" top: "d" top: "s" input_param { '
+                    'shape { dim: 6 dim: 2 } shape { dim: 6 } } } '
+                    'layer { name: "f" type: "Filter" bottom: "d" bottom: "s" top: "kept" }')
+    assert net.blobs["kept"].shape == (6, 2)   # Caffe's first reshape keeps the batch
+    net.blobs["s"].data[...] = [1, 0, 0, 0, 0, 1]
+    net.forward()
+    assert net.blobs["kept"].shape == (2, 2)
+
+
+def test_parameter_layer_is_a_learnable_top():
+    net = _net_from('layer { name: "t" type: "Input" top: "t" input_param { shape { dim: 2 '
+                    'dim: 3 } } } '
+                    'layer { name: "p" type: "Parameter" top: "w" parameter_param { '
+                    'shape { dim: 2 dim: 3 } } } '
+                    'layer { name: "loss" type: "EuclideanLoss" bottom: "w" bottom: "t" '
+                    'top: "loss" }')
+    assert [b.data.shape for b in net.params["p"]] == [(2, 3)]
+    w, t = np.arange(6, dtype=np.float32).reshape(2, 3), np.ones((2, 3), np.float32)
+    net.params["p"][0].data[...] = w
+    net.blobs["t"].data[...] = t
+    net.forward()
+    np.testing.assert_array_equal(net.blobs["w"].data, w)
+    net.backward()
+    # EuclideanLoss = sum((w - t)^2) / (2 N): the blob's diff is (w - t) / N
+    np.testing.assert_allclose(net.params["p"][0].diff, (w - t) / 2, rtol=1e-6)
+
+
+def test_spp_pyramid_height_one_is_one_unflattened_pooling():
+    net = _net_from('layer { name: "in" type: "Input" top: "d" input_param { shape { dim: 2 '
+                    'dim: 3 dim: 7 dim: 9 } } } '
+                    'layer { name: "spp" type: "SPP" bottom: "d" top: "y" '
+                    'spp_param { pyramid_height: 1 pool: AVE } }')
+    x = np.random.rand(2, 3, 7, 9).astype(np.float32)
+    net.blobs["d"].data[...] = x
+    net.forward()
+    assert net.blobs["y"].shape == (2, 3, 1, 1)
+    np.testing.assert_allclose(net.blobs["y"].data[..., 0, 0], x.mean((2, 3)), rtol=1e-5)
+
+
+def test_hdf5_output_writes_data_and_label(tmp_path):
+    import h5py
+    out = tmp_path / "out.h5"
+    net = _net_from('layer { name: "in" type: "Input" top: "d" top: "l" input_param { '
+                    'shape { dim: 3 dim: 4 } shape { dim: 3 } } } '
+                    f'layer {{ name: "h" type: "HDF5Output" bottom: "d" bottom: "l" '
+                    f'hdf5_output_param {{ file_name: "{out}" }} }}')
+    assert out.exists()   # created when the net is built, as Caffe does
+    d, lab = np.random.rand(3, 4).astype(np.float32), np.array([0, 2, 1], np.float32)
+    net.blobs["d"].data[...] = d
+    net.blobs["l"].data[...] = lab
+    net.forward()
+    with h5py.File(out, "r") as f:
+        np.testing.assert_array_equal(f["data"][()], d.reshape(3, 4, 1, 1))
+        np.testing.assert_array_equal(f["label"][()], lab.reshape(3, 1, 1, 1))
+
+
+# ------------------------------------------------------------------ WindowData
+
+def _window_setup(tmp_path, **param):
+    cv2 = pytest.importorskip("cv2")
+    rng = np.random.RandomState(3)
+    imgs = [rng.randint(0, 256, (40, 50, 3)).astype(np.uint8) for _ in range(2)]
+    for i, img in enumerate(imgs):
+        cv2.imwrite(str(tmp_path / f"im{i}.png"), img)
+    (tmp_path / "windows.txt").write_text(
+        "# 0\nim0.png\n3 40 50\n2\n"
+        "2 0.9 10 5 29 24\n"      # foreground, class 2
+        "1 0.3 0 0 9 9\n"         # background (label becomes 0)
+        "# 1\nim1.png\n3 40 50\n1\n"
+        "5 0.45 3 3 20 20\n")     # between the thresholds at bg 0.4: unused
+    fields = dict(source=str(tmp_path / "windows.txt"), root_folder=str(tmp_path) + "/",
+                  batch_size=4, fg_fraction=0.5, bg_threshold=0.4)
+    fields.update(param)
+    text = " ".join(f"{k}: {v!r}".replace("'", '"') for k, v in fields.items())
+    return imgs, text
+
+
+def test_window_file_format(tmp_path):
+    from kaffe.caffe.builders.window_data import read_window_file
+    _, _ = _window_setup(tmp_path)
+    images, fg, bg = read_window_file(str(tmp_path / "windows.txt"), "root/", 0.5, 0.4)
+    assert images == {0: ("root/im0.png", (3, 40, 50)), 1: ("root/im1.png", (3, 40, 50))}
+    assert fg == [(0, 2, 0.9, 10, 5, 29, 24)]
+    assert bg == [(0, 0, 0.0, 0, 0, 9, 9)]
+    (tmp_path / "bad.txt").write_text("# 0\nim0.png\n3 40 50\n1\n2 0.9 10 5 x 24\n")
+    from kaffe.data.errors import DataSourceError
+    with pytest.raises(DataSourceError, match=r"bad.txt:5: expected integer corners"):
+        read_window_file(str(tmp_path / "bad.txt"))
+    (tmp_path / "fg0.txt").write_text("# 0\nim0.png\n3 40 50\n1\n0 0.9 10 5 20 24\n")
+    with pytest.raises(DataSourceError, match=r"fg0.txt:5: a foreground window .* class > 0"):
+        read_window_file(str(tmp_path / "fg0.txt"))
+
+
+def test_window_geometry_as_caffe_computes_it():
+    from kaffe.caffe.builders.window_data import window_geometry
+    # worked by hand from window_data_layer.cpp: context 2 at crop 10 scales by 10/6
+    assert window_geometry((10, 20, 29, 39), 100, 100, 10, 2, False, False) == \
+        ((3, 13, 37, 47), (10, 10), (0, 0))
+    # clipped at the top-left corner: the clipped part is left as zero padding
+    assert window_geometry((0, 0, 19, 19), 30, 30, 10, 2, False, False) == \
+        ((0, 0, 27, 27), (8, 8), (2, 2))
+    assert window_geometry((0, 0, 19, 19), 30, 30, 10, 2, False, True) == \
+        ((0, 0, 27, 27), (8, 8), (2, 0))
+    # warp without context: the window itself, resized to the crop
+    assert window_geometry((4, 5, 6, 7), 30, 30, 10, 0, False, False) == \
+        ((4, 5, 6, 7), (10, 10), (0, 0))
+
+
+def test_window_data_batches(tmp_path):
+    import cv2
+    imgs, text = _window_setup(tmp_path, scale=0.5)
+    net = _net_from('layer { name: "w" type: "WindowData" top: "data" top: "label" '
+                    'transform_param { crop_size: 8 mean_value: 10 mean_value: 20 '
+                    f'mean_value: 30 }} window_data_param {{ {text} }} }}', "TRAIN")
+    assert net.blobs["data"].shape == (4, 3, 8, 8) and net.blobs["label"].shape == (4,)
+    net.forward()
+    np.testing.assert_array_equal(net.blobs["label"].data, [0, 0, 2, 2])  # bg first, then fg
+    mean = np.array([10, 20, 30], np.float32)[:, None, None]
+    for item, (x1, y1, x2, y2) in ((0, (0, 0, 9, 9)), (2, (10, 5, 29, 24))):
+        patch = cv2.resize(imgs[0][y1:y2 + 1, x1:x2 + 1], (8, 8), interpolation=cv2.INTER_LINEAR)
+        want = (patch.transpose(2, 0, 1).astype(np.float32) - mean) * 0.5
+        np.testing.assert_allclose(net.blobs["data"].data[item], want, rtol=0, atol=1e-5)
+
+
+def test_window_data_refuses_missing_foreground(tmp_path):
+    from kaffe.data.errors import DataSourceError
+    _, text = _window_setup(tmp_path, fg_threshold=0.95)
+    with pytest.raises(DataSourceError, match=r"WindowData layer 'w'.* 0 foreground windows"):
+        _net_from('layer { name: "w" type: "WindowData" top: "data" top: "label" '
+                  f'transform_param {{ crop_size: 8 }} window_data_param {{ {text} }} }}')
