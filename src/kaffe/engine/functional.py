@@ -7,6 +7,7 @@ from kaffe.engine.keras_tensor import KerasTensor, flatten
 from kaffe.engine.layer import LayerCallError, Layer
 from kaffe.engine.model import Model
 from kaffe.engine.naming import unique_name
+from kaffe.engine.operation import Operation, OpStep
 
 
 class Functional(Model):
@@ -25,8 +26,11 @@ class Functional(Model):
         self._output_structure = outputs
         self.inputs = _as_tensor_list(inputs, "inputs")
         self.outputs = _as_tensor_list(outputs, "outputs")
-        nodes, layers = map_graph(self.inputs, self.outputs)
-        self._graph_layers = nn.ModuleList(layers)
+        nodes, operations = map_graph(self.inputs, self.outputs)
+        # Op nodes (h * 2, ops.sum(h)) are graph members but not layers, as in Keras 3.
+        self._operations = operations
+        self._graph_layers = nn.ModuleList(
+            [op for op in operations if not isinstance(op, Operation)])
         self._nodes = set(nodes)
         slots = {id(t): i for i, t in enumerate(self.inputs)}
         steps = []
@@ -38,17 +42,25 @@ class Functional(Model):
             for t in node.outputs:
                 slots[id(t)] = len(slots)
                 out_slots.append(slots[id(t)])
-            steps.append((node.layer, in_slots, node.input_structure == "single",
-                          tuple(out_slots), dict(node.call_kwargs)))
+            if isinstance(node.layer, Operation):
+                steps.append((OpStep(node), in_slots, False, tuple(out_slots), {}))
+            else:
+                steps.append((node.layer, in_slots, node.input_structure == "single",
+                              tuple(out_slots), dict(node.call_kwargs)))
         self._steps = steps
         self._num_slots = len(slots)
         self._output_slots = [slots[id(t)] for t in self.outputs]
-        self.creates_mask = any(getattr(l, "creates_mask", False) for l in layers)
+        self.creates_mask = any(getattr(l, "creates_mask", False) for l in operations)
         self.built = True
 
     @property
     def layers(self):
         return list(self._graph_layers)
+
+    @property
+    def operations(self):
+        """Layers and op nodes of the graph, in Keras's order (``summary`` lists these)."""
+        return list(self._operations)
 
     def _io(self, tensors, what):
         if not tensors:

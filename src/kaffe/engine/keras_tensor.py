@@ -2,7 +2,9 @@
 
 A ``KerasTensor`` has a shape (batch axis ``None``) and a dtype but no values. Calling a
 layer on KerasTensors records a ``Node``; ``Model(inputs, outputs)`` walks nodes back from
-the outputs to find the graph.
+the outputs to find the graph. Python operators, indexing and every ``kaffe.ops`` function
+record op nodes too (``h * 2``, ``1 - h``, ``h[:, 0]``: Keras 3's ``Multiply``, ``Subtract``,
+``GetItem``); ``==`` stays identity, as in Keras, so tensors can be dict keys.
 """
 
 
@@ -36,6 +38,77 @@ class KerasTensor:
     def __bool__(self):
         raise TypeError("A symbolic KerasTensor has no value; it cannot be used in an `if`. "
                         "Put the logic inside a layer (e.g. a Lambda).")
+
+    def __len__(self):
+        if not self.shape or self.shape[0] is None:
+            raise TypeError(f"len() of a symbolic tensor of shape {self.shape} is unknown.")
+        return self.shape[0]
+
+    def __iter__(self):
+        raise TypeError(f"A symbolic tensor of shape {self.shape} cannot be iterated; use "
+                        "ops.unstack or indexing (h[:, 0]).")
+
+    def __array__(self, *args, **kwargs):
+        raise TypeError(f"A symbolic KerasTensor (shape {self.shape}) has no values, so it "
+                        "cannot become a numpy array. Use kaffe.ops / keras.ops functions on it "
+                        "(they record graph nodes), or compute inside a layer.")
+
+    def reshape(self, newshape):
+        return _ops().reshape(self, newshape)
+
+    def squeeze(self, axis=None):
+        return _ops().squeeze(self, axis)
+
+    def __getitem__(self, key):
+        return _ops().get_item(self, key)
+
+    def __round__(self, ndigits=None):
+        return _ops().round(self, decimals=ndigits or 0)
+
+
+_OPS = None
+
+
+def _ops():
+    global _OPS
+    if _OPS is None:
+        import kaffe.ops
+        _OPS = kaffe.ops
+    return _OPS
+
+
+def _binary(op_name, reflected=False):
+    if reflected:
+        def method(self, other):
+            return getattr(_ops(), op_name)(other, self)
+    else:
+        def method(self, other):
+            return getattr(_ops(), op_name)(self, other)
+    method.__name__ = op_name
+    return method
+
+
+def _unary(op_name):
+    def method(self):
+        return getattr(_ops(), op_name)(self)
+    method.__name__ = op_name
+    return method
+
+
+#: Python operator -> Keras 3's op (each records a node of that op's class).
+_BINARY_OPERATORS = {
+    "add": "add", "sub": "subtract", "mul": "multiply", "matmul": "matmul",
+    "truediv": "true_divide", "div": "divide", "floordiv": "floor_divide", "mod": "mod",
+    "pow": "power", "and": "logical_and", "or": "logical_or", "xor": "logical_xor",
+}
+for _name, _op in _BINARY_OPERATORS.items():
+    setattr(KerasTensor, f"__{_name}__", _binary(_op))
+    setattr(KerasTensor, f"__r{_name}__", _binary(_op, reflected=True))
+for _name, _op in {"lt": "less", "le": "less_equal", "gt": "greater", "ge": "greater_equal",
+                   "ne": "not_equal"}.items():
+    setattr(KerasTensor, f"__{_name}__", _binary(_op))
+for _name, _op in {"neg": "negative", "abs": "absolute", "invert": "logical_not"}.items():
+    setattr(KerasTensor, f"__{_name}__", _unary(_op))
 
 
 class Node:

@@ -61,7 +61,7 @@ def print_summary(model, line_length=None, print_fn=None, show_trainable=False):
     connected to for branching graphs), then the parameter totals."""
     print_fn = print_fn or print
     from kaffe.engine.sequential import Sequential
-    layers = model.layers
+    layers = getattr(model, "operations", None) or model.layers  # op nodes too, as Keras 3
     graph_like = not isinstance(model, Sequential) and any(
         len(node.inputs) > 1 for layer in layers for node in layer._inbound_nodes)
     headers = ["Layer (type)", "Output Shape", "Param #"] + (["Connected to"] if graph_like else [])

@@ -77,6 +77,10 @@ def serialize_layer(layer):
         out = {"module": "keras.src.models.functional", "class_name": "Functional",
                "config": functional_config(layer), "registered_name": "Functional",
                "build_config": {"input_shape": None}}
+    elif _is_operation(layer):  # an op node: Keras 3's keras.src.ops.<group>.<Class>
+        out = {"module": layer.spec.keras_module, "class_name": type(layer).__name__,
+               "config": _to_json_values(layer.get_config()),
+               "registered_name": type(layer).__name__}
     else:
         module, registered = _module_of(layer)
         out = {"module": module, "class_name": type(layer).__name__,
@@ -92,6 +96,62 @@ def serialize_layer(layer):
     if compile_config is not None:
         out["compile_config"] = compile_config
     return out
+
+
+def _is_operation(layer):
+    from kaffe.engine.operation import Operation
+    return isinstance(layer, Operation)
+
+
+def _to_json_values(value):
+    """Call arguments and op configs as Keras 3 writes them: slices, ``...``, arrays and
+    tensors as its ``__slice__`` / ``__ellipsis__`` / ``__numpy__`` / ``__tensor__`` dicts."""
+    import numpy as np
+    import torch
+    if isinstance(value, dict):
+        return {k: _to_json_values(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_json_values(v) for v in value]
+    if isinstance(value, slice):
+        return {"class_name": "__slice__", "config": {
+            "start": _to_json_values(value.start), "stop": _to_json_values(value.stop),
+            "step": _to_json_values(value.step)}}
+    if value is Ellipsis:
+        return {"class_name": "__ellipsis__", "config": {}}
+    if isinstance(value, torch.Tensor):
+        return {"class_name": "__tensor__", "config": {
+            "value": value.detach().cpu().tolist(), "dtype": str(value.dtype).replace("torch.", "")}}
+    if isinstance(value, np.ndarray) and value.ndim > 0:
+        return {"class_name": "__numpy__", "config": {"value": value.tolist(),
+                                                      "dtype": value.dtype.name}}
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, torch.dtype):
+        return str(value).replace("torch.", "")
+    return value
+
+
+def _from_json_value(value):
+    """The inverse of ``_to_json_values`` for one special dict (else None)."""
+    import numpy as np
+    import torch
+    kind = value.get("class_name")
+    inner = value.get("config") or {}
+    if kind == "__slice__":
+        return slice(inner.get("start"), inner.get("stop"), inner.get("step"))
+    if kind == "__ellipsis__":
+        return Ellipsis
+    if kind == "__numpy__":
+        return np.array(inner["value"], dtype=inner["dtype"])
+    if kind == "__tensor__":
+        from kaffe.engine.operation import torch_dtype
+        return torch.tensor(inner["value"], dtype=torch_dtype(inner["dtype"]))
+    if kind == "__bytes__":
+        return inner["value"].encode("utf-8")
+    return None
+
+
+_SPECIAL_VALUES = ("__slice__", "__ellipsis__", "__numpy__", "__tensor__", "__bytes__")
 
 
 def layer_config(layer):
@@ -149,13 +209,19 @@ def functional_config(model):
                 tensor_index]
 
     layer_configs = []
-    for layer in model.layers:
+    for layer in getattr(model, "operations", model.layers):
         config = serialize_layer(layer)
         config["name"] = layer.name
         config["inbound_nodes"] = []
         for node in layer._inbound_nodes:
             if node in own and not node.is_input:
                 kwargs = dict(node.call_kwargs)
+                if getattr(node, "op_template", None) is not None:
+                    from kaffe.engine.operation import fill
+                    tensors = [tensor_config(t) for t in node.inputs]
+                    args = fill(node.op_template, tensors)
+                    config["inbound_nodes"].append({"args": _to_json_values(args), "kwargs": {}})
+                    continue
                 if hasattr(layer, "_keras_node_args"):  # layers Keras calls as f(a, b, key=c)
                     args, extra = layer._keras_node_args(node.inputs)
                     args = [tensor_config(t) for t in args]
@@ -204,6 +270,13 @@ def deserialize_layer(config, custom_objects=None, source="the config"):
             return _sequential_from_config(inner, custom_objects, source, legacy)
         if class_name in ("Functional", "Model"):
             return _functional_from_config(inner, custom_objects, source, legacy)
+    operation = _operation_class(config, custom_objects)
+    if operation is not None:
+        try:
+            return operation.from_config(_resolve_values(inner))
+        except TypeError as error:
+            raise ValueError(f"{source}: cannot create op node '{inner.get('name')}' "
+                             f"({class_name}) from its config: {error}") from error
     cls = _resolve_layer_class(config, custom_objects, source)
     kwargs = clean_layer_args(cls, inner, custom_objects, source)
     try:
@@ -239,6 +312,31 @@ def _shape_from_json(shape):
     if shape and isinstance(shape[0], list):
         return [tuple(s) for s in shape]
     return tuple(shape)
+
+
+def _operation_class(config, custom_objects):
+    """The kaffe ``Operation`` class of an op node (module ``keras.src.ops.<group>``)."""
+    module = str(config.get("module") or "")
+    if config["class_name"] in custom_objects or not module.startswith(("keras.src.ops.",
+                                                                        "keras.ops")):
+        return None
+    from kaffe.ops import BY_CLASS
+    spec = BY_CLASS.get(config["class_name"])
+    if spec is None:
+        name = (config.get("config") or {}).get("name")
+        raise ValueError(f"op node '{name}' is Keras's {module}.{config['class_name']}, an op "
+                         "kaffe.ops does not have. Ops kaffe has: see kaffe.ops.__all__.")
+    return spec.operation_class
+
+
+def _resolve_values(value):
+    if isinstance(value, dict):
+        if value.get("class_name") in _SPECIAL_VALUES:
+            return _from_json_value(value)
+        return {k: _resolve_values(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve_values(v) for v in value]
+    return value
 
 
 def _resolve_layer_class(config, custom_objects, source):
@@ -429,6 +527,8 @@ def _functional_from_config(config, custom_objects, source, legacy):
     def resolve(value):
         if isinstance(value, dict) and value.get("class_name") == "__keras_tensor__":
             return tensor(value["config"]["keras_history"], endpoint=False)
+        if isinstance(value, dict) and value.get("class_name") in _SPECIAL_VALUES:
+            return _from_json_value(value)
         if isinstance(value, list):
             return [resolve(v) for v in value]
         if isinstance(value, dict):
