@@ -199,8 +199,8 @@ def test_matches_keras_reuters_steps(keras_datasets, ranks, corpus, data_file, t
 @pytest.mark.parametrize("kwargs", [{}, {"num_words": 2000, "maxlen": 30, "seed": 9},
                                     {"skip_top": 5, "start_char": None, "oov_char": None}])
 def test_imdb_npz_matches_keras_imdb(keras_datasets, ranks, corpus, tmp_path, monkeypatch, kwargs):
-    """A Keras-style npz, in kaffe's pickle-free layout, loads as Keras's imdb loader loads the
-    pickled original; the pickled original itself is refused."""
+    """A Keras-style npz, in kaffe's pickle-free layout or Keras's own pickled one, loads as
+    Keras's imdb loader loads the pickled original."""
     keras_imdb, _ = keras_datasets
     labels = corpus[1]
     train, test = ranks[:7000], ranks[7000:]
@@ -219,9 +219,10 @@ def test_imdb_npz_matches_keras_imdb(keras_datasets, ranks, corpus, tmp_path, mo
     assert as_lists(x) == as_lists(kx) and as_lists(xt) == as_lists(kxt)
     np.testing.assert_array_equal(y, ky)
     np.testing.assert_array_equal(yt, kyt)
-    with pytest.raises(ValueError, match="will not unpickle") as e:
-        imdb.load_data(path=pickled)
-    assert "allow_pickle=True" in str(e.value) and "imdb_flat.npz" in str(e.value)
+    # Keras's own pickled layout is read too, through the plain-data unpickler.
+    (px, py), (pxt, pyt) = imdb.load_data(path=pickled, **kwargs)
+    assert as_lists(px) == as_lists(kx) and as_lists(pxt) == as_lists(kxt)
+    np.testing.assert_array_equal(py, ky)
 
 
 def test_imdb_defaults_to_sentiment(data_file, tmp_path, monkeypatch):

@@ -8,6 +8,7 @@ import logging
 import os
 
 from kaffe.datasets import _home, _idx
+from kaffe.utils import file_utils
 
 logger = logging.getLogger(__name__)
 
@@ -45,14 +46,19 @@ def load_data(path=None):
         raise FileNotFoundError(
             f"Fashion-MNIST path {path!r} does not exist: expected a folder holding the four IDX "
             f"files or an npz. kaffe cannot download; pass a local path.")
-    folder, searched = _home.find_dataset_dir(NAME, _idx.has_split_files, system_dirs=(SYSTEM_DIR,))
+    keras_cache_dir = os.path.join(file_utils.cache_folder("datasets"), NAME)  # Keras's layout
+    folder, searched = _home.find_dataset_dir(NAME, _idx.has_split_files,
+                                              system_dirs=(SYSTEM_DIR, keras_cache_dir))
     if folder is None:
         explicit = [p for p in searched if not p.endswith(os.path.join("shared", "data", NAME))]
         raise FileNotFoundError(
             "Fashion-MNIST not found. Looked in: " + ", ".join(explicit)
             + f", and shared/data/{NAME} in every parent folder of the working directory and of "
             "the kaffe package" + ("" if _home.data_home() else " ($KAFFE_DATA_HOME is unset)")
-            + ". Install it with `apt-get install dataset-fashion-mnist` (puts the IDX files in "
+            + ". Keras downloads the four files from "
+            "https://storage.googleapis.com/tensorflow/tf-keras-datasets/ into "
+            f"{keras_cache_dir}; put them there, or install it with "
+            "`apt-get install dataset-fashion-mnist` (puts the IDX files in "
             f"{SYSTEM_DIR}), or put train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
             "t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz in "
             "$KAFFE_DATA_HOME/fashion-mnist, or call load_data(path=<that folder>).")

@@ -1,7 +1,9 @@
-"""``keras.datasets.imdb``'s API. kaffe cannot download the IMDB reviews, so by default this serves
-the movie-review sentences of :mod:`kaffe.datasets.sentiment` (10,605 Rotten Tomatoes sentences,
-label ``score > 0``), encoded the same way; a Keras ``imdb.npz`` is read when ``path=`` names one
-and it can be read without unpickling.
+"""``keras.datasets.imdb``'s API. The real IMDB reviews when Keras's ``imdb.npz`` is in the Keras cache
+(``$KERAS_HOME/datasets`` or ``~/.keras/datasets``; its pickled object arrays are read as plain
+data through :mod:`kaffe.datasets.safe_pickle`, never ``allow_pickle=True``). kaffe cannot
+download it, so without that file this serves the movie-review sentences of
+:mod:`kaffe.datasets.sentiment` (10,605 Rotten Tomatoes sentences, label ``score > 0``),
+encoded the same way.
 
 Seed scripts run unchanged::
 
@@ -14,7 +16,8 @@ import os
 
 import numpy as np
 
-from kaffe.datasets import _home, sentiment
+from kaffe.datasets import _home, keras_cache, safe_pickle, sentiment
+from kaffe.utils import file_utils
 
 logger = logging.getLogger(__name__)
 
@@ -37,15 +40,16 @@ def load_data(path=None, num_words=None, skip_top=0, maxlen=None, seed=113, star
     ``test_split`` since the sentences have no fixed split), because kaffe cannot download.
 
     Args:
-        path: ``None`` (the sentiment sentences); a Keras-style ``.npz``; or a sentiment TSV file
+        path: ``None`` (Keras's cached ``imdb.npz`` when there, else the sentiment
+            sentences); a Keras-style ``.npz``; or a sentiment TSV file
             or folder. A bare file name that does not exist here, such as Keras's default
             ``"imdb.npz"``, is looked up in ``$KAFFE_DATA_HOME`` and ``~/.keras/datasets``, and
             if absent the sentiment sentences are used.
-            The npz is read with ``np.load(allow_pickle=False)``: Keras's own ``imdb.npz`` stores
-            its reviews as pickled object arrays, which kaffe refuses to unpickle. Convert such
-            a file once, where you trust it, to a pickle-free npz that kaffe reads
+            Keras's own ``imdb.npz`` stores its reviews as pickled object arrays; they are read
+            with an unpickler that admits only plain data (lists, numbers, NumPy arrays) and
+            refuses anything else, naming it. A pickle-free layout is read too
             (``x_train_values``/``x_train_lengths``, ``x_test_values``/``x_test_lengths``,
-            ``y_train``, ``y_test``)::
+            ``y_train``, ``y_test``), made from a trusted file by::
 
 {recipe}
 
@@ -94,6 +98,9 @@ load_data.__doc__ = load_data.__doc__.format(recipe=CONVERT_RECIPE.replace("\n",
 def get_word_index(path=None):
     """``{word: rank}``. ``path`` a Keras ``imdb_word_index.json`` reads that; otherwise the
     word index of the sentiment sentences (:func:`kaffe.datasets.sentiment.get_word_index`)."""
+    if path is None and keras_cache.cached_path("imdb") and keras_cache.cached_path(
+            "imdb_word_index"):
+        path = keras_cache.cached_path("imdb_word_index")  # goes with the real IMDB reviews
     if path is not None and str(path).endswith(".json"):
         resolved = _resolve_bare(os.path.expanduser(os.fspath(path)))
         if resolved is not None:
@@ -115,16 +122,17 @@ def _resolve_bare(path):
         return path
     if os.path.dirname(path):
         return None
-    for folder in (_home.data_home(), os.path.join(os.path.expanduser("~"), ".keras", "datasets")):
+    for folder in (_home.data_home(), file_utils.cache_folder("datasets")):
         if folder and os.path.isfile(os.path.join(folder, path)):
             return os.path.join(folder, path)
     return None
 
 
 def _resolve_npz(path):
-    """The npz file ``path`` names, or ``None`` when it is not an npz (sentiment data instead)."""
+    """The npz file ``path`` names (``None``: Keras's cached ``imdb.npz`` if there), or ``None``
+    when it is not an npz (sentiment data instead)."""
     if path is None:
-        return None
+        return keras_cache.cached_path("imdb")
     path = os.path.expanduser(os.fspath(path))
     if not path.endswith(".npz"):
         return None
@@ -140,43 +148,34 @@ def _resolve_npz(path):
 
 
 def read_npz(path):
-    """``(x_train, y_train), (x_test, y_test)`` from an IMDB-style npz without unpickling: x as
-    lists of lists of ints, y as arrays. Raises ValueError for pickled (object) arrays."""
-    with np.load(path, allow_pickle=False) as f:
-        keys = set(f.files)
-        out = {}
-        for split in ("train", "test"):
-            x_key, y_key = "x_" + split, "y_" + split
-            if y_key not in keys or (x_key not in keys and x_key + "_values" not in keys):
-                raise ValueError(f"npz file {path} lacks the IMDB keys: expected {list(NPZ_KEYS)} "
-                                 f"(or x_*_values/x_*_lengths), found {sorted(keys)}")
-            try:
-                if x_key + "_values" in keys:
-                    values, lengths = f[x_key + "_values"], f[x_key + "_lengths"]
-                    if lengths.sum() != len(values):
-                        raise ValueError(f"npz file {path}: {x_key}_lengths sum to "
-                                         f"{lengths.sum()} but {x_key}_values holds {len(values)}")
-                    bounds = np.concatenate([[0], np.cumsum(lengths)])
-                    x = [values[a:b].tolist() for a, b in zip(bounds[:-1], bounds[1:])]
-                else:
-                    array = f[x_key]
-                    if array.ndim != 2:
-                        raise ValueError(f"npz file {path}: {x_key} has shape {array.shape}, "
-                                         "expected (reviews, words)")
-                    x = array.tolist()
-                y = f[y_key]
-            except ValueError as e:
-                if "allow_pickle" not in str(e):
-                    raise
-                raise ValueError(
-                    f"{path} stores its reviews as pickled object arrays (Keras's imdb.npz does); "
-                    "kaffe loads npz files with allow_pickle=False and will not unpickle them, "
-                    "since a pickle can run arbitrary code. Convert the file once, where you "
-                    "trust it, to kaffe's pickle-free layout:\n" + CONVERT_RECIPE
-                    + "\nthen call load_data(path='imdb_flat.npz'); or use path=None for the "
-                    "sentiment sentences.") from None
-            if len(x) != len(y):
-                raise ValueError(f"npz file {path}: {len(x)} {x_key} sequences but {len(y)} "
-                                 f"{y_key} labels")
-            out[split] = (x, y)
+    """``(x_train, y_train), (x_test, y_test)`` from an IMDB-style npz: x as lists of lists of
+    ints, y as arrays. Object arrays (Keras's own file) are read through
+    :func:`kaffe.datasets.safe_pickle.load_npz`; a pickle holding more than plain data is
+    refused, naming what it tried to load."""
+    f = keras_cache.read_checked("imdb", path, safe_pickle.load_npz)
+    out = {}
+    for split in ("train", "test"):
+        x_key, y_key = "x_" + split, "y_" + split
+        if y_key not in f or (x_key not in f and x_key + "_values" not in f):
+            raise ValueError(f"npz file {path} lacks the IMDB keys: expected {list(NPZ_KEYS)} "
+                             f"(or x_*_values/x_*_lengths), found {sorted(f)}")
+        if x_key + "_values" in f:
+            values, lengths = f[x_key + "_values"], f[x_key + "_lengths"]
+            if lengths.sum() != len(values):
+                raise ValueError(f"npz file {path}: {x_key}_lengths sum to {lengths.sum()} but "
+                                 f"{x_key}_values holds {len(values)}")
+            bounds = np.concatenate([[0], np.cumsum(lengths)])
+            x = [values[a:b].tolist() for a, b in zip(bounds[:-1], bounds[1:])]
+        elif f[x_key].dtype == object and f[x_key].ndim == 1:
+            x = [list(row) for row in f[x_key]]
+        elif f[x_key].ndim == 2:
+            x = f[x_key].tolist()
+        else:
+            raise ValueError(f"npz file {path}: {x_key} has shape {f[x_key].shape}, expected "
+                             "(reviews, words) or an object array of lists")
+        y = f[y_key]
+        if len(x) != len(y):
+            raise ValueError(f"npz file {path}: {len(x)} {x_key} sequences but {len(y)} "
+                             f"{y_key} labels")
+        out[split] = (x, y)
     return out["train"], out["test"]

@@ -6,7 +6,8 @@
 import logging
 import os
 
-from kaffe.datasets import _home, _idx
+from kaffe.datasets import _home, _idx, keras_cache
+from kaffe.utils import file_utils
 
 logger = logging.getLogger(__name__)
 
@@ -22,10 +23,11 @@ def load_data(path=None):
             ``t10k-images-idx3-ubyte[.gz]`` and ``t10k-labels-idx1-ubyte[.gz]``, or a Keras-style
             ``mnist.npz`` (keys ``x_train``, ``y_train``, ``x_test``, ``y_test``). A bare file name
             that does not exist here, such as Keras's default ``"mnist.npz"``, is looked up in
-            ``$KAFFE_DATA_HOME`` and ``~/.keras/datasets`` (Keras's cache), then treated as
-            ``None``.
+            ``$KAFFE_DATA_HOME`` and Keras's cache (``$KERAS_HOME/datasets``, default
+            ``~/.keras/datasets``), then treated as ``None``.
             ``None`` (the default) searches ``$KAFFE_DATA_HOME/mnist``, then ``shared/data/mnist``
-            in the parent folders of the working directory and of the package; when nothing is
+            in the parent folders of the working directory and of the package, then Keras's
+            cached ``mnist.npz``; when nothing is
             found it returns the bundled sample (first 6,000 train and 1,000 test digits of the
             real set) and logs a warning.
 
@@ -43,6 +45,9 @@ def load_data(path=None):
     folder, _ = _home.find_dataset_dir(NAME, _has_data)
     if folder is not None:
         return _load_source(folder)
+    cached = keras_cache.cached_path("mnist")
+    if cached is not None:
+        return keras_cache.read_checked("mnist", cached, _idx.load_split_npz)
     return _load_sample()
 
 
@@ -70,7 +75,7 @@ def _resolve_explicit(path):
             f"MNIST path {path!r} does not exist: expected a folder holding the four MNIST IDX "
             f"files or a Keras-style mnist.npz. kaffe cannot download; pass a local path.")
     # A bare name, as Keras's path="mnist.npz" which means "cache file name".
-    for folder in (_home.data_home(), os.path.join(os.path.expanduser("~"), ".keras", "datasets")):
+    for folder in (_home.data_home(), file_utils.cache_folder("datasets")):
         if folder and os.path.exists(os.path.join(folder, path)):
             return os.path.join(folder, path)
     logger.info("MNIST file %r not found in the working directory, $KAFFE_DATA_HOME or "
