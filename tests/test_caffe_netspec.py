@@ -283,6 +283,10 @@ def test_params_and_errors():
     with pytest.raises(AttributeError, match="no top named 'missing'"):
         n.missing
     assert n["data"] is n.data
+    with pytest.raises(KeyError, match="no top named 'missing'"):
+        n["missing"]
+    import copy
+    assert str(copy.deepcopy(n).tops["data"].to_proto()) == str(n.data.to_proto())
 
 
 def test_net_spec_module_names():

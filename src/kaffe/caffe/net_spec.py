@@ -179,6 +179,8 @@ class NetSpec:
         self.tops[name] = value
 
     def __getattr__(self, name):
+        if name == "tops" or name.startswith("__"):   # copy/pickle probe an unset instance
+            raise AttributeError(name)
         try:
             return self.tops[name]
         except KeyError:
@@ -189,7 +191,11 @@ class NetSpec:
         self.__setattr__(key, value)
 
     def __getitem__(self, item):
-        return self.__getattr__(item)
+        try:
+            return self.tops[item]
+        except KeyError:   # pycaffe: n['x'] raises KeyError, n.x AttributeError here
+            raise KeyError(f"NetSpec has no top named {item!r}; assigned: "
+                           f"{', '.join(self.tops) or 'none'}.") from None
 
     def to_proto(self):
         names = {value: key for key, value in self.tops.items()}
