@@ -129,11 +129,33 @@ def _read_analogies(path, case_insensitive):
     return sections
 
 
+def _cos_add(unit, idx):
+    """3CosAdd (``most_similar``): cosine to ``b + c - a`` of unit vectors."""
+    query = unit[idx[:, 1]] + unit[idx[:, 2]] - unit[idx[:, 0]]
+    query /= np.maximum(np.linalg.norm(query, axis=1, keepdims=True), 1e-30)
+    return query @ unit.T
+
+
+def _cos_mul(unit, idx):
+    """3CosMul (``most_similar_cosmul``): ``cos'(x, b) cos'(x, c) / (cos'(x, a) + 1e-6)``
+    with cosines shifted to ``[0, 1]``."""
+    shifted = [(1 + unit[idx[:, i]] @ unit.T) / 2 for i in range(3)]
+    return shifted[1] * shifted[2] / (shifted[0] + 0.000001)
+
+
+#: ``similarity_function`` name -> batch scorer ``(unit vectors, question rows) -> scores``.
+ANALOGY_SCORES = {"most_similar": _cos_add, "most_similar_cosmul": _cos_mul}
+
+
 def evaluate_word_analogies(kv, analogies, restrict_vocab=300000, case_insensitive=True,
-                            dummy4unknown=False):
-    """``(total accuracy, sections)`` as gensim: 3CosAdd over the first ``restrict_vocab``
+                            dummy4unknown=False, similarity_function="most_similar"):
+    """``(total accuracy, sections)`` as gensim: 3CosAdd (or, with
+    ``similarity_function='most_similar_cosmul'``, 3CosMul) over the first ``restrict_vocab``
     words; questions with a word outside them are skipped (``dummy4unknown``: counted wrong).
     Each section is ``{'section', 'correct', 'incorrect'}``; the last one is the total."""
+    if similarity_function not in ANALOGY_SCORES:
+        raise ValueError(f"similarity_function {similarity_function!r} is not supported; "
+                         f"expected one of {sorted(ANALOGY_SCORES)}")
     ok_vocab = _vocab_view(kv, restrict_vocab, case_insensitive)
     limit = min(restrict_vocab or len(kv), len(kv))
     kv.fill_norms()
@@ -154,9 +176,7 @@ def evaluate_word_analogies(kv, analogies, restrict_vocab=300000, case_insensiti
         for start in range(0, len(known), 512):
             batch = [verdicts[i][0] for i in known[start:start + 512]]
             idx = np.array([[ok_vocab[w] for w in quad] for quad in batch], dtype=np.int64)
-            query = unit[idx[:, 1]] + unit[idx[:, 2]] - unit[idx[:, 0]]
-            query /= np.maximum(np.linalg.norm(query, axis=1, keepdims=True), 1e-30)
-            sims = query @ unit.T
+            sims = ANALOGY_SCORES[similarity_function](unit, idx)
             k = min(8, sims.shape[1])
             best = np.argpartition(-sims, k - 1, axis=1)[:, :k]
             best = np.take_along_axis(best, np.argsort(-np.take_along_axis(sims, best, 1),

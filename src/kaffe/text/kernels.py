@@ -21,7 +21,7 @@ without locks (Hogwild, as word2vec.c and gensim do): the kernels release the GI
 import math
 
 import numpy as np
-from numba import njit
+from kaffe.text.jit import njit
 
 EXP_TABLE_SIZE = 1000
 MAX_EXP = 6.0

@@ -17,6 +17,20 @@ from kaffe.text import evaluation, formats
 _KEY_TYPES = (str, int, np.integer)
 FORMAT_NAME = "kaffe.KeyedVectors"
 
+#: the dtype of word vectors (gensim's name for it).
+REAL = np.float32
+
+
+def pseudorandom_weak_vector(size, seed_string=None, hashfxn=hash):
+    """A small random vector (uniform in ``±0.5/size``), as gensim starts new word vectors;
+    with ``seed_string`` the same string always gives the same vector (within one process,
+    as Python's ``hash`` of a str is salted per process)."""
+    if seed_string:
+        rng = np.random.Generator(np.random.SFC64(hashfxn(seed_string) & 0xffffffff))
+    else:
+        rng = np.random.default_rng()
+    return (rng.random(size).astype(REAL) - 0.5) / size
+
 
 def _as_list(value):
     """A single key or vector becomes a one-item list (gensim accepts both)."""
@@ -72,9 +86,17 @@ class KeyedVectors:
             kv.expandos["count"] = np.asarray(counts, dtype=np.int64)
         return kv
 
-    def add_vectors(self, keys, weights, replace=False):
-        """Append vectors for new ``keys`` (existing ones are replaced with ``replace``)."""
+    def add_vectors(self, keys, weights, extras=None, replace=False):
+        """Append vectors for new ``keys`` (one key and its vector, or lists of both);
+        existing keys keep their vectors unless ``replace``. ``extras``: ``{attr: values}``
+        per key, stored as vecattrs."""
+        if isinstance(keys, _KEY_TYPES):
+            keys = [keys]
+        keys = list(keys)
         weights = np.asarray(weights, dtype=self.vectors.dtype).reshape(len(keys), -1)
+        if weights.shape[1] != self.vector_size:
+            raise ValueError(f"expected vectors of size {self.vector_size} for "
+                             f"{len(keys)} keys, received weights of shape {weights.shape}")
         new = [i for i, k in enumerate(keys) if k not in self.key_to_index]
         if replace:
             for i, k in enumerate(keys):
@@ -86,6 +108,11 @@ class KeyedVectors:
         self.vectors = np.vstack([self.vectors, weights[new]])
         for name, values in self.expandos.items():
             self.expandos[name] = np.concatenate([values, np.zeros(len(new), values.dtype)])
+        added = {keys[i] for i in new}
+        for name, values in (extras or {}).items():
+            for key, value in zip(keys, values):
+                if replace or key in added:
+                    self.set_vecattr(key, name, value)
         self.norms = None
 
     def add_vector(self, key, vector):
@@ -111,7 +138,8 @@ class KeyedVectors:
         return len(self.index_to_key)
 
     def __contains__(self, key):
-        return key in self.key_to_index
+        """Whether ``key`` is a word, or (an int) a row number, as gensim answers."""
+        return self.has_index_for(key)
 
     def has_index_for(self, key):
         return self.get_index(key, -1) >= 0
@@ -162,6 +190,26 @@ class KeyedVectors:
     def get_normed_vectors(self):
         self.fill_norms()
         return self.vectors / self.norms[:, None]
+
+    def unit_normalize_all(self):
+        """Scale every vector to unit length in place (the raw lengths are lost)."""
+        self.fill_norms()
+        self.vectors /= np.maximum(self.norms, 1e-30)[:, None].astype(self.vectors.dtype)
+        self.norms = np.ones(len(self.vectors), dtype=self.vectors.dtype)
+
+    def vectors_for_all(self, keys, allow_inference=True, copy_vecattrs=False):
+        """A new ``KeyedVectors`` holding the vectors of those ``keys`` that are known, once
+        each, in the order given; ``copy_vecattrs`` copies their vecattrs (otherwise ``count``
+        is the usual stand-in, decreasing from ``len``)."""
+        chosen = list(dict.fromkeys(k for k in keys if k in self.key_to_index))
+        rows = [self.key_to_index[k] for k in chosen]
+        counts = np.arange(len(chosen), 0, -1, dtype=np.int64)
+        kv = type(self).from_arrays(chosen, self.vectors[rows].reshape(len(rows), -1), counts)
+        kv.vector_size = self.vector_size
+        if copy_vecattrs:
+            for name, values in self.expandos.items():
+                kv.expandos[name] = np.asarray(values)[rows]
+        return kv
 
     def get_mean_vector(self, keys, weights=None, pre_normalize=True, post_normalize=False,
                         ignore_missing=True):
@@ -287,8 +335,22 @@ class KeyedVectors:
         return 1 - self.cosine_similarities(v, others)
 
     def similarity(self, w1, w2):
-        """Cosine similarity of two words."""
+        """Cosine similarity of two words (exactly 1 for a word with itself)."""
+        if isinstance(w1, _KEY_TYPES) and w1 == w2 and np.any(self[w1]):
+            return np.float32(1.0)
         return np.dot(_unit(self[w1]), _unit(self[w2]))
+
+    def relative_cosine_similarity(self, wa, wb, topn=10):
+        """Leeuwenberg et al.'s relative cosine similarity: ``similarity(wa, wb)`` divided by
+        the sum of ``wa``'s ``topn`` best similarities."""
+        total = sum(sim for _, sim in self.most_similar(wa, topn=topn))
+        return self.similarity(wa, wb) / total
+
+    def wmdistance(self, document1, document2, norm=True):
+        """Word Mover's Distance between two lists of words (Kusner et al. 2015), solved
+        with the POT package (``pip install POT``); see :mod:`kaffe.text.wmd`."""
+        from kaffe.text.wmd import wmdistance
+        return wmdistance(self, document1, document2, norm)
 
     def distance(self, w1, w2):
         return 1 - self.similarity(w1, w2)
@@ -316,11 +378,9 @@ class KeyedVectors:
     def evaluate_word_analogies(self, analogies, restrict_vocab=300000, case_insensitive=True,
                                 dummy4unknown=False, similarity_function="most_similar"):
         """Accuracy on a ``questions-words.txt``-style file: ``(score, sections)``."""
-        if similarity_function != "most_similar":
-            raise ValueError(f"similarity_function {similarity_function!r} is not supported; "
-                             f"use 'most_similar' (3CosAdd), as gensim does")
         return evaluation.evaluate_word_analogies(self, analogies, restrict_vocab,
-                                                  case_insensitive, dummy4unknown)
+                                                  case_insensitive, dummy4unknown,
+                                                  similarity_function)
 
     def evaluate_word_pairs(self, pairs, delimiter="\t", encoding="utf8", restrict_vocab=300000,
                             case_insensitive=True, dummy4unknown=False):
@@ -332,9 +392,11 @@ class KeyedVectors:
     @classmethod
     def load_word2vec_format(cls, fname, fvocab=None, binary=False, encoding="utf8",
                              unicode_errors="strict", limit=None, datatype=np.float32,
-                             no_header=False):
+                             no_header=False, binary_chunk_size=None):
         """Vectors from a word2vec.c file (``binary=True`` or text) or, with ``no_header=True``,
-        a GloVe text file. ``limit``: read only the first words. ``fvocab``: word counts."""
+        a GloVe text file; ``.gz`` / ``.bz2`` files are decompressed. ``limit``: read only the
+        first words. ``fvocab``: word counts. (``binary_chunk_size``, gensim's read-buffer
+        size, is accepted and unused: kaffe scans the whole file at once.)"""
         if no_header and binary:
             raise ValueError("no_header=True is for text files (GloVe); binary word2vec files "
                              "always have a header")
@@ -373,7 +435,7 @@ class KeyedVectors:
         _save_arrays(fname, {"vectors": self.vectors}, {
             "format": FORMAT_NAME, "version": 1, "vector_size": self.vector_size,
             "index_to_key": self.index_to_key,
-            "attrs": {k: v.tolist() for k, v in self.expandos.items()}})
+            "attrs": {k: _to_json(v) for k, v in self.expandos.items()}})
 
     @classmethod
     def load(cls, fname, mmap=None):
@@ -384,7 +446,7 @@ class KeyedVectors:
         kv.index_to_key = list(meta["index_to_key"])
         kv.key_to_index = {k: i for i, k in enumerate(kv.index_to_key)}
         kv.vectors = arrays["vectors"]
-        kv.expandos = {k: np.asarray(v) for k, v in meta.get("attrs", {}).items()}
+        kv.expandos = {k: _from_json(v) for k, v in meta.get("attrs", {}).items()}
         return kv
 
     # -- the bridge into Keras-style models -------------------------------------------------
@@ -419,6 +481,31 @@ class KeyedVectors:
         matrix = self.embedding_matrix(word_index, num_words)
         return Embedding(matrix.shape[0], matrix.shape[1], weights=[matrix], trainable=trainable,
                          **kwargs)
+
+
+def _to_json(values):
+    """A vecattr array as JSON: a list, or for per-word arrays (Huffman ``code``/``point``)
+    ``{"ragged": [[...], ...]}``."""
+    values = np.asarray(values)
+    if values.dtype == object:
+        return {"ragged": [np.asarray(v).tolist() for v in values]}
+    return values.tolist()
+
+
+def _from_json(value):
+    if isinstance(value, dict) and "ragged" in value:
+        ragged = np.empty(len(value["ragged"]), dtype=object)
+        ragged[:] = [np.asarray(v) for v in value["ragged"]]
+        return ragged
+    return np.asarray(value)
+
+
+def _load_word2vec_format(cls, fname, fvocab=None, binary=False, encoding="utf8",
+                          unicode_errors="strict", limit=None, datatype=REAL, no_header=False,
+                          binary_chunk_size=100 * 1024):
+    """gensim's module-level loader (``cls.load_word2vec_format`` under another name)."""
+    return cls.load_word2vec_format(fname, fvocab, binary, encoding, unicode_errors, limit,
+                                    datatype, no_header, binary_chunk_size)
 
 
 def _save_arrays(fname, arrays, meta):

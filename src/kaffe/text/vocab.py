@@ -35,8 +35,10 @@ def scan_vocab(sentences, max_vocab_size=None, trim_rule=None):
     warned = False
     for sentence in sentences:
         if isinstance(sentence, str) and not warned:
-            logger.warning("Each sentence should be a list of words; the first one is a str: "
-                           "%.40r. Split it (e.g. sentence.split()) first.", sentence)
+            logger.warning("Each 'sentences' item should be a list of words (usually unicode "
+                           "strings). First item here is instead plain %s: %.40r. Split each "
+                           "sentence into words first (e.g. sentence.split()).",
+                           type(sentence), sentence)
             warned = True
         counts.update(sentence)
         total += len(sentence)

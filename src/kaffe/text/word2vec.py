@@ -25,7 +25,7 @@ import time
 
 import numpy as np
 
-from kaffe.text import kernels, vocab
+from kaffe.text import kernels, scoring, vocab
 from kaffe.text.corpora import (MAX_WORDS_IN_BATCH, LineSentence, PathLineSentences,
                                 Text8Corpus, TextSentences)
 from kaffe.text.keyedvectors import KeyedVectors, _load_arrays, _save_arrays
@@ -41,6 +41,23 @@ PARAMS = ("vector_size", "alpha", "window", "min_count", "max_vocab_size", "samp
           "workers", "min_alpha", "sg", "hs", "negative", "ns_exponent", "cbow_mean", "epochs",
           "null_word", "sorted_vocab", "batch_words", "compute_loss", "comment",
           "max_final_vocab", "shrink_windows", "device")
+
+
+class _ClassOnly(classmethod):
+    """A classmethod that refuses to run on an instance (gensim's ``call_on_class_only``):
+    ``model.load(path)`` would return a new model and leave ``model`` unchanged."""
+
+    def __get__(self, instance, owner=None):
+        if instance is not None:
+            raise AttributeError(
+                f"{self.__func__.__name__}() is called on the class, not on a model: write "
+                f"model = {type(instance).__name__}.{self.__func__.__name__}(path)")
+        return super().__get__(instance, owner)
+
+
+class WrongModelFileError(ValueError, AttributeError):
+    """``Word2Vec.load`` on a file that holds something else (a ``KeyedVectors``); an
+    ``AttributeError`` too, as gensim's load of the wrong type raises."""
 
 
 class _Lookup(dict):
@@ -90,6 +107,10 @@ class Word2Vec:
         if null_word:
             raise ValueError("null_word is only used by Doc2Vec's concatenation mode; "
                              "Word2Vec expects null_word=0")
+        if hs and negative:
+            logger.warning("Both hierarchical softmax and negative sampling are activated. "
+                           "This is probably a mistake. You should set either 'hs=0' or "
+                           "'negative=0' to disable one of them.")
         self.vector_size, self.alpha, self.window = int(vector_size), float(alpha), int(window)
         self.min_count, self.max_vocab_size, self.sample = min_count, max_vocab_size, sample
         self.seed, self.workers, self.min_alpha = seed, int(workers), float(min_alpha)
@@ -111,6 +132,7 @@ class Word2Vec:
         self.min_alpha_yet_reached = self.alpha
         self.effective_min_count = min_count
         self.raw_vocab = None
+        self._empty_vocab_reason = None
         if sentences is not None or corpus_file is not None:
             _check_reiterable(sentences, self.epochs + 1)
             self.build_vocab(sentences, corpus_file=corpus_file, trim_rule=trim_rule)
@@ -132,18 +154,25 @@ class Word2Vec:
         """Count the corpus, keep words seen ``min_count`` times, set up subsampling, the noise
         table or Huffman tree and fresh weights (``update=True``: add new words, keep the
         trained ones)."""
-        corpus = _corpus(corpus_iterable if corpus_iterable is not None else sentences,
-                         corpus_file)
+        self.scan_vocab(corpus_iterable if corpus_iterable is not None else sentences,
+                        corpus_file, progress_per=progress_per, trim_rule=trim_rule)
+        report = self.prepare_vocab(update=update, keep_raw_vocab=keep_raw_vocab,
+                                    trim_rule=trim_rule, **kwargs)
+        self.prepare_weights(update=update)
+        return report
+
+    def scan_vocab(self, corpus_iterable=None, corpus_file=None, progress_per=10000,
+                   workers=None, trim_rule=None):
+        """Count the corpus's words into ``raw_vocab`` (one pass); returns
+        ``(total raw words, number of sentences)``. ``prepare_vocab`` then applies the rules."""
+        corpus = _corpus(corpus_iterable, corpus_file)
         counts, total_words, n_sentences = vocab.scan_vocab(corpus, self.max_vocab_size,
                                                             trim_rule)
         logger.info("collected %i word types from a corpus of %i raw words and %i sentences",
                     len(counts), total_words, n_sentences)
         self.corpus_count, self.corpus_total_words = n_sentences, total_words
         self.raw_vocab = counts
-        report = self.prepare_vocab(update=update, keep_raw_vocab=keep_raw_vocab,
-                                    trim_rule=trim_rule, **kwargs)
-        self.prepare_weights(update=update)
-        return report
+        return total_words, n_sentences
 
     def build_vocab_from_freq(self, word_freq, keep_raw_vocab=False, corpus_count=None,
                               trim_rule=None, update=False):
@@ -166,25 +195,40 @@ class Word2Vec:
                                                              self.max_final_vocab)
         kept = [w for w, c in counts.items()
                 if vocab.keep_word(w, c, self.effective_min_count, trim_rule)]
+        new_counts = np.array([counts[w] for w in kept], dtype=np.int64)
+        # As gensim: the subsampling thresholds come from this corpus's counts (on update,
+        # the new corpus's alone); words absent from it keep theirs.
+        retained_total = int(new_counts.sum())
+        kept_ints, downsampled = vocab.sample_ints(new_counts, sample, retained_total)
         if update:
             if not len(self.wv):
                 raise RuntimeError("build_vocab(update=True) needs a model that already has a "
                                    "vocabulary: call build_vocab(corpus) first")
-            old_counts = self.wv.expandos["count"]
             new_words = [w for w in kept if w not in self.wv.key_to_index]
             keys = self.wv.index_to_key + new_words
-            word_counts = np.concatenate([old_counts, np.zeros(len(new_words), np.int64)])
-            word_counts += np.array([counts.get(w, 0) for w in keys], dtype=np.int64)
+            index = dict(self.wv.key_to_index)
+            index.update((w, len(self.wv.index_to_key) + i) for i, w in enumerate(new_words))
+            rows = np.array([index[w] for w in kept], dtype=np.int64)
+            word_counts = np.concatenate([self.wv.expandos["count"],
+                                          np.zeros(len(new_words), np.int64)])
+            word_counts[rows] += new_counts
+            sample_ints = np.concatenate([self.wv.expandos["sample_int"],
+                                          np.zeros(len(new_words), np.uint32)])
+            sample_ints[rows] = kept_ints
             retained = kept
         else:
-            if not kept:
-                self._raise_empty_vocab(counts, min_count)
-            keys = vocab.sorted_by_count(kept, counts) if self.sorted_vocab else kept
-            word_counts = np.array([counts[w] for w in keys], dtype=np.int64)
+            self._empty_vocab_reason = None
+            if len(kept) < 2:
+                self._warn_small_vocab(counts, kept)
+            order = np.arange(len(kept))
+            if self.sorted_vocab and kept:
+                by_count = vocab.sorted_by_count(kept, counts)
+                position = {w: i for i, w in enumerate(kept)}
+                order = np.array([position[w] for w in by_count], dtype=np.int64)
+            keys = [kept[i] for i in order]
+            word_counts, sample_ints = new_counts[order], kept_ints[order]
             retained = keys
             self.min_count, self.sample = min_count, sample
-        retained_total = int(word_counts.sum())
-        sample_ints, downsampled = vocab.sample_ints(word_counts, sample, retained_total)
         report = {"drop_unique": len(counts) - len(kept), "retain_total": retained_total,
                   "downsample_total": int(downsampled), "num_retained_words": len(retained)}
         logger.info("min_count=%d keeps %d of %d word types (%d of %d words); sample=%g "
@@ -201,25 +245,40 @@ class Word2Vec:
         self._make_output_tables()
         return report
 
-    def _raise_empty_vocab(self, counts, min_count):
+    def _warn_small_vocab(self, counts, kept):
+        """A vocabulary of one word (nothing to learn) or none (nothing to train): say why,
+        with the counts; ``train`` refuses an empty one (gensim warns here too)."""
+        size = f"{sum(counts.values())} words, {len(counts)} distinct"
+        if kept:
+            logger.warning("Word2Vec: only one word, %r, occurs at least min_count=%d times in "
+                           "the corpus (%s): word vectors need at least two words to learn "
+                           "anything; lower min_count or give a larger corpus",
+                           kept[0], self.effective_min_count, size)
+            return
         if not counts:
-            raise ValueError("Word2Vec: the corpus holds no words (an empty iterable, or a "
-                             "generator that was already used up: pass a re-iterable corpus, "
-                             "e.g. a list or LineSentence)")
-        word, top = max(counts.items(), key=lambda kv: kv[1])
-        raise ValueError(
-            f"Word2Vec: no word occurs at least min_count={self.effective_min_count} times "
-            f"(the most frequent, {word!r}, occurs {top} times among {len(counts)} word types); "
-            f"lower min_count (and max_final_vocab) or give a larger corpus")
+            reason = ("the corpus holds no words (an empty iterable, or a generator that was "
+                      "already used up: pass a re-iterable corpus, e.g. a list or LineSentence)")
+        else:
+            word, top = max(counts.items(), key=lambda kv: kv[1])
+            reason = (f"no word occurs at least min_count={self.effective_min_count} times in "
+                      f"the corpus ({size}; the most frequent, {word!r}, occurs {top} times): "
+                      f"lower min_count (and max_final_vocab) or give a larger corpus")
+        self._empty_vocab_reason = reason
+        logger.warning("Word2Vec: the vocabulary is empty: %s", reason)
 
     def _make_output_tables(self):
         counts = self.wv.expandos["count"]
         self.cum_table = vocab.cum_table(counts, self.ns_exponent) if self.negative else None
-        if self.negative:
+        if self.negative and len(counts):
             weights = np.asarray(counts, dtype=np.float64) ** float(self.ns_exponent)
             self._noise_keep, self._noise_alias = kernels.alias_table(weights)
         if self.hs:
             self._points, self._codes, self._code_lens = vocab.huffman_codes(counts)
+            # gensim keeps each word's Huffman code and path as the vecattrs 'code'/'point'
+            for name, table in (("code", self._codes), ("point", self._points)):
+                per_word = np.empty(len(counts), dtype=object)
+                per_word[:] = [table[i, :n] for i, n in enumerate(self._code_lens)]
+                self.wv.expandos[name] = per_word
 
     def prepare_weights(self, update=False):
         """Fresh weights (uniform in ``±1/vector_size``, zero output layers), or grown ones."""
@@ -249,6 +308,9 @@ class Word2Vec:
         corpus = _corpus(corpus_iterable if corpus_iterable is not None else sentences,
                          corpus_file)
         _check_reiterable(corpus, epochs or 1)
+        if not len(self.wv) and self._empty_vocab_reason:
+            raise RuntimeError(f"you must first build the vocabulary: it is empty because "
+                               f"{self._empty_vocab_reason}")
         if not len(self.wv) or self.wv.vectors.shape[0] != len(self.wv):
             raise RuntimeError("you must first build the vocabulary: model.build_vocab(corpus) "
                                "before model.train(...)")
@@ -259,6 +321,8 @@ class Word2Vec:
                              "total_words for the learning-rate decay and progress")
         self.alpha = start_alpha or self.alpha
         self.min_alpha = end_alpha or self.min_alpha
+        if self.alpha > self.min_alpha_yet_reached:
+            logger.warning("Effective 'alpha' higher than previous training cycles")
         self.epochs = int(epochs)
         self.compute_loss = bool(compute_loss)
         self.running_training_loss = 0.0
@@ -392,7 +456,47 @@ class Word2Vec:
                     epoch + 1, done, tally["trained"] / max(elapsed, 1e-9), alpha)
 
     def get_latest_training_loss(self):
+        """The summed word2vec loss (``-log sigmoid`` of every positive and noise pair, or
+        of every Huffman node) since the latest ``train()`` began, over all its epochs and
+        jobs; needs ``compute_loss=True``. gensim means the same sum, but its jobs write it
+        back without a lock, so with several workers gensim loses part of it (about a third
+        is left with 3 workers); kaffe's is the whole sum at any worker count, and equals
+        gensim's in expectation with ``workers=1``."""
         return self.running_training_loss
+
+    # -- using the trained model --------------------------------------------------------------
+    def score(self, sentences, total_sentences=int(1e6), chunksize=100, queue_factor=2,
+              report_delay=1):
+        """Log-probability of each sentence (float32 array) under a hierarchical-softmax
+        model (:mod:`kaffe.text.scoring`); ``total_sentences`` caps how many are read."""
+        if not self.hs or self.syn1 is None:
+            raise RuntimeError("score() is implemented for hierarchical softmax only, as in "
+                               "gensim: train with hs=1 and negative=0 to use it")
+        return scoring.score_sentences(self, sentences, total_sentences)
+
+    def predict_output_word(self, context_words_list, topn=10):
+        """The ``topn`` likeliest centre words for the context words (words or row numbers),
+        as ``[(word, probability), ...]``; None when none of them is known. Needs a
+        negative-sampling model (``syn1neg``)."""
+        if not self.negative:
+            raise RuntimeError("predict_output_word() is implemented for negative sampling "
+                               "only, as in gensim: train with negative > 0 to use it")
+        if self.syn1neg is None or not len(self.wv):
+            raise RuntimeError("predict_output_word() needs the trained output weights "
+                               "(syn1neg), which this model does not have (vectors loaded from "
+                               "a word2vec file carry none): train or load a full model")
+        return scoring.predict_output_word(self, context_words_list, topn)
+
+    def reset_from(self, other_model):
+        """Take ``other_model``'s vocabulary (words, counts, tables) and start fresh weights,
+        to train on another corpus with the same vocabulary."""
+        self.wv.index_to_key = other_model.wv.index_to_key
+        self.wv.key_to_index = other_model.wv.key_to_index
+        self.wv.expandos = other_model.wv.expandos
+        self.corpus_count = other_model.corpus_count
+        self.corpus_total_words = other_model.corpus_total_words
+        self._make_output_tables()
+        self.prepare_weights()
 
     # -- gensim 3 style shortcuts to ``wv`` ----------------------------------------------------
     def __getitem__(self, words):
@@ -429,9 +533,12 @@ class Word2Vec:
         return self.wv.evaluate_word_pairs(*args, **kwargs)
 
     # -- files ----------------------------------------------------------------------------------
-    def save(self, fname):
+    def save(self, fname, separately=None, sep_limit=None, ignore=frozenset(),
+             pickle_protocol=None):
         """Write the model: ``fname`` (JSON: hyper-parameters, vocabulary, counts) and
-        ``fname.<array>.npy`` beside it. Nothing is pickled."""
+        ``fname.<array>.npy`` beside it. Nothing is pickled. (gensim's ``separately``,
+        ``sep_limit``, ``ignore`` and ``pickle_protocol`` are accepted and have nothing to
+        choose: kaffe always writes every array to its own ``.npy`` file, mmap-able.)"""
         arrays = {"vectors": self.wv.vectors, "sample_int": self.wv.expandos["sample_int"]}
         for name in ("syn1neg", "syn1"):
             if getattr(self, name) is not None:
@@ -445,10 +552,17 @@ class Word2Vec:
                 "train_count": self.train_count, "random_state": _random_state(self.random)}
         _save_arrays(fname, arrays, meta)
 
-    @classmethod
+    @_ClassOnly
     def load(cls, fname, mmap=None):
-        """Read a model written by ``save``; ``mmap='r'`` maps its arrays read-only."""
-        meta, arrays = _load_arrays(fname, FORMAT_NAME, mmap)
+        """Read a model written by ``save``; ``mmap='r'`` maps its arrays read-only. Called
+        on the class: ``model = Word2Vec.load(path)``."""
+        try:
+            meta, arrays = _load_arrays(fname, FORMAT_NAME, mmap)
+        except ValueError as error:
+            if " holds a " not in str(error):
+                raise
+            raise WrongModelFileError(f"{error}: load it with the class that saved it (e.g. "
+                                      f"KeyedVectors.load for model.wv.save)") from None
         model = cls(**meta["params"])
         model.wv.index_to_key = list(meta["index_to_key"])
         model.wv.key_to_index = {k: i for i, k in enumerate(model.wv.index_to_key)}
