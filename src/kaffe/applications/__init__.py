@@ -16,3 +16,5 @@ from kaffe.applications.inception_v3 import InceptionV3
 from kaffe.applications.efficientnet import (EfficientNetB0, EfficientNetB1, EfficientNetB2,
                                              EfficientNetB3, EfficientNetB4, EfficientNetB5,
                                              EfficientNetB6, EfficientNetB7)
+from kaffe.applications import (densenet, efficientnet, inception_v3, mobilenet_v2,  # noqa: F401
+                                resnet, resnet50, resnet_v2, vgg16, vgg19)
