@@ -22,15 +22,8 @@ from kaffe.caffe.export import ExportError, export
 from kaffe.caffe import net_spec, coord_map
 from kaffe.caffe.net_spec import NetSpec, to_proto
 from kaffe.caffe.net_spec import layers, params  # pycaffe's L and P
-
-
-def set_mode_cpu():
-    """pycaffe's ``caffe.set_mode_cpu()``: kaffe's Caffe nets run on the CPU."""
-
-
-def set_mode_gpu():
-    """pycaffe's ``caffe.set_mode_gpu()``; accepted (kaffe's Caffe nets run on the CPU)."""
-
-
-def set_device(device_id):
-    """pycaffe's ``caffe.set_device(id)``; accepted."""
+from kaffe.caffe.python_layer import Layer
+from kaffe.caffe.pyblob import Blob
+from kaffe.caffe.detector import Detector
+from kaffe.caffe.runtime import (Timer, has_nccl, layer_type_list, set_device, set_mode_cpu,
+                                 set_mode_gpu, set_random_seed)

@@ -58,7 +58,7 @@ class CaffeNetModule(nn.Module):
         super().__init__()
         specs = [lp for lp, _ in net._specs]
         feeds = []
-        for lp, layer in zip(specs, net.layers):
+        for lp, layer in zip(specs, net._layer_modules):
             if getattr(layer, "net_input", False) or (not lp.bottom and
                                                        lp.type in DATA_LAYER_TYPES):
                 feeds.extend(t for t in lp.top if t not in feeds)
@@ -84,7 +84,7 @@ class CaffeNetModule(nn.Module):
         self.input_names = [t for t in feeds if t in needed]
         self.output_names = outputs
         self._specs = [specs[i] for i in keep]
-        self.caffe_layers = nn.ModuleList([net.layers[i] for i in keep])
+        self.caffe_layers = nn.ModuleList([net._layer_modules[i] for i in keep])
         self.layer_names = [specs[i].name for i in keep]
         self.blob_shapes = {name: tuple(blob.shape) for name, blob in net.blobs.items()}
 

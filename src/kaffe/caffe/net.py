@@ -10,6 +10,7 @@ and the diffs written into the other outputs and lets autograd compute blob and 
 """
 import collections
 import importlib
+import logging
 import math
 import os
 import pkgutil
@@ -21,10 +22,14 @@ from torch.nn.utils import parametrize
 
 import kaffe.caffe.builders as _layers_pkg
 from kaffe.caffe import blobs as _blobs
+from kaffe.caffe import net_weights as _weights
 from kaffe.caffe import prototxt as _prototxt
 from kaffe.caffe import upgrade as _upgrade
-from kaffe.caffe.builders.registry import CaffeLayer, builder_for
+from kaffe.caffe.builders.registry import LAYER_BUILDERS, CaffeLayer, builder_for
 from kaffe.caffe.proto import caffe_pb2
+from kaffe.caffe.pyblob import Blob, LayerView, ParamBlob
+
+log = logging.getLogger("kaffe.caffe")
 
 TRAIN = caffe_pb2.TRAIN
 TEST = caffe_pb2.TEST
@@ -146,81 +151,6 @@ class _AutoSplit(CaffeLayer):
 
 # ------------------------------------------------------------------------------ blobs
 
-class Blob:
-    """A named blob: ``data`` and ``diff`` are float32 numpy arrays you may write into."""
-
-    def __init__(self, shape=()):
-        self._data = np.zeros(shape, np.float32)
-        self._diff = np.zeros(shape, np.float32)
-
-    @property
-    def data(self):
-        return self._data
-
-    @property
-    def diff(self):
-        return self._diff
-
-    @property
-    def shape(self):
-        return tuple(self._data.shape)
-
-    @property
-    def count(self):
-        return int(self._data.size)
-
-    num = property(lambda self: self._legacy(0))
-    channels = property(lambda self: self._legacy(1))
-    height = property(lambda self: self._legacy(2))
-    width = property(lambda self: self._legacy(3))
-
-    def _legacy(self, axis):
-        """Caffe's ``LegacyShape``: axes the blob lacks count as 1, at the end ((100, 500) is
-        num 100, channels 500, height 1, width 1)."""
-        return self.shape[axis] if axis < len(self.shape) else 1
-
-    def reshape(self, *shape):
-        shape = tuple(int(d) for d in (shape[0] if len(shape) == 1 and
-                                       isinstance(shape[0], (tuple, list)) else shape))
-        if shape != self.shape:
-            self._data = np.zeros(shape, np.float32)
-            self._diff = np.zeros(shape, np.float32)
-
-    def _store(self, tensor):
-        value = tensor.detach().cpu().numpy()
-        if value.shape == self._data.shape:
-            self._data[...] = value
-        else:
-            self._data = value.astype(np.float32, copy=True)
-            self._diff = np.zeros(value.shape, np.float32)
-
-    def __repr__(self):
-        return f"<Blob shape={self.shape}>"
-
-
-class ParamBlob(Blob):
-    """A learnable blob: ``data`` is a view of the torch ``Parameter``; ``diff`` a view of its
-    ``.grad`` (shared between layers that share the parameter). ``shape`` differs from the
-    parameter's for a PERMISSIVE share (same count, the layer's own shape)."""
-
-    def __init__(self, parameter, shape=None):
-        self.parameter = parameter
-        self._shape = tuple(parameter.shape) if shape is None else tuple(shape)
-        if parameter.grad is None or parameter.grad.shape != parameter.shape:
-            parameter.grad = torch.zeros_like(parameter)
-
-    @property
-    def _data(self):
-        return self.parameter.detach().numpy().reshape(self._shape)
-
-    @property
-    def _diff(self):
-        return self.parameter.grad.numpy().reshape(self._shape)
-
-    def reshape(self, *shape):
-        raise ValueError("A parameter blob cannot be reshaped; rebuild the net instead.")
-
-
 class _ViewAs(nn.Module):
     """Parametrization of a PERMISSIVE shared blob: the owner's parameter in this layer's shape."""
 
@@ -290,9 +220,12 @@ class Net:
     def _build(self):
         net, self._auto_splits = insert_splits(self._param)
         phase = _PHASE_NAMES[self.phase]
+        force = bool(self._param.force_backward)
         self.blobs = collections.OrderedDict()
         self.params = collections.OrderedDict()
-        self.layers, self._layer_names, self._specs = [], [], []
+        self._layer_modules, self.layers, self._layer_names, self._specs = [], [], [], []
+        self.top_names, self.bottom_names = collections.OrderedDict(), collections.OrderedDict()
+        self._bottom_need, needs_diff = [], set()
         self._inputs, owners = [], {}
         for lp in net.layer:
             bottoms = [self.blobs[b].shape for b in lp.bottom]
@@ -310,6 +243,9 @@ class Net:
                                          f"changes its shape {self.blobs[top].shape} -> "
                                          f"{tuple(shape)}.")
                     continue
+                if top in self.blobs:
+                    raise ValueError(f"Top blob '{top}' produced by multiple sources (layer "
+                                     f"'{lp.name}' writes it again, not in place); rename one.")
                 self.blobs[top] = Blob(shape)
             if getattr(layer, "net_input", False):
                 self._inputs.extend(t for t in lp.top if t not in self._inputs)
@@ -317,19 +253,34 @@ class Net:
             for top, w in zip(lp.top, weights):
                 if w:
                     self.blobs[top].diff[...] = w
-            if len(layer.blobs):
-                self.params[lp.name] = _param_blobs(layer)
+            blobs = (list(layer.impl.blobs) if hasattr(layer, "impl")
+                     else _param_blobs(layer) if len(layer.blobs) else [])
+            if blobs:
+                self.params[lp.name] = blobs
             if lp.propagate_down and len(lp.propagate_down) != len(lp.bottom):
                 raise ValueError(f"Layer '{lp.name}': propagate_down has "
                                  f"{len(lp.propagate_down)} entries for {len(lp.bottom)} "
                                  f"bottoms; give one per bottom or none.")
-            self.layers.append(layer)
+            # Caffe's bottom_need_backward: the bottom's producer needs a diff, propagate_down
+            need = [b in needs_diff and (not lp.propagate_down or bool(lp.propagate_down[j]))
+                    for j, b in enumerate(lp.bottom)]
+            learns = any(p.requires_grad for p in layer.parameters())
+            if (force and not getattr(layer, "net_input", False) and lp.bottom) or \
+                    any(need) or learns or (force and getattr(layer, "net_input", False)):
+                needs_diff.update(lp.top)
+            self._bottom_need.append(need)
+            self._layer_modules.append(layer)
+            self.layers.append(layer.impl if hasattr(layer, "impl")
+                               else LayerView(layer, blobs, lp.type))
             self._layer_names.append(lp.name)
             self._specs.append((lp, weights))
-        self.module = nn.ModuleList(self.layers)
+            self.top_names[lp.name] = list(lp.top)
+            self.bottom_names[lp.name] = list(lp.bottom)
+        self.module = nn.ModuleList(self._layer_modules)
         produced = [t for lp, _ in self._specs for t in lp.top]
-        self._outputs = sorted(set(produced) - self._consumed_at_end())
-        self._tensors, self._first = {}, {}
+        self._outputs = sorted(set(produced) - self._consumed_at_end())   # Caffe: a std::set
+        self._tensors, self._first, self._io = {}, {}, {}
+        self._graph = False
 
     def _consumed_at_end(self):
         available = set()
@@ -390,10 +341,28 @@ class Net:
     def layer_dict(self):
         return collections.OrderedDict(zip(self._layer_names, self.layers))
 
+    @property
+    def _blob_names(self):
+        return list(self.blobs)
+
+    @property
+    def _blobs(self):
+        return list(self.blobs.values())
+
+    @property
+    def blob_loss_weights(self):
+        """``{blob: loss weight}`` for every blob (0 for blobs that are not losses)."""
+        weights = collections.OrderedDict((name, 0.0) for name in self.blobs)
+        for lp, ws in self._specs:
+            for top, w in zip(lp.top, ws):
+                if w:
+                    weights[top] = float(w)
+        return weights
+
     def set_input_arrays(self, data, labels):
         """pycaffe's ``net.set_input_arrays``: hand ``data`` (N x C x H x W) and ``labels`` (N)
         to the net's first layer, which must be a ``MemoryData`` layer (as in Caffe)."""
-        first = self.layers[0] if self.layers else None
+        first = self._layer_modules[0] if self.layers else None
         if type(first).__name__ != "MemoryData":
             raise ValueError(f"set_input_arrays needs a MemoryData layer first in the net; the "
                              f"first layer is {type(first).__name__} '{self._layer_names[0]}'."
@@ -473,7 +442,7 @@ class Net:
         return _join_batches(got, count, size), _join_batches(got_diffs, count, size)
 
     def _leaf(self, name):
-        leaf = torch.from_numpy(self.blobs[name].data.copy())
+        leaf = self.blobs[name]._tensor().detach()
         force = self._param.force_backward
         return leaf.requires_grad_(force or name not in self._inputs)
 
@@ -499,10 +468,10 @@ class Net:
         # the last run's tensors are let go now, not after this run: their memory is then
         # free for this run's tops (warm in cache, no fresh pages to fault in)
         tensors = self._tensors = {}
-        self._first, self._seeds = {}, []
+        self._first, self._seeds, self._io = {}, [], {}
         for i in range(first, last + 1):
             lp, weights = self._specs[i]
-            layer = self.layers[i]
+            layer = self._layer_modules[i]
             if getattr(layer, "net_input", False):
                 for top in lp.top:
                     tensors[top] = self._leaf(top)
@@ -521,6 +490,7 @@ class Net:
             if len(tops) != len(lp.top):
                 raise RuntimeError(f"Layer '{lp.name}' ({lp.type}) returned {len(tops)} tops; "
                                    f"the net expects {len(lp.top)}.")
+            self._io[i] = (bottoms, tops)
             for name, t, w in zip(lp.top, tops, weights):
                 tensors[name] = t
                 if name not in lp.bottom:
@@ -530,17 +500,33 @@ class Net:
                 if w:
                     self._seeds.append((t, w))
         self._ran = (first, last)
+        self._graph = torch.is_grad_enabled()
 
     def backward(self, diffs=None, start=None, end=None, **top_diffs):
-        """Backpropagate from the weighted losses and the diffs of the net outputs (set by
-        keyword or written into ``net.blobs[out].diff``). Blob diffs are overwritten, parameter
-        diffs accumulate. Returns ``{blob: diff}`` for the net inputs plus ``diffs``."""
-        if not self._tensors:
-            raise RuntimeError("Call net.forward() before net.backward().")
+        """Caffe's backward from layer ``start`` down to layer ``end`` (names; default all),
+        reading each layer's top diffs from ``net.blobs`` (loss tops hold their loss weight)
+        and writing its bottom diffs; parameter diffs accumulate. Keyword arguments set output
+        diffs first. Works after a forward (through its autograd graph) or on diffs set by
+        hand. Returns ``{blob: diff}`` for the net inputs (or ``end``'s bottoms) plus
+        ``diffs``."""
         for name, value in top_diffs.items():
             if name not in self.outputs:
                 raise KeyError(f"'{name}' is not a net output; outputs: {self.outputs}.")
             self.blobs[name].diff[...] = value
+        last, first = self._index(start, len(self.layers) - 1), self._index(end, 0)
+        whole = (first, last) == (0, len(self.layers) - 1)
+        if whole and self._graph and self._tensors and self._ran == (first, last):
+            self._backward_graph()
+        else:
+            for i in range(last, first - 1, -1):
+                self._backward_layer(i)
+        names = (self.bottom_names[self._layer_names[first]] if end is not None
+                 else self.inputs)
+        names = names + [d for d in (diffs or []) if d not in names]
+        return {n: self.blobs[n].diff for n in names}
+
+    def _backward_graph(self):
+        """The whole backward in one autograd call over the last forward's graph (fast)."""
         outputs, grads = [], []
         seeded = set()
         for t, w in self._seeds:
@@ -552,7 +538,7 @@ class Net:
             t = self._tensors.get(name)
             if t is not None and t.requires_grad and id(t) not in seeded:
                 outputs.append(t)
-                grads.append(torch.from_numpy(self.blobs[name].diff.copy()))
+                grads.append(self.blobs[name]._diff.reshape(t.shape))
         params = [p for ps in self.params.values() for p in (b.parameter for b in ps)]
         params = list({id(p): p for p in params if p.requires_grad}.values())
         blob_names = [n for n, t in self._first.items()
@@ -564,19 +550,55 @@ class Net:
         else:
             results = [None] * len(targets)
         for name, g in zip(blob_names, results):
-            self.blobs[name].diff[...] = 0.0 if g is None else g.numpy()
+            self.blobs[name]._store_diff(g)
         for p, g in zip(params, results[len(blob_names):]):
             if g is not None:
                 p.grad.add_(g)
-        names = self.inputs + [d for d in (diffs or []) if d not in self.inputs]
-        return {n: self.blobs[n].diff for n in names}
+
+    def _backward_layer(self, i):
+        """Layer ``i``'s backward on the blobs: top diffs in, bottom diffs out (overwritten
+        where the bottom needs one), parameter diffs added."""
+        lp, _ = self._specs[i]
+        layer, need = self._layer_modules[i], self._bottom_need[i]
+        params = [p for p in layer.parameters() if p.requires_grad]
+        if not lp.bottom and not params or getattr(layer, "net_input", False):
+            return
+        tops = [self.blobs[t] for t in lp.top]
+        if hasattr(layer, "backward_blobs"):   # a Python layer works on the blobs itself
+            layer.backward_blobs(tops, need, [self.blobs[b] for b in lp.bottom])
+            return
+        if isinstance(layer, _AutoSplit):
+            if need[0]:
+                self.blobs[lp.bottom[0]]._store_diff(sum(b._diff for b in tops))
+            return
+        saved = self._io.get(i) if self._graph else None
+        if saved is not None:
+            bottoms, outs = saved
+        else:   # no graph (diffs set by hand): run the layer again on the blobs' data
+            bottoms = [self.blobs[b]._tensor().detach().requires_grad_(n)
+                       for b, n in zip(lp.bottom, need)]
+            with torch.enable_grad():
+                outs = layer(*bottoms)
+        pairs = [(t, blob._diff.reshape(t.shape)) for t, blob in zip(outs, tops)
+                 if t.requires_grad]
+        wanted = [j for j, (b, n) in enumerate(zip(bottoms, need)) if n and b.requires_grad]
+        targets = [bottoms[j] for j in wanted] + params
+        if not pairs or not targets:
+            return
+        results = torch.autograd.grad([t for t, _ in pairs], targets, [g for _, g in pairs],
+                                      retain_graph=True, allow_unused=True)
+        for j, g in zip(wanted, results):
+            self.blobs[lp.bottom[j]]._store_diff(g)
+        for p, g in zip(params, results[len(wanted):]):
+            if g is not None:
+                p.grad.add_(g)
 
     def clear_param_diffs(self):
         torch._foreach_zero_([b.parameter.grad for blobs in self.params.values() for b in blobs])
 
     def reshape(self):
         """Recompute every blob's shape from the input blobs' current shapes."""
-        for (lp, _), layer in zip(self._specs, self.layers):
+        for (lp, _), layer in zip(self._specs, self._layer_modules):
             if getattr(layer, "net_input", False):
                 continue
             shapes = _infer_top_shapes(layer, [self.blobs[b].shape for b in lp.bottom])
@@ -585,29 +607,18 @@ class Net:
 
     # -------------------------------------------------------------- weights
     def copy_from(self, path):
-        """Copy weights from a ``.caffemodel`` (or Caffe ``.h5``) by layer name, as Caffe's
-        ``CopyTrainedLayersFrom``: layers missing from the net are ignored; blob counts and
-        shapes must match (legacy 4-D shapes are fitted)."""
-        path = os.fspath(path)
-        source = _blobs.load_caffemodel(path)
-        for name, arrays in source.items():
-            if name not in self.params:
-                continue
-            targets = self.params[name]
-            if len(arrays) != len(targets):
-                raise ValueError(f"Incompatible number of blobs for layer '{name}': the file "
-                                 f"{path} has {len(arrays)}, the net {len(targets)}.")
-            for i, (array, target) in enumerate(zip(arrays, targets)):
-                try:
-                    array = _blobs.fit_blob_shape(array, target.shape)
-                except ValueError:
-                    raise ValueError(
-                        f"Cannot copy param {i} weights from layer '{name}'; shape mismatch. "
-                        f"Source param shape is {_shape_str(array.shape)}; target param shape "
-                        f"is {_shape_str(target.shape)} (file {path}). To learn this layer's "
-                        f"parameters from scratch rather than copying from a saved net, rename "
-                        f"the layer.") from None
-                target.data[...] = array
+        """Copy weights from a ``.caffemodel`` or Caffe HDF5 file (told apart by content) by
+        layer name, as Caffe's ``CopyTrainedLayersFrom``: source layers the net lacks are
+        ignored (logged); blob counts and shapes must match (legacy 4-D shapes are fitted)."""
+        _weights.copy_weights(self, path)
+
+    def load_hdf5(self, path):
+        """pycaffe's ``net.load_hdf5``: copy weights from a Caffe HDF5 file."""
+        _weights.copy_weights(self, path)
+
+    def save_hdf5(self, path):
+        """pycaffe's ``net.save_hdf5``: the weights as Caffe's HDF5 (``/data/<layer>/<i>``)."""
+        _weights.save_hdf5(self, path)
 
     def save(self, path):
         """Write the net and its weights as a binary ``.caffemodel`` (HDF5 for ``.h5``)."""

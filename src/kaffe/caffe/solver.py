@@ -38,6 +38,7 @@ import torch
 from kaffe import distribute as _distribute
 from kaffe import schedules
 from kaffe.caffe import blobs as _blobs
+from kaffe.caffe import net_weights as _net_weights
 from kaffe.caffe import optimizers as _optimizers
 from kaffe.caffe import prototxt as _prototxt
 from kaffe.caffe import upgrade as _upgrade
@@ -115,6 +116,15 @@ class Solver:
         if count != 1:
             raise SolverError(f"{where}: the solver must name exactly one train net with one of "
                               f"the fields {', '.join(_TRAIN_NET_FIELDS)}; it gives {count}.")
+        if p.base_lr < 0:
+            raise SolverError(f"{where}: base_lr must be >= 0; received base_lr: {_g(p.base_lr)}"
+                              f". A negative rate climbs the loss; give a positive base_lr.")
+        if p.max_iter < 0:
+            raise SolverError(f"{where}: max_iter must be >= 0; received max_iter: {p.max_iter}.")
+        if p.max_iter == 0:
+            log.warning("%s: max_iter is 0, so solve() trains no iteration (it only tests and "
+                        "snapshots the initial weights). Set max_iter to the number of "
+                        "iterations to train.", where)
         if p.average_loss < 1:
             raise SolverError(f"{where}: average_loss should be >= 1. Received: "
                               f"average_loss: {p.average_loss}")
@@ -177,7 +187,7 @@ class Solver:
         """The net's learnable blobs in Caffe's order (shared blobs once, with their owner's
         multipliers) and the optimizer's parameter groups."""
         seen, params, groups = set(), [], collections.OrderedDict()
-        for name, layer in self.net.layer_dict.items():
+        for name, layer in zip(self.net._layer_names, self.net._layer_modules):
             if name not in self.net.params:
                 continue
             specs = layer.param.param
@@ -195,28 +205,30 @@ class Solver:
 
     # -------------------------------------------------------------- weights
     def load_weights(self, path):
-        """Copy a ``.caffemodel`` into the train and test nets by layer name (Caffe's
-        ``CopyTrainedLayersFrom``), logging Caffe's "Finetuning from" and warning with the
-        layers that found no match."""
+        """Copy a ``.caffemodel`` (or Caffe HDF5) into the train and test nets by layer name
+        (Caffe's ``CopyTrainedLayersFrom``), logging Caffe's "Finetuning from" and "Ignoring
+        source layer" lines, and warning when nothing matched or learnable layers found no
+        weights in the file."""
         path = os.fspath(path).strip()
         log.info("Finetuning from %s", path)
-        source = set(_blobs.load_caffemodel(path))
-        for net in [self.net] + self.test_nets:
-            net.copy_from(path)
-        learnable = [n for n in self.net.params]
-        matched = [n for n in learnable if n in source]
-        ignored = sorted(source - set(learnable))
-        for name in ignored:
-            log.info("Ignoring source layer %s", name)
-        fresh = [n for n in learnable if n not in source]
-        if not matched:
-            log.warning("-weights %s: no layer of the net matches a layer of the file; nothing "
-                        "was copied. Net layers with weights: %s; file layers: %s. Layers are "
-                        "matched by name.", path, ", ".join(learnable) or "(none)",
-                        ", ".join(sorted(source)) or "(none)")
-        elif fresh:
+        source = _net_weights.read_weights(path)
+        copied = _net_weights.copy_weights(self.net, path, source)
+        for net in self.test_nets:
+            _net_weights.copy_weights(net, path, source, verbose=False)
+        fresh = [n for n in self.net.params if n not in source]
+        if copied and fresh:
             log.warning("-weights %s: no weights in the file for layer(s) %s; they start from "
                         "their fillers.", path, ", ".join(fresh))
+
+    def apply_update(self):
+        """pycaffe's ``solver.apply_update()``: one update of the weights from their current
+        diffs at the current iteration's learning rate (the iteration count stays)."""
+        self.optimizer.iterations = self.iter
+        self.optimizer.step()
+
+    def share_weights(self, net):
+        """pycaffe's ``solver.share_weights(net)``: ``net`` uses the train net's weights."""
+        net.share_with(self.net)
 
     # -------------------------------------------------------------- pycaffe surface
     def add_callback(self, on_start=None, on_gradients_ready=None):

@@ -74,7 +74,7 @@ def _forward(net, timer, record):
     """One forward pass layer by layer; returns (per-layer ms, per-layer records, loss)."""
     tensors, producers = {}, {}
     times, steps, loss = [], [], 0.0
-    for i, ((lp, weights), layer) in enumerate(zip(net._specs, net.layers)):
+    for i, ((lp, weights), layer) in enumerate(zip(net._specs, net._layer_modules)):
         start = timer.now()
         if getattr(layer, "net_input", False):
             for k, top in enumerate(lp.top):
@@ -130,7 +130,7 @@ def _backward(net, steps, timer):
             outs.append(t)
             diffs.append(torch.zeros_like(t) if g is None else g)
         inputs = [x for x in leaves if x.requires_grad]
-        inputs += [p for p in net.layers[i].parameters() if p.requires_grad]
+        inputs += [p for p in net._layer_modules[i].parameters() if p.requires_grad]
         if outs and inputs:
             for x in leaves:
                 x.grad = None

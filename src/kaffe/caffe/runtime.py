@@ -1,0 +1,92 @@
+"""pycaffe's process-wide switches: mode, device, random seed, the layer type list, NCCL, Timer.
+
+kaffe's Caffe nets run on the CPU. ``set_mode_gpu()`` without CUDA says so once and goes on on
+the CPU (as a net written for the GPU should still run here); with CUDA it is accepted.
+"""
+import logging
+import time
+
+import torch
+
+log = logging.getLogger("kaffe.caffe")
+
+__all__ = ["set_mode_cpu", "set_mode_gpu", "set_device", "set_random_seed", "has_nccl",
+           "layer_type_list", "Timer", "mode"]
+
+_STATE = {"mode": "CPU", "device": 0, "warned": False}
+
+
+def mode():
+    """``'CPU'`` or ``'GPU'``: what ``set_mode_*`` last asked for."""
+    return _STATE["mode"]
+
+
+def set_mode_cpu():
+    """pycaffe's ``caffe.set_mode_cpu()``."""
+    _STATE["mode"] = "CPU"
+
+
+def set_mode_gpu():
+    """pycaffe's ``caffe.set_mode_gpu()``: without CUDA, a one-time message and the CPU."""
+    if not torch.cuda.is_available():
+        if not _STATE["warned"]:
+            log.warning("set_mode_gpu: no CUDA device is available (torch.cuda.is_available() "
+                        "is False); running on the CPU.")
+            _STATE["warned"] = True
+        _STATE["mode"] = "CPU"
+        return
+    _STATE["mode"] = "GPU"
+
+
+def set_device(device_id):
+    """pycaffe's ``caffe.set_device(id)``: the CUDA device GPU mode would use."""
+    device_id = int(device_id)
+    if device_id < 0:
+        raise ValueError(f"set_device: expected a device id >= 0; received {device_id}.")
+    _STATE["device"] = device_id
+
+
+def set_random_seed(seed):
+    """pycaffe's ``caffe.set_random_seed(seed)``: seeds the RNG fillers, dropout and shuffling
+    draw from (torch's)."""
+    torch.manual_seed(int(seed))
+
+
+def has_nccl():
+    """pycaffe's ``caffe.has_nccl()``: False (kaffe's multi-process training uses
+    torch.distributed, not Caffe's NCCL class)."""
+    return False
+
+
+def layer_type_list():
+    """pycaffe's ``caffe.layer_type_list()``: every layer type a net can use, sorted."""
+    from kaffe.caffe.builders.registry import LAYER_BUILDERS
+    from kaffe.caffe.net import _load_layer_modules
+    _load_layer_modules()
+    return sorted(LAYER_BUILDERS)
+
+
+class Timer:
+    """pycaffe's ``caffe.Timer``: ``start()``, ``stop()``, ``ms`` (milliseconds between the
+    last start and stop, or up to now while running)."""
+
+    def __init__(self):
+        self._start = self._stop = None
+
+    def start(self):
+        self._start, self._stop = time.perf_counter(), None
+
+    def stop(self):
+        if self._start is not None and self._stop is None:
+            self._stop = time.perf_counter()
+
+    @property
+    def ms(self):
+        if self._start is None:
+            return 0.0
+        end = self._stop if self._stop is not None else time.perf_counter()
+        return (end - self._start) * 1e3
+
+    @property
+    def seconds(self):
+        return self.ms / 1e3
