@@ -5,14 +5,27 @@ Keras 2 (TensorFlow) semantics: reductions take ``axis=None, keepdims=False`` wi
 int or a list; ``std``/``var`` are population statistics; ``argmax`` defaults to the last axis;
 ``round`` rounds half to even; ``hard_sigmoid`` is ``clip(0.2 x + 0.5, 0, 1)``.
 
+Given a symbolic ``KerasTensor`` (``model.input``, ``layer.output``, ``K.placeholder``) among
+its arguments, a function records a node of the functional graph instead of computing: through
+the same-meaning ``kaffe.ops`` op where there is one (so the graph saves as Keras 3 saves it),
+else as a ``Lambda`` of the function itself. ``K.function`` / ``K.gradients`` run such graphs
+(``kaffe.backend_graph``); ``K.conv1d`` & co. and the CTC functions are in
+``kaffe.backend_nn``. kaffe has no TensorFlow sessions: ``K.get_session`` and the other
+TensorFlow-1-only names raise an error saying what to write instead.
+
 Tensors are created on torch's current default device, so code run under
 ``with torch.device(x.device):`` gets them where ``x`` lives.
 """
+import builtins
+import functools
+import inspect
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from kaffe import losses as _losses
+from kaffe.engine.keras_tensor import KerasTensor
 from kaffe.config import (epsilon, floatx, image_data_format, set_epsilon, set_floatx,
                           set_image_data_format)
 
@@ -501,7 +514,421 @@ def switch(condition, then_expression, else_expression):
     return torch.where(condition, then_value, else_value)
 
 
-# ---------------------------------------------------------------------------------------------
-# Session helpers live in the engine; they are re-exported here.
-# ---------------------------------------------------------------------------------------------
+# -- more element-wise and array functions -----------------------------------------------------
+
+def cos(x):
+    return torch.cos(_t(x))
+
+
+def sin(x):
+    return torch.sin(_t(x))
+
+
+def cumsum(x, axis=0):
+    return torch.cumsum(_t(x), dim=axis)
+
+
+def cumprod(x, axis=0):
+    return torch.cumprod(_t(x), dim=axis)
+
+
+def logsumexp(x, axis=None, keepdims=False):
+    x = _t(x)
+    if axis is None:
+        out = torch.logsumexp(x.reshape(-1), dim=0)
+        return out.reshape((1,) * x.dim()) if keepdims else out
+    return torch.logsumexp(x, dim=_axes(axis), keepdim=keepdims)
+
+
+def reverse(x, axes):
+    return torch.flip(_t(x), dims=(axes,) if isinstance(axes, int) else tuple(axes))
+
+
+def arange(start, stop=None, step=1, dtype="int32"):
+    if stop is None:
+        start, stop = 0, start
+    return torch.arange(start, stop, step, dtype=_dtype(dtype))
+
+
+def eye(size, dtype=None, name=None):
+    rows, cols = (size, size) if isinstance(size, int) else tuple(size)
+    return torch.eye(rows, cols, dtype=_dtype(dtype))
+
+
+def identity(x, name=None):
+    return _t(x).clone()
+
+
+def stop_gradient(variables):
+    if isinstance(variables, (list, tuple)):
+        return [_t(v).detach() for v in variables]
+    return _t(variables).detach()
+
+
+def bias_add(x, bias, data_format=None):
+    """``x + bias`` on the channel axis (last for channels_last)."""
+    x, bias = _t(x), _t(bias)
+    data_format = data_format or image_data_format()
+    if data_format == "channels_first" and x.dim() > 2:
+        bias = bias.reshape((1, -1) + (1,) * (x.dim() - 2)) if bias.dim() == 1 else \
+            bias.movedim(-1, 0).unsqueeze(0)
+    return x + bias
+
+
+def temporal_padding(x, padding=(1, 1)):
+    """Zero-pad axis 1 of a 3-D tensor by ``padding = (left, right)``."""
+    return F.pad(_t(x), (0, 0, padding[0], padding[1]))
+
+
+def spatial_2d_padding(x, padding=((1, 1), (1, 1)), data_format=None):
+    x = _t(x)
+    (top, bottom), (left, right) = padding
+    if (data_format or image_data_format()) == "channels_first":
+        return F.pad(x, (left, right, top, bottom))
+    return F.pad(x, (0, 0, left, right, top, bottom))
+
+
+def resize_images(x, height_factor, width_factor, data_format=None, interpolation="nearest"):
+    x = _t(x)
+    channels_last = (data_format or image_data_format()) == "channels_last"
+    if channels_last:
+        x = x.permute(0, 3, 1, 2)
+    mode = {"nearest": "nearest", "bilinear": "bilinear"}[interpolation]
+    out = F.interpolate(x, scale_factor=(height_factor, width_factor), mode=mode,
+                        **({} if mode == "nearest" else {"align_corners": False}))
+    return out.permute(0, 2, 3, 1) if channels_last else out
+
+
+def pool2d(x, pool_size, strides=(1, 1), padding="valid", data_format=None, pool_mode="max"):
+    """Max or average pooling of a 4-D tensor (TensorFlow's 'same' padding)."""
+    from kaffe.backend_nn import _same_pads
+    x = _t(x)
+    channels_last = (data_format or image_data_format()) == "channels_last"
+    if channels_last:
+        x = x.permute(0, 3, 1, 2)
+    if padding == "same":
+        pads = [_same_pads(x.shape[2 + i], pool_size[i], strides[i], 1) for i in range(2)]
+        fill = float("-inf") if pool_mode == "max" else 0.0
+        if pool_mode == "avg":  # TF averages over the real entries only
+            ones = F.pad(torch.ones_like(x[:, :1]), (*pads[1], *pads[0]))
+            total = F.avg_pool2d(F.pad(x, (*pads[1], *pads[0])), pool_size, strides)
+            out = total / F.avg_pool2d(ones, pool_size, strides)
+            return out.permute(0, 2, 3, 1) if channels_last else out
+        x = F.pad(x, (*pads[1], *pads[0]), value=fill)
+    if pool_mode == "max":
+        out = F.max_pool2d(x, pool_size, strides)
+    elif pool_mode == "avg":
+        out = F.avg_pool2d(x, pool_size, strides)
+    else:
+        raise ValueError(f"pool_mode must be 'max' or 'avg'. Received: pool_mode={pool_mode!r}")
+    return out.permute(0, 2, 3, 1) if channels_last else out
+
+
+def in_train_phase(x, alt, training=None):
+    """``x`` in the training phase, ``alt`` otherwise (callables are called)."""
+    from kaffe.backend_graph import learning_phase
+    if training is None:
+        training = learning_phase()
+        training = 0 if not isinstance(training, int) else training
+    chosen = x if (training if isinstance(training, (bool, int)) else bool(training)) else alt
+    return chosen() if callable(chosen) else chosen
+
+
+def in_test_phase(x, alt, training=None):
+    return in_train_phase(alt, x, training=training)
+
+
+def count_params(x):
+    return int(np.prod(tuple(_t(x).shape)))
+
+
+def update(x, new_x):
+    """Write ``new_x`` into the tensor ``x`` in place (TensorFlow 2's ``x.assign``)."""
+    set_value(x, get_value(new_x) if isinstance(new_x, torch.Tensor) else new_x)
+    return x
+
+
+def update_add(x, increment):
+    with torch.no_grad():
+        x.add_(torch.as_tensor(increment, dtype=x.dtype, device=x.device))
+    return x
+
+
+def update_sub(x, decrement):
+    with torch.no_grad():
+        x.sub_(torch.as_tensor(decrement, dtype=x.dtype, device=x.device))
+    return x
+
+
+def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
+    """Normal draws re-drawn beyond two standard deviations (TensorFlow's truncated normal)."""
+    out = torch.empty(tuple(shape), dtype=_dtype(dtype))
+    torch.nn.init.trunc_normal_(out, 0.0, 1.0, -2.0, 2.0, generator=_generator(seed))
+    return out * stddev + mean
+
+
+def random_binomial(shape, p=0.0, dtype=None, seed=None):
+    return (torch.rand(tuple(shape), generator=_generator(seed)) < p).to(_dtype(dtype))
+
+
+def is_sparse(tensor):
+    return bool(getattr(tensor, "is_sparse", False))
+
+
+def image_dim_ordering():
+    """Keras 1's name: 'tf' for channels_last, 'th' for channels_first."""
+    return "tf" if image_data_format() == "channels_last" else "th"
+
+
+def set_image_dim_ordering(dim_ordering):
+    set_image_data_format({"tf": "channels_last", "th": "channels_first"}[dim_ordering])
+
+
+_UIDS = {}
+
+
+def get_uid(prefix=""):
+    """1, 2, 3 ... per ``prefix`` (Keras 2 numbers layer names with it)."""
+    _UIDS[prefix] = _UIDS.get(prefix, 0) + 1
+    return _UIDS[prefix]
+
+
+def reset_uids():
+    _UIDS.clear()
+
+
+class name_scope:
+    """``with K.name_scope('block'):`` is accepted; kaffe names layers, not graph scopes."""
+
+    def __init__(self, name, *args, **kwargs):
+        self.name = name
+
+    def __enter__(self):
+        return self.name
+
+    def __exit__(self, *exc):
+        return False
+
+
+def backend():
+    """``'tensorflow'``.
+
+    kaffe presents itself as tf.keras 2.15 (``keras.__version__`` is ``2.15.0+kaffe``) with a
+    ``tensorflow`` stand-in, and Keras 2 programs branch on this value to choose between
+    TensorFlow, Theano and CNTK code (``if K.backend() == 'tensorflow': ...``): the TensorFlow
+    branch uses channels_last, TensorFlow's ``K.dot`` semantics and ``tf.*`` calls, which are
+    what kaffe and its shim serve. (Keras 3 with its torch backend answers ``'torch'``; the
+    tensors here are torch tensors all the same, ``kaffe.engine`` says so in ``tensor.device``.)
+    """
+    return "tensorflow"
+
+
+# -- TensorFlow 1 only: sessions and graphs ----------------------------------------------------
+
+class NoSessionError(RuntimeError):
+    """A TensorFlow 1 session/graph name; kaffe computes eagerly with torch."""
+
+
+_NO_SESSION_FIX = {
+    "get_session": "read values with K.get_value(x) or x.numpy(); run part of a model with "
+                   "K.function([inputs], [outputs]) or keras.Model(inputs, outputs).predict(x)",
+    "set_session": "delete the line (device memory is managed by torch; there is no session "
+                   "config to set)",
+    "get_graph": "delete the graph handling: models are built eagerly, one after another",
+    "manual_variable_initialization": "delete the line: weights are initialised when a layer is "
+                                      "built",
+    "Session": "use K.function or the model directly; values are computed eagerly",
+}
+
+
+def _no_session(name):
+    def refuse(*args, **kwargs):
+        raise NoSessionError(f"K.{name}: kaffe has no TensorFlow sessions or graphs (it computes "
+                             f"eagerly with torch). Instead: {_NO_SESSION_FIX[name]}.")
+    refuse.__name__ = name
+    refuse.__doc__ = f"TensorFlow 1 only: raises ``NoSessionError`` saying what to write instead."
+    return refuse
+
+
+get_session = _no_session("get_session")
+set_session = _no_session("set_session")
+get_graph = _no_session("get_graph")
+manual_variable_initialization = _no_session("manual_variable_initialization")
+
+
+# -- graph-level and nn functions (their own modules) -----------------------------------------
+from kaffe.backend_graph import (function, gradients, is_keras_tensor, is_placeholder,  # noqa: E402
+                                 learning_phase, placeholder, set_learning_phase)
+from kaffe.backend_nn import (conv1d, conv2d, ctc_batch_cost, ctc_decode, local_conv1d,  # noqa: E402
+                              local_conv2d)
 from kaffe.engine.naming import clear_session  # noqa: E402
+
+
+# -- symbolic tensors: record a node instead of computing --------------------------------------
+
+def _static_size(shape):
+    if builtins.any(d is None for d in shape):
+        return None
+    return int(np.prod(shape))
+
+
+#: K function -> how to write it with kaffe.ops (same meaning), given its bound arguments.
+_AS_OPS = {
+    "sum": lambda o, x, axis, keepdims: o.sum(x, axis=_axes(axis), keepdims=keepdims),
+    "mean": lambda o, x, axis, keepdims: o.mean(x, axis=_axes(axis), keepdims=keepdims),
+    "max": lambda o, x, axis, keepdims: o.max(x, axis=_axes(axis), keepdims=keepdims),
+    "min": lambda o, x, axis, keepdims: o.min(x, axis=_axes(axis), keepdims=keepdims),
+    "prod": lambda o, x, axis, keepdims: o.prod(x, axis=_axes(axis), keepdims=keepdims),
+    "std": lambda o, x, axis, keepdims: o.std(x, axis=_axes(axis), keepdims=keepdims),
+    "var": lambda o, x, axis, keepdims: o.var(x, axis=_axes(axis), keepdims=keepdims),
+    "any": lambda o, x, axis, keepdims: o.any(x, axis=_axes(axis), keepdims=keepdims),
+    "all": lambda o, x, axis, keepdims: o.all(x, axis=_axes(axis), keepdims=keepdims),
+    "argmax": lambda o, x, axis: o.argmax(x, axis=axis),
+    "argmin": lambda o, x, axis: o.argmin(x, axis=axis),
+    "square": lambda o, x: o.square(x),
+    "sqrt": lambda o, x: o.sqrt(o.maximum(x, 0.0)),
+    "abs": lambda o, x: o.abs(x),
+    "exp": lambda o, x: o.exp(x),
+    "log": lambda o, x: o.log(x),
+    "sign": lambda o, x: o.sign(x),
+    "cos": lambda o, x: o.cos(x),
+    "sin": lambda o, x: o.sin(x),
+    "tanh": lambda o, x: o.tanh(x),
+    "sigmoid": lambda o, x: o.sigmoid(x),
+    "softplus": lambda o, x: o.softplus(x),
+    "softsign": lambda o, x: o.softsign(x),
+    "softmax": lambda o, x, axis: o.softmax(x, axis=axis),
+    "pow": lambda o, x, a: o.power(x, a),
+    "maximum": lambda o, x, y: o.maximum(x, y),
+    "minimum": lambda o, x, y: o.minimum(x, y),
+    "equal": lambda o, x, y: o.equal(x, y),
+    "not_equal": lambda o, x, y: o.not_equal(x, y),
+    "greater": lambda o, x, y: o.greater(x, y),
+    "greater_equal": lambda o, x, y: o.greater_equal(x, y),
+    "less": lambda o, x, y: o.less(x, y),
+    "less_equal": lambda o, x, y: o.less_equal(x, y),
+    "cast": lambda o, x, dtype: o.cast(x, dtype),
+    "expand_dims": lambda o, x, axis: o.expand_dims(x, axis),
+    "squeeze": lambda o, x, axis: o.squeeze(x, axis=axis),
+    "concatenate": lambda o, tensors, axis: o.concatenate(list(tensors), axis=axis),
+    "stack": lambda o, x, axis: o.stack(list(x), axis=axis),
+    "reshape": lambda o, x, shape: o.reshape(x, tuple(shape)),
+    "permute_dimensions": lambda o, x, pattern: o.transpose(x, axes=tuple(pattern)),
+    "transpose": lambda o, x: o.transpose(x),
+    "flatten": lambda o, x: o.reshape(x, (-1,)),
+    "batch_flatten": lambda o, x: (o.reshape(x, (-1, _static_size(x.shape[1:])))
+                                   if _static_size(x.shape[1:]) else None),
+    "tile": lambda o, x, n: o.tile(x, (n,) if isinstance(n, int) else tuple(n)),
+    "one_hot": lambda o, indices, num_classes: o.one_hot(indices, num_classes),
+    "cumsum": lambda o, x, axis: o.cumsum(x, axis=axis),
+    "cumprod": lambda o, x, axis: o.cumprod(x, axis=axis),
+    "zeros_like": lambda o, x, dtype, name: o.zeros_like(x, dtype=dtype),
+    "ones_like": lambda o, x, dtype, name: o.ones_like(x, dtype=dtype),
+    "l2_normalize": lambda o, x, axis: (o.multiply(x, o.rsqrt(o.maximum(
+        o.sum(o.square(x), axis=_axes(axis), keepdims=True), 1e-12))) if axis is not None else None),
+}
+
+#: functions that take no tensors, or answer from the shape alone, never record a node.
+_NOT_RECORDED = {"shape", "int_shape", "ndim", "dtype", "is_tensor", "is_keras_tensor",
+                 "is_placeholder", "function", "gradients", "placeholder", "learning_phase",
+                 "set_learning_phase", "clear_session", "epsilon", "floatx", "set_epsilon",
+                 "set_floatx", "image_data_format", "set_image_data_format", "backend",
+                 "get_uid", "reset_uids", "image_dim_ordering", "set_image_dim_ordering",
+                 "get_value", "set_value", "batch_get_value", "batch_set_value", "eval",
+                 "get_session", "set_session", "get_graph", "manual_variable_initialization",
+                 "update", "update_add", "update_sub", "count_params", "is_sparse",
+                 "in_train_phase", "in_test_phase", "switch"}
+
+
+def _is_symbolic(value):
+    if type(value) is KerasTensor:
+        return True
+    if isinstance(value, (list, tuple)):
+        return builtins.any(type(v) is KerasTensor for v in value)
+    return False
+
+
+def _ops_module():
+    try:
+        import kaffe.ops as ops
+    except ImportError:
+        return None
+    return ops
+
+
+def _record(fn, args, kwargs):
+    """``fn(*args, **kwargs)`` with KerasTensors among the arguments, as a graph node."""
+    bound = inspect.signature(fn).bind(*args, **kwargs)
+    bound.apply_defaults()
+    as_ops, ops = _AS_OPS.get(fn.__name__), _ops_module()
+    if as_ops is not None and ops is not None:
+        node = as_ops(ops, **bound.arguments)
+        if node is not None:
+            return node
+    return _as_lambda(fn, bound)
+
+
+def _as_lambda(fn, bound):
+    """A ``Lambda`` layer calling ``fn`` with the KerasTensors' values put back in place."""
+    from kaffe.layers import Lambda
+    symbolic = []
+
+    def template(value):
+        if type(value) is KerasTensor:
+            symbolic.append(value)
+            return _Slot(len(symbolic) - 1)
+        if isinstance(value, (list, tuple)):
+            return type(value)(template(v) for v in value)
+        return value
+    arguments = {k: template(v) for k, v in bound.arguments.items()}
+
+    def fill(value, values):
+        if isinstance(value, _Slot):
+            return values[value.index]
+        if isinstance(value, (list, tuple)):
+            return type(value)(fill(v, values) for v in value)
+        return value
+
+    def apply(inputs):
+        values = inputs if len(symbolic) > 1 else [inputs]
+        return fn(**{k: fill(v, values) for k, v in arguments.items()})
+    apply.__name__ = f"K_{fn.__name__}"
+    return Lambda(apply)(symbolic[0] if len(symbolic) == 1 else symbolic)
+
+
+class _Slot:
+    __slots__ = ("index",)
+
+    def __init__(self, index):
+        self.index = index
+
+
+def _graph_aware(fn):
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        if builtins.any(map(_is_symbolic, args)) or builtins.any(map(_is_symbolic, kwargs.values())):
+            return _record(fn, args, kwargs)
+        return fn(*args, **kwargs)
+    return run
+
+
+def _symbolic_answer(fn, answer):
+    """``fn``, answering ``answer(x)`` for a KerasTensor from its shape/dtype alone."""
+    @functools.wraps(fn)
+    def run(x):
+        return answer(x) if type(x) is KerasTensor else fn(x)
+    return run
+
+
+shape = _symbolic_answer(shape, lambda x: tuple(x.shape))
+ndim = _symbolic_answer(ndim, lambda x: len(x.shape))
+dtype = _symbolic_answer(dtype, lambda x: x.dtype)
+
+for _name, _value in list(globals().items()):
+    if (inspect.isfunction(_value) and _value.__module__ == __name__
+            and not _name.startswith("_") and _name not in _NOT_RECORDED):
+        globals()[_name] = _graph_aware(_value)
+for _name in ("conv1d", "conv2d", "local_conv1d", "local_conv2d", "ctc_batch_cost", "ctc_decode"):
+    globals()[_name] = _graph_aware(globals()[_name])
+del _name, _value
+
