@@ -6,5 +6,5 @@ from kaffe.engine.input_layer import Input
 from kaffe.engine.model import Model
 from kaffe.engine.sequential import Sequential
 from kaffe import (activations, backend, callbacks, config, constraints, datasets, initializers,
-                   layers, losses, metrics, mixed_precision, models, optimizers, preprocessing,
-                   pretraining, regularizers, schedules, text, utils)
+                   layers, losses, metrics, mixed_precision, models, ops, optimizers,
+                   preprocessing, pretraining, random, regularizers, schedules, text, utils)

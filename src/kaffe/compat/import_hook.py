@@ -54,6 +54,11 @@ KERAS_MODULES = {
     "regularizers": ("kaffe.regularizers",),
     "constraints": ("kaffe.constraints",),
     "backend": ("kaffe.backend",),
+    "ops": ("kaffe.ops",),
+    # Keras 3 groups its ops; kaffe.ops holds them all (image ops only in its image group).
+    **{f"ops.{group}": ("kaffe.ops",) for group in ("numpy", "nn", "math", "linalg", "core")},
+    "ops.image": ("kaffe.ops.image",),
+    "random": ("kaffe.random",),
     "config": ("kaffe.config",),
     "mixed_precision": ("kaffe.mixed_precision",),
     "distribution": ("kaffe.distribution",),
