@@ -35,3 +35,6 @@ from kaffe.layers.reshaping import (Cropping1D, Cropping2D, Cropping3D, UpSampli
 from kaffe.layers.masking import Masking
 from kaffe.layers.rnn_wrappers import Bidirectional, TimeDistributed
 from kaffe.layers.conv_lstm import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D
+from kaffe.layers.image_preprocessing import (CenterCrop, RandomBrightness, RandomContrast,
+                                              RandomCrop, RandomFlip, RandomRotation,
+                                              RandomTranslation, RandomZoom, Resizing)
