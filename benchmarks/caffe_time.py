@@ -1,8 +1,9 @@
 """Caffe nets on kaffe vs real Caffe's ``caffe time`` and OpenCV dnn (CPU).
 
 LeNet (batch 64, the TRAIN net of ``examples/mnist/lenet_train_test.prototxt`` with its LMDB
-Data layer replaced by an Input of the same shapes, since kaffe has no Data layer yet) and
-CaffeNet (batch 10, ``timing/caffenet_deploy.prototxt``, TRAIN phase as ``caffe time`` uses).
+Data layer replaced by an Input of the same shapes), CaffeNet, GoogLeNet, VGG-16 and ResNet-50
+(batch 10, the deploy prototxts in ``shared/reference/timing``, TRAIN phase as ``caffe time``
+uses; ``--nets`` picks a subset).
 For each: kaffe's ``time_net`` (``kaffe time``: per-layer timed, each layer on its own autograd
 graph) and kaffe's plain ``Net.forward()`` + ``Net.backward()`` (one graph), against the
 forward+backward figure of real Caffe's ``caffe time`` log in ``shared/reference/timing``.
@@ -10,7 +11,8 @@ Then forward only (TEST-phase deploy net, same weights) of kaffe vs OpenCV's
 ``cv2.dnn.readNetFromCaffe`` if OpenCV is installed. Prints ms per iteration and ratios
 (> 1 = kaffe faster).
 
-    .venv/bin/python benchmarks/caffe_time.py [--iterations 20]
+    .venv/bin/python benchmarks/caffe_time.py [--iterations 20] [--nets lenet,caffenet,...]
+        [--no-per-layer] [--no-forward]
 """
 import argparse
 import os
@@ -25,7 +27,9 @@ import torch
 from kaffe import caffe
 from kaffe.caffe.timing import time_net
 
-REF = "/work/shared/reference"
+# ../shared next to the repository (the workspace layout), whatever the absolute path
+REF = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir, "shared",
+                   "reference")
 
 
 def caffe_log(name):
@@ -49,6 +53,7 @@ def lenet_train_param():
 
 
 def best_ms(fn, iterations, warmup=3):
+    warmup = min(warmup, iterations)
     for _ in range(warmup):
         fn()
     times = []
@@ -80,11 +85,11 @@ def fill_inputs(net, rng):
                 blob.shape[1] == 1 else rng.randn(*blob.shape) * 50
 
 
-def train_bench(name, net, log, iterations):
+def train_bench(name, net, log, iterations, per_layer=True):
     rng = np.random.RandomState(0)
     fill_weights(net)
     fill_inputs(net, rng)
-    report = time_net(net, iterations)
+    report = time_net(net, iterations) if per_layer else None
 
     def step():
         net.forward()
@@ -93,10 +98,11 @@ def train_bench(name, net, log, iterations):
     cf, cb, cfb = log
     print(f"\n{name}: forward+backward ms per iteration (TRAIN net)")
     print(f"  real Caffe caffe time     fwd {cf:8.2f}  bwd {cb:8.2f}  fwd+bwd {cfb:8.2f}")
-    per_layer_median = float(np.median(report.iteration_ms))
-    print(f"  kaffe time (per layer)    fwd {report.forward_total_ms:8.2f}  bwd "
-          f"{report.backward_total_ms:8.2f}  fwd+bwd {per_layer_median:8.2f}  (median; mean "
-          f"{report.total_ms / iterations:.2f}) -> {cfb / per_layer_median:.2f}x Caffe")
+    if report is not None:
+        per_layer_median = float(np.median(report.iteration_ms))
+        print(f"  kaffe time (per layer)    fwd {report.forward_total_ms:8.2f}  bwd "
+              f"{report.backward_total_ms:8.2f}  fwd+bwd {per_layer_median:8.2f}  (median; mean "
+              f"{report.total_ms / iterations:.2f}) -> {cfb / per_layer_median:.2f}x Caffe")
     print(f"  kaffe Net.forward+backward                          fwd+bwd {median:8.2f}  "
           f"(median; mean {mean:.2f}) -> {cfb / median:.2f}x Caffe")
     return report
@@ -141,19 +147,46 @@ def forward_bench(name, prototxt, shape, iterations, batch_of_deploy=None):
           f"OpenCV (outputs agree to {err:.1e} relative, {cv2.getNumThreads()} OpenCV threads)")
 
 
+def timing_net(name):
+    return caffe.Net(os.path.join(REF, "timing", name), caffe.TRAIN)
+
+
+# name -> (label, net factory, real Caffe log, iteration divisor); the big nets run fewer
+TRAIN_NETS = {
+    "lenet": ("LeNet batch 64", lambda: caffe.Net(lenet_train_param(), caffe.TRAIN),
+              "lenet_time.log", 1),
+    "caffenet": ("CaffeNet batch 10", lambda: timing_net("caffenet_deploy.prototxt"),
+                 "caffenet_time.log", 4),
+    "googlenet": ("GoogLeNet batch 10", lambda: timing_net("googlenet_deploy.prototxt"),
+                  "googlenet_time.log", 8),
+    "vgg16": ("VGG-16 batch 10", lambda: timing_net("vgg16_deploy.prototxt"),
+              "vgg16_time.log", 10),
+    "resnet50": ("ResNet-50 batch 10", lambda: timing_net("resnet50_deploy_batch10.prototxt"),
+                 "resnet50_time.log", 10),
+}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=20)
+    parser.add_argument("--nets", default=",".join(TRAIN_NETS),
+                        help=f"comma-separated subset of {','.join(TRAIN_NETS)}")
+    parser.add_argument("--no-per-layer", action="store_true",
+                        help="skip kaffe time's per-layer timing (Net.forward+backward only)")
+    parser.add_argument("--no-forward", action="store_true",
+                        help="skip the forward-only comparison with OpenCV")
     args = parser.parse_args()
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch "
           f"{torch.__version__} ({torch.get_num_threads()} threads); real Caffe figures: 2 vCPU "
           f"AMD EPYC, OpenBLAS (shared/reference/timing)")
-    train_bench("LeNet batch 64", caffe.Net(lenet_train_param(), caffe.TRAIN),
-                caffe_log("lenet_time.log"), args.iterations)
-    train_bench("CaffeNet batch 10", caffe.Net(os.path.join(REF, "timing",
-                                                            "caffenet_deploy.prototxt"),
-                                               caffe.TRAIN),
-                caffe_log("caffenet_time.log"), max(3, args.iterations // 4))
+    for key in [k.strip() for k in args.nets.split(",") if k.strip()]:
+        if key not in TRAIN_NETS:
+            parser.error(f"unknown net {key!r}; choose from {', '.join(TRAIN_NETS)}")
+        label, make, log_name, divisor = TRAIN_NETS[key]
+        train_bench(label, make(), caffe_log(log_name), max(3, args.iterations // divisor),
+                    per_layer=not args.no_per_layer)
+    if args.no_forward:
+        return
     forward_bench("LeNet", os.path.join(REF, "zoo", "lenet_deploy.prototxt"), (64, 1, 28, 28),
                   args.iterations)
     forward_bench("CaffeNet", os.path.join(REF, "timing", "caffenet_deploy.prototxt"),

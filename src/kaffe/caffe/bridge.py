@@ -1,4 +1,4 @@
-"""``caffe.load_model(prototxt, weights=None, phase='train')``: a Caffe net as a kaffe ``Model``.
+"""``caffe.load_model(prototxt, weights=None, phase='test')``: a Caffe net as a kaffe ``Model``.
 
 The net is built by :class:`kaffe.caffe.net.Net` (same layers, same Caffe semantics, same
 weights); the model holds those very layers, so ``model.weights`` are the net's parameters
@@ -222,7 +222,7 @@ def _with_inputs(prototxt, input_shapes):
     return param
 
 
-def load_model(prototxt, weights=None, phase="train", outputs=None, input_shapes=None):
+def load_model(prototxt, weights=None, phase="test", outputs=None, input_shapes=None):
     """A kaffe ``Model`` running the Caffe net in ``prototxt`` (path or ``NetParameter``) with
     ``weights`` (``.caffemodel``/Caffe ``.h5``; else the fillers' values) in ``phase``
     ('train' or 'test'). ``outputs`` optionally names the blobs the model returns;

@@ -30,7 +30,20 @@ def read_weights(path):
     if os.path.getsize(path) == 0:
         raise ValueError(f"Weights file {path} is empty (0 bytes): not a .caffemodel or Caffe "
                          f"HDF5 file. Was it written completely?")
-    return _blobs._load_h5_weights(path) if is_hdf5(path) else _blobs.load_caffemodel(path)
+    return _blobs._load_h5_weights(path) if is_hdf5(path) else _read_protobuf(path)
+
+
+def _read_protobuf(path):
+    """A binary ``.caffemodel``'s weights whatever its file name ends in (a later layer of
+    the same name replaces an earlier one, as when Caffe copies them)."""
+    weights = collections.OrderedDict()
+    for index, layer in enumerate(_blobs.read_caffemodel(path, raw_blobs=True).layer):
+        if layer.blobs:
+            weights.pop(layer.name, None)
+            weights[layer.name] = [
+                _blobs.blob_to_array(b, f"{path}: layer {index} ('{layer.name}') blob {i}")
+                for i, b in enumerate(layer.blobs)]
+    return weights
 
 
 def copy_weights(net, path, source=None, verbose=True):

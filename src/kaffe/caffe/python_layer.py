@@ -18,7 +18,7 @@ log = logging.getLogger("kaffe.caffe")
 __all__ = ["Layer", "PythonLayerError", "load_layer_class"]
 
 
-class PythonLayerError(ImportError):
+class PythonLayerError(ImportError, ValueError):
     """A ``type: "Python"`` layer whose module cannot be imported or lacks the class."""
 
 

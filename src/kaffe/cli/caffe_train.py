@@ -366,6 +366,9 @@ def test(args):
         return _fail("test", "Need a model definition to score: -model net.prototxt")
     if not args.weights:
         return _fail("test", "Need model weights to score: -weights net.caffemodel")
+    if args.iterations is None or args.iterations < 1:
+        return _fail("test", f"-iterations must be at least 1 (the number of test batches to "
+                             f"average); received -iterations {args.iterations}.")
     with glog_to_stderr():
         try:
             select_device(parse_gpus(args.gpu)[:1])
