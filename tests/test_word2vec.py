@@ -196,6 +196,9 @@ def test_vocabulary_update_as_gensim(lee):
     theirs.build_vocab(second, update=True)
     assert ours.wv.index_to_key == theirs.wv.index_to_key
     np.testing.assert_array_equal(ours.wv.expandos["count"], theirs.wv.expandos["count"])
+    # subsampling thresholds: from the new corpus's counts; words absent from it keep theirs
+    np.testing.assert_array_equal(ours.wv.expandos["sample_int"],
+                                  theirs.wv.expandos["sample_int"])
     assert ours.wv.vectors.shape == ours.syn1neg.shape == theirs.wv.vectors.shape
     ours.train(second, total_examples=ours.corpus_count, epochs=1)
     assert np.isfinite(ours.wv.vectors).all()

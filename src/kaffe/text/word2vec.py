@@ -60,6 +60,11 @@ class WrongModelFileError(ValueError, AttributeError):
     ``AttributeError`` too, as gensim's load of the wrong type raises."""
 
 
+class EmptyVocabularyError(RuntimeError, ValueError):
+    """Training asked of a model whose vocabulary is empty; a ``RuntimeError`` as gensim
+    raises, and a ``ValueError`` (bad input: the corpus or ``min_count``)."""
+
+
 class _Lookup(dict):
     """``key_to_index`` whose misses give -1 (an unknown word), so lookups stay in C."""
 
@@ -209,9 +214,10 @@ class Word2Vec:
             index = dict(self.wv.key_to_index)
             index.update((w, len(self.wv.index_to_key) + i) for i, w in enumerate(new_words))
             rows = np.array([index[w] for w in kept], dtype=np.int64)
+            # every known word's count grows by its count here, even under min_count (gensim)
             word_counts = np.concatenate([self.wv.expandos["count"],
                                           np.zeros(len(new_words), np.int64)])
-            word_counts[rows] += new_counts
+            word_counts += np.array([counts.get(w, 0) for w in keys], dtype=np.int64)
             sample_ints = np.concatenate([self.wv.expandos["sample_int"],
                                           np.zeros(len(new_words), np.uint32)])
             sample_ints[rows] = kept_ints
@@ -309,8 +315,8 @@ class Word2Vec:
                          corpus_file)
         _check_reiterable(corpus, epochs or 1)
         if not len(self.wv) and self._empty_vocab_reason:
-            raise RuntimeError(f"you must first build the vocabulary: it is empty because "
-                               f"{self._empty_vocab_reason}")
+            raise EmptyVocabularyError(f"you must first build the vocabulary: it is empty "
+                                       f"because {self._empty_vocab_reason}")
         if not len(self.wv) or self.wv.vectors.shape[0] != len(self.wv):
             raise RuntimeError("you must first build the vocabulary: model.build_vocab(corpus) "
                                "before model.train(...)")
