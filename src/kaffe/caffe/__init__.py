@@ -16,6 +16,7 @@ from kaffe.caffe.net import TEST, TRAIN, Net
 from kaffe.caffe import io
 from kaffe.caffe.classifier import Classifier
 from kaffe.caffe.bridge import load_model
+from kaffe.export.caffe_onnx import export_caffe_onnx as export_onnx
 from kaffe.caffe.solver import (AdaDeltaSolver, AdaGradSolver, AdamSolver, NesterovSolver,
                                  RMSPropSolver, SGDSolver, Solver, SolverError, get_solver)
 from kaffe.caffe.export import ExportError, export

@@ -8,6 +8,7 @@ from kaffe.cli import caffe_draw as _caffe_draw
 from kaffe.cli import caffe_time as _caffe_time
 from kaffe.cli import caffe_train as _caffe_train
 from kaffe.cli import caffe_tools as _caffe_tools
+from kaffe.cli import export as _export
 from kaffe.cli import run as _run
 
 
@@ -57,6 +58,8 @@ COMMANDS = {
                      _caffe_train.DEVICE_QUERY_ARGUMENTS),
     "extract_features": (_caffe_train.extract_features, "blobs of a net over its data -> "
                          "LMDB/LevelDB of Datums", _caffe_train.EXTRACT_ARGUMENTS),
+    "export": (_export.command, "a .keras/.h5 model or a Caffe prototxt (+ .caffemodel) -> "
+               "ONNX (SRC [WEIGHTS] OUT.onnx)", _export.ARGUMENTS),
     "parse_log": (_caffe_train.parse_log, "a Caffe/kaffe training log -> <log>.train/.test CSV "
                   "and a plot", _caffe_train.PARSE_LOG_ARGUMENTS),
 }

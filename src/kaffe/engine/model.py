@@ -95,6 +95,14 @@ class Model(Trainer, Layer):
         from kaffe.saving import load_weights
         load_weights(self, filepath, skip_mismatch=skip_mismatch, by_name=by_name)
 
+    def export(self, filepath, format="onnx", verbose=None, dynamic_batch=True, **kwargs):
+        """Keras 3's ``model.export``: ``format="onnx"`` writes an ONNX file (dynamic batch;
+        input names from the ``Input`` layers, output names from the output layers); see
+        ``kaffe.export``."""
+        from kaffe.export import export_model
+        return export_model(self, filepath, format=format, dynamic_batch=dynamic_batch,
+                            verbose=verbose, **kwargs)
+
     def to_json(self, **kwargs):
         import json
         from kaffe.saving.serialization import serialize_layer
