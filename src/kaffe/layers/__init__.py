@@ -38,3 +38,6 @@ from kaffe.layers.conv_lstm import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D
 from kaffe.layers.image_preprocessing import (CenterCrop, RandomBrightness, RandomContrast,
                                               RandomCrop, RandomFlip, RandomRotation,
                                               RandomTranslation, RandomZoom, Resizing)
+from kaffe.layers.categorical import CategoryEncoding, Discretization
+from kaffe.layers.einsum_dense import EinsumDense
+from kaffe.layers.unit_normalization import UnitNormalization
