@@ -279,6 +279,9 @@ class Net:
         self.module = nn.ModuleList(self._layer_modules)
         produced = [t for lp, _ in self._specs for t in lp.top]
         self._outputs = sorted(set(produced) - self._consumed_at_end())   # Caffe: a std::set
+        self._runs_backward = _layers_under_loss(self._specs, force)
+        producer = {t: i for i, (lp, _) in enumerate(self._specs) for t in lp.top}
+        self._diff_outputs = [n for n in self._outputs if self._runs_backward[producer[n]]]
         self._tensors, self._first, self._io = {}, {}, {}
         self._graph = False
 
@@ -442,7 +445,7 @@ class Net:
         return _join_batches(got, count, size), _join_batches(got_diffs, count, size)
 
     def _leaf(self, name):
-        leaf = self.blobs[name]._tensor().detach()
+        leaf = self.blobs[name]._tensor().detach().clone()   # the blob's buffer is reused
         force = self._param.force_backward
         return leaf.requires_grad_(force or name not in self._inputs)
 
@@ -534,7 +537,7 @@ class Net:
                 outputs.append(t)
                 grads.append(torch.full_like(t, w))
                 seeded.add(id(t))
-        for name in self.outputs:
+        for name in self._diff_outputs:
             t = self._tensors.get(name)
             if t is not None and t.requires_grad and id(t) not in seeded:
                 outputs.append(t)
@@ -561,7 +564,8 @@ class Net:
         lp, _ = self._specs[i]
         layer, need = self._layer_modules[i], self._bottom_need[i]
         params = [p for p in layer.parameters() if p.requires_grad]
-        if not lp.bottom and not params or getattr(layer, "net_input", False):
+        if not lp.bottom and not params or getattr(layer, "net_input", False) or \
+                not self._runs_backward[i]:
             return
         tops = [self.blobs[t] for t in lp.top]
         if hasattr(layer, "backward_blobs"):   # a Python layer works on the blobs itself
@@ -632,6 +636,22 @@ class Net:
             if name in other.params:
                 for b, o in zip(blobs, other.params[name]):
                     b.parameter.data = o.parameter.data
+
+
+def _layers_under_loss(specs, force_backward):
+    """Which layers run backward, by Caffe's rule (``Net::Init``): with ``force_backward`` all;
+    otherwise only a layer one of whose tops has a loss weight or feeds, through later layers,
+    a layer that does. The others leave their bottom and parameter diffs alone, so a diff
+    written by hand into a non-loss output goes nowhere (as in Caffe's Embed oracle)."""
+    if force_backward:
+        return [True] * len(specs)
+    runs, under_loss = [False] * len(specs), set()
+    for i in range(len(specs) - 1, -1, -1):
+        lp, weights = specs[i]
+        if any(weights) or any(t in under_loss for t in lp.top):
+            runs[i] = True
+            under_loss.update(lp.bottom)
+    return runs
 
 
 def _shape_str(shape):

@@ -1,10 +1,10 @@
 """pycaffe's object model: ``Blob``, the parameter blobs of ``net.params``, ``BlobVec`` (a Python
 layer's ``self.blobs``) and the layer objects of ``net.layers``.
 
-A :class:`Blob` holds its ``data`` and ``diff`` as torch tensors and hands Python numpy views of
-them (writable, no copy): a forward stores the tensors a layer produced (no copy either), and a
-Python write into ``blob.data`` is what the next forward reads. Tops that Caffe shares with their
-bottom (Split, Reshape, Flatten, in-place layers) share storage here too.
+A :class:`Blob` holds its ``data`` and ``diff`` as CPU torch tensors and hands Python numpy
+views of them (writable, no copy): a forward copies each top into its blob's buffer, a backward
+hands the blob the diff tensor it computed, and a Python write into ``blob.data`` is what the
+next forward (or a layer-by-layer backward without a forward) reads.
 """
 import math
 
@@ -77,7 +77,19 @@ class Blob:
 
     # -------------------------------------------------------------- the net's side
     def _store(self, tensor):
-        """Hold ``tensor`` (a layer's top) as the data, without copying it."""
+        """Copy ``tensor`` (a layer's top) into the data, in place when the shape is the same:
+        the blob keeps one buffer across forwards (warm memory, as Caffe's blobs), and the
+        run's own tensors can be let go when the next run starts."""
+        tensor = tensor.detach()
+        if tensor.shape == self._data.shape:
+            self._data.copy_(tensor)
+            return
+        self._data = _host(tensor).clone()
+        if self._diff.shape != self._data.shape:
+            self._diff = torch.zeros(self._data.shape)
+
+    def _hold(self, tensor):
+        """Make ``tensor`` the data itself (no copy): a Python layer's view of its bottoms."""
         self._data = _host(tensor)
         if self._diff.shape != self._data.shape:
             self._diff = torch.zeros(self._data.shape)

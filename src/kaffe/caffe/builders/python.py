@@ -66,7 +66,7 @@ class PythonLayer(CaffeLayer):
     def run_forward(self, bottoms):
         """Tensors in, tensors out: the bottoms become the bottom blobs' data (no copy)."""
         for blob, t in zip(self.bottom_blobs, bottoms):
-            blob._store(t)
+            blob._hold(t)
         self.impl.reshape(self.bottom_blobs, self.top_blobs)
         self.impl.forward(self.bottom_blobs, self.top_blobs)
         return [b._data.clone() for b in self.top_blobs]
