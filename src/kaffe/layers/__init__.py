@@ -41,3 +41,6 @@ from kaffe.layers.image_preprocessing import (CenterCrop, RandomBrightness, Rand
 from kaffe.layers.categorical import CategoryEncoding, Discretization
 from kaffe.layers.einsum_dense import EinsumDense
 from kaffe.layers.unit_normalization import UnitNormalization
+from kaffe.layers.hashing import Hashing
+from kaffe.layers.lookup import IntegerLookup, StringLookup
+from kaffe.layers.text_vectorization import TextVectorization
