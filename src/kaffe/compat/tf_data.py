@@ -1,0 +1,183 @@
+"""``tf.data.Dataset`` for in-memory data, enough for the usual input pipeline of a Keras
+example: ``from_tensor_slices(x or (x, y))``, ``shuffle``, ``batch``, ``map``, ``repeat``,
+``take``, ``prefetch`` / ``cache`` (accepted, nothing to do in memory). Iterating gives torch
+tensors (a tuple for tuple elements); ``fit`` takes the dataset like any iterable of batches
+and ``len(dataset)`` is its number of batches (elements before ``batch``).
+"""
+import math
+
+import numpy as np
+import torch
+
+
+class Dataset:
+    """A pipeline over arrays; each method returns a new ``Dataset``."""
+
+    AUTOTUNE = -1
+
+    def __init__(self, arrays, structure, steps=(), length=None):
+        self._arrays, self._structure, self._steps = arrays, structure, tuple(steps)
+        self._length = len(arrays[0]) if length is None else length
+
+    @staticmethod
+    def from_tensor_slices(tensors, name=None):
+        structure = "tuple" if isinstance(tensors, tuple) else "dict" if isinstance(
+            tensors, dict) else "single"
+        items = (list(tensors) if structure == "tuple" else list(tensors.values())
+                 if structure == "dict" else [tensors])
+        arrays = [_as_tensor(a) for a in items]
+        lengths = {len(a) for a in arrays}
+        if len(lengths) != 1:
+            raise ValueError(f"from_tensor_slices needs arrays of one length; received lengths "
+                             f"{[len(a) for a in arrays]}.")
+        keys = list(tensors) if structure == "dict" else None
+        return Dataset(arrays, (structure, keys))
+
+    from_tensors = from_tensor_slices
+
+    def _with(self, step, length):
+        return Dataset(self._arrays, self._structure, self._steps + (step,), length)
+
+    def shuffle(self, buffer_size, seed=None, reshuffle_each_iteration=True, name=None):
+        return self._with(("shuffle", seed), self._length)
+
+    def batch(self, batch_size, drop_remainder=False, **kwargs):
+        n = self._length // batch_size if drop_remainder else math.ceil(self._length / batch_size)
+        return self._with(("batch", int(batch_size), drop_remainder), n)
+
+    def map(self, map_func, num_parallel_calls=None, deterministic=None, name=None):
+        return self._with(("map", map_func), self._length)
+
+    def repeat(self, count=None, name=None):
+        if count is None:
+            return self._with(("repeat", None), None)
+        return self._with(("repeat", int(count)), self._length * int(count))
+
+    def take(self, count, name=None):
+        return self._with(("take", int(count)), min(int(count), self._length)
+                          if self._length is not None else int(count))
+
+    def prefetch(self, buffer_size=None, name=None):
+        return self
+
+    def cache(self, filename="", name=None):
+        return self
+
+    def __len__(self):
+        if self._length is None:
+            raise TypeError("The dataset repeats forever; it has no length.")
+        return self._length
+
+    def __iter__(self):
+        return self._elements()
+
+    def as_numpy_iterator(self):
+        for element in self:
+            yield _map_structure(element, lambda t: t.numpy())
+
+    def _elements(self):
+        """Apply the steps in order to a stream of elements (tuples of tensors)."""
+        stream = self._source()
+        for step in self._steps:
+            stream = _STEPS[step[0]](stream, *step[1:])
+        structure, keys = self._structure
+        if any(step[0] == "map" for step in self._steps):
+            structure = "mapped"
+        for element in stream:
+            yield _pack(element, structure, keys)
+
+    def _source(self):
+        def run():
+            yield from self._slices(None)
+        return _Replayable(run)
+
+    def _slices(self, order):
+        n = len(self._arrays[0])
+        for i in range(n) if order is None else order:
+            yield tuple(a[i] for a in self._arrays)
+
+
+class _Replayable:
+    """A stream that can be iterated again (for ``repeat``)."""
+
+    def __init__(self, make):
+        self.make = make
+
+    def __iter__(self):
+        return iter(self.make())
+
+
+def _as_tensor(array):
+    if isinstance(array, torch.Tensor):
+        return array
+    array = np.asarray(array)
+    if array.dtype == np.float64:
+        array = array.astype(np.float32)
+    return torch.from_numpy(np.ascontiguousarray(array))
+
+
+def _pack(element, structure, keys):
+    if structure == "dict":
+        return dict(zip(keys, element))
+    if structure == "single" or (structure == "mapped" and len(element) == 1):
+        return element[0]
+    return tuple(element)
+
+
+def _map_structure(element, fn):
+    if isinstance(element, tuple):
+        return tuple(fn(t) for t in element)
+    if isinstance(element, dict):
+        return {k: fn(v) for k, v in element.items()}
+    return fn(element)
+
+
+def _shuffle(stream, seed):
+    def run():
+        items = list(stream)
+        gen = None if seed is None else torch.Generator().manual_seed(int(seed))
+        for i in torch.randperm(len(items), generator=gen).tolist():
+            yield items[i]
+    return _Replayable(run)
+
+
+def _batch(stream, size, drop_remainder):
+    def run():
+        chunk = []
+        for element in stream:
+            chunk.append(element)
+            if len(chunk) == size:
+                yield tuple(torch.stack(parts) for parts in zip(*chunk))
+                chunk = []
+        if chunk and not drop_remainder:
+            yield tuple(torch.stack(parts) for parts in zip(*chunk))
+    return _Replayable(run)
+
+
+def _map(stream, fn):
+    def run():
+        for element in stream:
+            out = fn(*element)
+            yield out if isinstance(out, tuple) else (out,)
+    return _Replayable(run)
+
+
+def _repeat(stream, count):
+    def run():
+        rounds = 0
+        while count is None or rounds < count:
+            yield from stream
+            rounds += 1
+    return _Replayable(run)
+
+
+def _take(stream, count):
+    def run():
+        for i, element in enumerate(stream):
+            if i >= count:
+                break
+            yield element
+    return _Replayable(run)
+
+
+_STEPS = {"shuffle": _shuffle, "batch": _batch, "map": _map, "repeat": _repeat, "take": _take}
