@@ -177,7 +177,9 @@ class Discretization(Layer):
         return "int64" if self.output_mode == "int" else "float32"
 
     def get_config(self):
-        return {**super().get_config(), "bin_boundaries": self.bin_boundaries,
+        base = super().get_config()  # Keras's Discretization takes no 'trainable'
+        base = {k: base[k] for k in ("name", "dtype") if k in base}
+        return {**base, "bin_boundaries": self.bin_boundaries,
                 "num_bins": self.num_bins, "epsilon": self.epsilon,
                 "output_mode": self.output_mode, "sparse": self.sparse}
 

@@ -130,7 +130,8 @@ class EinsumDense(Layer):
         return draw
 
     def call(self, inputs):
-        x = torch.einsum(self.equation, inputs, self.kernel)
+        x = torch.einsum(self.equation, torch.as_tensor(inputs, dtype=self.kernel.dtype),
+                         self.kernel)
         if self.bias is not None:
             x = x + self.bias
         return self.activation(x)

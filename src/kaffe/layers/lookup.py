@@ -262,8 +262,9 @@ class StringLookup(IndexLookup):
 
     def __init__(self, max_tokens=None, num_oov_indices=1, mask_token=None, oov_token="[UNK]",
                  vocabulary=None, idf_weights=None, invert=False, output_mode="int",
-                 pad_to_max_tokens=False, sparse=False, encoding="utf-8", **kwargs):
-        self.encoding = encoding
+                 pad_to_max_tokens=False, sparse=False, encoding="utf-8", vocabulary_size=None,
+                 **kwargs):
+        self.encoding = encoding  # vocabulary_size: recorded by Keras's config, implied here
         super().__init__(max_tokens, num_oov_indices, mask_token, oov_token, "string",
                          vocabulary, idf_weights, invert, output_mode, sparse, pad_to_max_tokens,
                          **kwargs)
@@ -282,7 +283,8 @@ class IntegerLookup(IndexLookup):
 
     def __init__(self, max_tokens=None, num_oov_indices=1, mask_token=None, oov_token=-1,
                  vocabulary=None, vocabulary_dtype="int64", idf_weights=None, invert=False,
-                 output_mode="int", sparse=False, pad_to_max_tokens=False, **kwargs):
+                 output_mode="int", sparse=False, pad_to_max_tokens=False, vocabulary_size=None,
+                 **kwargs):
         if vocabulary_dtype not in ("int32", "int64"):
             raise ValueError("IntegerLookup: vocabulary_dtype must be 'int32' or 'int64'. "
                              f"Received: vocabulary_dtype={vocabulary_dtype!r}")

@@ -37,8 +37,7 @@ class TextVectorization(HostDataLayer):
     def __init__(self, max_tokens=None, standardize="lower_and_strip_punctuation",
                  split="whitespace", ngrams=None, output_mode="int", output_sequence_length=None,
                  pad_to_max_tokens=False, vocabulary=None, idf_weights=None, sparse=False,
-                 ragged=False, encoding="utf-8", **kwargs):
-        kwargs.pop("vocabulary_size", None)
+                 ragged=False, encoding="utf-8", vocabulary_size=None, **kwargs):
         kwargs.pop("has_input_vocabulary", None)
         kwargs.pop("dtype", None)
         super().__init__(**kwargs)

@@ -14,7 +14,8 @@ class UnitNormalization(Layer):
         self.axis = list(axis) if isinstance(axis, (list, tuple)) else int(axis)
 
     def call(self, inputs):
-        x = inputs if torch.is_floating_point(inputs) else inputs.to(torch.float32)
+        x = torch.as_tensor(inputs)
+        x = x if torch.is_floating_point(x) else x.to(torch.float32)
         dims = tuple(self.axis) if isinstance(self.axis, list) else (self.axis,)
         inv_norm = torch.rsqrt(torch.sum(x * x, dim=dims, keepdim=True))
         return x * torch.clamp(inv_norm, max=1e12)
