@@ -155,7 +155,7 @@ def _promoted(parts):
     return [p.to(dtype) for p in parts]
 
 
-@op("Append")
+@op("Append", call=2)
 def append(x1, x2, axis=None):
     return concatenate.spec.impl([x1, x2], axis=axis)
 

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from kaffe.ops.nn import _channels_last, _from_channels_first, _to_channels_first
 from kaffe.ops.registry import float_tensor, op
 
-_MODES = {"nearest": "nearest", "bilinear": "bilinear", "bicubic": "bicubic",
+_MODES = {"nearest": "nearest-exact", "bilinear": "bilinear", "bicubic": "bicubic",
           "area": "area", "lanczos3": None, "lanczos5": None}
 
 
@@ -32,7 +32,7 @@ def resize(images, size, interpolation="bilinear", antialias=False, crop_to_aspe
         crop_w = min(w, int(h * width / height))
         top, left = (h - crop_h) // 2, (w - crop_w) // 2
         x = x[..., top:top + crop_h, left:left + crop_w]
-    kwargs = {} if mode in ("nearest", "area") else {"align_corners": False,
+    kwargs = {} if mode in ("nearest-exact", "area") else {"align_corners": False,
                                                     "antialias": bool(antialias)}
     out = F.interpolate(x, size=(height, width), mode=mode, **kwargs)
     out = _from_channels_first(out, last)

@@ -336,20 +336,33 @@ def conv_transpose(inputs, kernel, strides=1, padding="valid", output_padding=No
     x = _to_channels_first(x, last)
     strides, dilation = _tuple(strides, n), _tuple(dilation_rate, n)
     weight = kernel.permute(n + 1, n, *range(n))  # (k..., out, in) -> (in, out, k...)
-    sizes = weight.shape[2:]
-    pads, extra = [], []
-    for i, (k, s, d) in enumerate(zip(sizes, strides, dilation)):
-        effective = (k - 1) * d + 1
-        if padding == "same":
-            total = max(effective - s, 0)
-            pads.append(total // 2)
-            extra.append(total % 2 if output_padding is None else _tuple(output_padding, n)[i])
-        else:
-            pads.append(0)
-            extra.append(max(s - effective, 0) if output_padding is None
-                         else _tuple(output_padding, n)[i])
-    out = _CONV_T[n](x, weight, None, strides, tuple(pads), tuple(extra), 1, dilation)
+    out = _CONV_T[n](x, weight, None, strides, 0, 0, 1, dilation)
+    crops = [_transpose_crop(k, st, d, padding, None if output_padding is None
+                             else _tuple(output_padding, n)[i])
+             for i, (k, st, d) in enumerate(zip(weight.shape[2:], strides, dilation))]
+    out = out[(slice(None), slice(None)) + tuple(
+        slice(max(left, 0), out.shape[2 + i] - max(right, 0)) for i, (left, right) in
+        enumerate(crops))]
+    if any(left < 0 or right < 0 for left, right in crops):
+        out = F.pad(out, [p for left, right in reversed(crops)
+                          for p in (max(-left, 0), max(-right, 0))])
     return _from_channels_first(out, last)
+
+
+def _transpose_crop(kernel, stride, dilation, padding, output_padding):
+    """(left, right) cells to cut from torch's full transposed-conv output (negative: add
+    zeros) for Keras's output length: ``(in - 1) * s + max(k, s)`` for 'valid', ``in * s``
+    for 'same' when ``output_padding`` is unset; the cut falls where TensorFlow/JAX put it."""
+    effective = (kernel - 1) * dilation + 1
+    if padding == "valid":
+        extra = max(effective, stride) - effective if output_padding is None else output_padding
+        return 0, -extra
+    if output_padding is None:
+        total = stride + effective - 2
+    else:
+        total = effective + effective % 2 - 2 + output_padding
+    left = min(total // 2 + total % 2, effective - 1)
+    return effective - 1 - left, effective - 1 - (total - left)
 
 
 def _pool(kind, inputs, pool_size, strides, padding, data_format):
@@ -407,17 +420,28 @@ def adaptive_average_pool(inputs, output_size, data_format=None):
 
 @op("DepthToSpace", module="nn")
 def depth_to_space(x, block_size, data_format="channels_last"):
+    """TensorFlow's order: channels split as (block row, block column, channel)."""
     x = tensor(x)
     last = data_format == "channels_last"
-    return _from_channels_first(F.pixel_shuffle(_to_channels_first(x, last), block_size), last)
+    x = x if last else torch.movedim(x, 1, -1)
+    n, h, w, c = x.shape
+    b = block_size
+    out = x.reshape(n, h, w, b, b, c // (b * b)).permute(0, 1, 3, 2, 4, 5)
+    out = out.reshape(n, h * b, w * b, c // (b * b))
+    return out if last else torch.movedim(out, -1, 1)
 
 
 @op("SpaceToDepth", module="nn")
 def space_to_depth(x, block_size, data_format="channels_last"):
+    """The inverse of ``depth_to_space``."""
     x = tensor(x)
     last = data_format == "channels_last"
-    return _from_channels_first(F.pixel_unshuffle(_to_channels_first(x, last), block_size),
-                                last)
+    x = x if last else torch.movedim(x, 1, -1)
+    n, h, w, c = x.shape
+    b = block_size
+    out = x.reshape(n, h // b, b, w // b, b, c).permute(0, 1, 3, 2, 4, 5)
+    out = out.reshape(n, h // b, w // b, b * b * c)
+    return out if last else torch.movedim(out, -1, 1)
 
 
 @op("Unfold", module="nn")

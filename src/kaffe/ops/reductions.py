@@ -127,13 +127,22 @@ def quantile(x, q, axis=None, method="linear", keepdims=False):
     if axis is None:
         result = torch.quantile(x.reshape(-1), q, interpolation=method)
         return result.reshape(list(q.shape) + [1] * x.dim()) if keepdims else result
+    moved, axes = _axes_last(x, axis)
+    result = torch.quantile(moved, q, dim=-1, interpolation=method)
+    return _restore_kept(result, axes, q, keepdims)
+
+
+def _axes_last(x, axis):
+    """``x`` with the axes of ``axis`` merged into one last axis."""
     axes = axis_tuple(axis, x.dim())
     rest = [a for a in range(x.dim()) if a not in axes]
-    moved = x.permute(rest + list(axes)).reshape([x.shape[a] for a in rest] + [-1])
-    result = torch.quantile(moved, q, dim=-1, interpolation=method)
+    return x.permute(rest + list(axes)).reshape([x.shape[a] for a in rest] + [-1]), axes
+
+
+def _restore_kept(result, axes, q, keepdims):
     if keepdims:
         for a in sorted(axes):
-            result = result.unsqueeze(a + (q.dim()))
+            result = result.unsqueeze(a + q.dim())
     return result
 
 
@@ -265,7 +274,9 @@ def nanquantile(x, q, axis=None, method="linear", keepdims=False):
     if axis is None:
         result = torch.nanquantile(x.reshape(-1), q, interpolation=method)
         return result.reshape(list(q.shape) + [1] * x.dim()) if keepdims else result
-    return torch.nanquantile(x, q, dim=axis, keepdim=keepdims, interpolation=method)
+    moved, axes = _axes_last(x, axis)
+    result = torch.nanquantile(moved, q, dim=-1, interpolation=method)
+    return _restore_kept(result, axes, q, keepdims)
 
 
 @op("Nanpercentile", call=2)

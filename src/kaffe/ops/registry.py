@@ -66,7 +66,7 @@ def tensor(x, dtype=None, device=None):
     if isinstance(x, torch.Tensor):
         if dtype is not None and x.dtype != dtype:
             x = x.to(dtype)
-        if device is not None and x.device != device and x.dim() > 0:
+        if device is not None and x.device != device:
             x = x.to(device)
         return x
     if type(x) is KerasTensor:
