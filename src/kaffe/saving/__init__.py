@@ -70,8 +70,16 @@ def load_model(filepath, custom_objects=None, compile=True):
         head = f.read(8)
     if head == h5_weights.HDF5_SIGNATURE:
         return keras_file.load_legacy_h5(path, custom_objects, compile)
+    if head.startswith(ZIP_SIGNATURE):
+        raise ValueError(f"'{path}' starts as a .keras (zip) file but is truncated or corrupt: "
+                         f"its {os.path.getsize(path)} bytes end before the zip directory. "
+                         "Copy or save the model again.")
     raise ValueError(f"'{path}' is neither a .keras (zip) nor an HDF5 model file"
                      + (" (it is empty)." if not head else f" (it starts with {head!r})."))
+
+
+#: the first bytes of a zip file's first member (a .keras file starts with them)
+ZIP_SIGNATURE = b"PK\x03\x04"
 
 
 def save_weights(model, filepath, overwrite=True):

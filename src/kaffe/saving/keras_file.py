@@ -63,7 +63,43 @@ def _json_default(value):
 
 
 def model_json(model):
-    return json.dumps(serialize_layer(model), default=_json_default)
+    """The model's config as JSON; a value JSON cannot hold is named with its layer and key."""
+    config = serialize_layer(model)
+    try:
+        return json.dumps(config, default=_json_default)
+    except TypeError as error:
+        found = _unjsonable(config, model.name, ())
+        if found is None:
+            raise
+        layer, keys, value = found
+        raise TypeError(f"Cannot save model '{model.name}': the config of layer '{layer}' holds "
+                        f"a {type(value).__name__} ({value!r:.80}) under key "
+                        f"'{'.'.join(map(str, keys))}', which cannot be written as JSON. Make the "
+                        "layer's get_config() return plain numbers, strings, lists and dicts "
+                        "(serialize objects to their config). Nothing was written.") from error
+
+
+def _unjsonable(value, layer, keys):
+    """``(layer name, key path, value)`` of the first value JSON cannot hold, or None; key paths
+    start again inside each layer's own config (a record with a named ``config``)."""
+    if isinstance(value, dict):
+        config = value.get("config")
+        if "class_name" in value and isinstance(config, dict) and "name" in config:
+            return _unjsonable(config, config["name"], ())
+        items = value.items()
+    elif isinstance(value, (list, tuple)):
+        items = enumerate(value)
+    else:
+        try:
+            json.dumps(value, default=_json_default)
+        except TypeError:
+            return layer, keys, value
+        return None
+    for key, item in items:
+        found = _unjsonable(item, layer, keys + (key,))
+        if found is not None:
+            return found
+    return None
 
 
 # ---------------------------------------------------------------------------------- compile state

@@ -15,6 +15,7 @@ from kaffe import optimizers as optimizers_module
 from kaffe.callbacks.base import History
 from kaffe.engine.device import default_device
 from kaffe.training import data_adapters as da
+from kaffe.training import data_checks
 from kaffe.training.callback_utils import BatchHooks, callback_list
 from kaffe.training.compile_utils import CompiledLoss, CompiledMetrics, logits_twin
 from kaffe.training import custom_steps
@@ -240,10 +241,11 @@ class Trainer(StepAPI, LegacyGeneratorAPI):
             return da.IterableData(x, steps, self._convert_batch, shuffle=shuffle)
         if x is None:
             raise da.DataError("No input data: pass x (arrays, a dict, a generator or a Sequence).")
-        xs = [da.as_tensor(a, d) for a, d in zip(
-            da.to_list(x, self.input_names, "inputs", self.name), self._input_dtypes())]
-        ys = None if y is None else [da.as_tensor(a) for a in
-                                     da.to_list(y, self.output_names, "outputs", self.name)]
+        xs = data_checks.to_tensors(da.to_list(x, self.input_names, "inputs", self.name),
+                                    self.input_names, self._input_dtypes(), "input", self.name)
+        ys = None if y is None else data_checks.to_tensors(
+            da.to_list(y, self.output_names, "outputs", self.name), self.output_names,
+            [None] * len(self.output_names), "target for output", self.name)
         sws = None
         if sample_weight is not None:
             sws = [None if a is None else da.as_tensor(a, "float32") for a in
@@ -402,6 +404,8 @@ class Trainer(StepAPI, LegacyGeneratorAPI):
         if kwargs:
             raise TypeError(f"fit() got unexpected arguments {sorted(kwargs)}.")
         epochs = nb_epoch if nb_epoch is not None else epochs
+        data_checks.check_batch_size(batch_size, "fit")
+        data_checks.check_batch_size(validation_batch_size, "fit")
         self._require_compiled()
         if jit_compile is not None and bool(jit_compile) != self._jit_compile:
             self._jit_compile, self._forward_loss = bool(jit_compile), None
@@ -419,6 +423,9 @@ class Trainer(StepAPI, LegacyGeneratorAPI):
                                 steps_per_epoch)
         if isinstance(train, da.ArrayData):
             self._prepare(train.xs)
+            data_checks.warn_nan(train.xs, self.input_names, "input", self.name)
+            if not custom:
+                data_checks.check_sparse_labels(self, train.ys)
             train.place(self._device)  # CUDA: the arrays on the device (or pinned) once
         val = None
         if validation_data is not None:
@@ -464,8 +471,11 @@ class Trainer(StepAPI, LegacyGeneratorAPI):
                         step_logs = self._custom_step(self.train_step, xs, ys, sws)
                         batch_hooks.end(step, lambda: custom_steps.pythonify_logs(step_logs))
                     else:
-                        train_step(self._to_device(xs), self._to_device(ys), self._to_device(sws),
-                                   *batch[3:])
+                        try:
+                            train_step(self._to_device(xs), self._to_device(ys),
+                                       self._to_device(sws), *batch[3:])
+                        except IndexError as error:
+                            raise self._label_error(error, ys) from error
                         batch_hooks.end(step, self._logs)
                     if sync_stop:
                         self.stop_training = strategy.any_rank(self.stop_training)
@@ -492,6 +502,16 @@ class Trainer(StepAPI, LegacyGeneratorAPI):
         self.eval()
         cbs.on_train_end(last_epoch_logs)
         return history
+
+    def _label_error(self, error, ys):
+        """torch's "Target 10 is out of bounds" named with the output and its class count."""
+        if "out of bounds" not in str(error) or ys is None or self._compiled_loss is None:
+            return error
+        try:
+            data_checks.check_sparse_labels(self, ys)
+        except da.DataError as named:
+            return named
+        return error
 
     def _validation_source(self, validation_data, batch_size, steps):
         if da.is_iterable_source(validation_data):
@@ -538,6 +558,7 @@ class Trainer(StepAPI, LegacyGeneratorAPI):
         """Loss and metrics on the data: a scalar, a list in ``metrics_names`` order, or a dict.
         Data-parallel (see ``fit``), each process evaluates its part and all get the totals."""
         self._require_compiled()
+        data_checks.check_batch_size(batch_size, "evaluate")
         strategy = distribute_module.resolve(distribute)
         self._use_distribution(strategy)
         data = self._make_data(x, y, sample_weight, batch_size=batch_size, steps=steps)
@@ -555,6 +576,7 @@ class Trainer(StepAPI, LegacyGeneratorAPI):
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None, **kwargs):
         """Model outputs for the inputs, as numpy arrays (a list for several outputs)."""
+        data_checks.check_batch_size(batch_size, "predict")
         data = self._make_data(x, batch_size=batch_size, steps=steps)
         cbs = callback_list(self, callbacks, verbose, data.steps)
         hooks = BatchHooks(cbs, "predict")
