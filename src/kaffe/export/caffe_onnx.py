@@ -184,9 +184,9 @@ class CaffeExportNet(nn.Module):
         return tuple(blobs[name] for name in self.output_names)
 
 
-def check_exportable(caffe_net, source):
+def check_exportable(specs, source):
     """Refuse, before any tracing or writing, a net with a layer type in :data:`REFUSED`."""
-    for spec in caffe_net._specs:
+    for spec in specs:
         reason = REFUSED.get(spec.type)
         if reason:
             raise OnnxExportError(
@@ -202,8 +202,22 @@ def export_caffe_onnx(prototxt, weights, path, outputs=None, dynamic_batch=True)
     from kaffe.caffe.bridge import load_model
     require_onnx()
     source = f"'{os.fspath(prototxt)}'" if not hasattr(prototxt, "layer") else "the net"
+    if outputs is None:   # refuse from the prototxt alone (a Python layer's module may be absent)
+        check_exportable(_test_phase_layers(prototxt), source)
     model = load_model(prototxt, weights=weights, phase="test", outputs=outputs)
     return export_caffe_model(model, path, dynamic_batch=dynamic_batch, source=source)
+
+
+def _test_phase_layers(prototxt):
+    from kaffe.caffe import prototxt as _prototxt
+    from kaffe.caffe.net import filter_net
+    from kaffe.caffe.proto import caffe_pb2
+    param = prototxt if hasattr(prototxt, "layer") else _prototxt.read_net_param(
+        os.fspath(prototxt))
+    state = caffe_pb2.NetParameter()
+    state.CopyFrom(param)
+    state.state.phase = caffe_pb2.TEST
+    return list(filter_net(state).layer)
 
 
 def export_caffe_model(model, path, dynamic_batch=True, source=None):
@@ -211,7 +225,7 @@ def export_caffe_model(model, path, dynamic_batch=True, source=None):
     require_onnx()
     caffe_net = model.caffe_net
     source = source or f"Caffe net '{model.name}'"
-    check_exportable(caffe_net, source)
+    check_exportable(caffe_net._specs, source)
     net = CaffeExportNet(caffe_net).eval()
     examples, dims = [], []
     batch = batch_dim()

@@ -179,7 +179,7 @@ def write_onnx(program, path, input_names, output_names, what, labels=None):
     with warnings.catch_warnings(), _quiet_exporter():
         warnings.simplefilter("ignore")
         try:
-            onnx_program = _translate(program, list(input_names), list(output_names))
+            onnx_program = _translate(program)
         except Exception as error:  # noqa: BLE001
             layer = _failing_layer(error, program, labels or {})
             reason = _root_cause(error)
@@ -189,6 +189,8 @@ def write_onnx(program, path, input_names, output_names, what, labels=None):
                    if layer else reason)) from error
     proto = onnx_program.model_proto
     proto.producer_name = "kaffe"
+    _rename_values(proto.graph, [v.name for v in proto.graph.input], list(input_names))
+    _rename_values(proto.graph, [v.name for v in proto.graph.output], list(output_names))
     _name_batch_axis(proto)
     fd, tmp = tempfile.mkstemp(prefix=".kaffe-export-", suffix=".onnx", dir=folder)
     os.close(fd)
@@ -213,7 +215,42 @@ def write_onnx(program, path, input_names, output_names, what, labels=None):
 _REGISTRY = []
 
 
-def _translate(program, input_names, output_names):
+def _rename_values(graph, old_names, new_names):
+    """Give graph inputs/outputs the user's names. The exporter names inner values after the
+    ops that make them (``conv2d_2``...), which can equal a layer name wanted for an output:
+    such an inner value is renamed out of the way first."""
+    mapping = {old: new for old, new in zip(old_names, new_names) if old != new}
+    if not mapping:
+        return
+    taken = {n for node in graph.node for n in list(node.input) + list(node.output)}
+    taken |= {v.name for v in list(graph.input) + list(graph.output) + list(graph.initializer)}
+    for new in mapping.values():
+        if new in taken and new not in mapping:
+            spare, i = f"{new}__inner", 0
+            while spare in taken:
+                i += 1
+                spare = f"{new}__inner{i}"
+            _replace_name(graph, new, spare)
+            taken.add(spare)
+    for old, new in mapping.items():
+        _replace_name(graph, old, new)
+
+
+def _replace_name(graph, old, new):
+    for node in graph.node:
+        for field in (node.input, node.output):
+            for i, name in enumerate(field):
+                if name == old:
+                    field[i] = new
+    for value in list(graph.input) + list(graph.output) + list(graph.value_info):
+        if value.name == old:
+            value.name = new
+    for init in graph.initializer:
+        if init.name == old:
+            init.name = new
+
+
+def _translate(program):
     """``torch.onnx.export(program, dynamo=True)``, reusing one table of ONNX translations:
     the public call rebuilds it on every export (2-4 s of parsing onnxscript sources). Falls back
     to the public call where torch's internal exporter module differs from the one this knows."""
@@ -221,11 +258,10 @@ def _translate(program, input_names, output_names):
         from torch.onnx._internal.exporter import _core, _registration
         if not _REGISTRY:
             _REGISTRY.append(_registration.ONNXRegistry().from_torchlib(opset_version=OPSET))
-        return _core.export(program, registry=_REGISTRY[0], input_names=input_names,
-                            output_names=output_names, optimize=True, opset_version=OPSET)
+        return _core.export(program, registry=_REGISTRY[0], optimize=True,
+                            opset_version=OPSET)
     except (ImportError, AttributeError, TypeError):
-        return torch.onnx.export(program, (), input_names=input_names,
-                                 output_names=output_names, opset_version=OPSET, dynamo=True,
+        return torch.onnx.export(program, (), opset_version=OPSET, dynamo=True,
                                  external_data=False, verbose=False)
 
 
