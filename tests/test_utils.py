@@ -179,4 +179,8 @@ def test_get_file_refuses_to_download(tmp_path, monkeypatch):
 def test_public_names():
     assert set(kaffe.utils.__all__) == {"to_categorical", "normalize", "Sequence", "PyDataset",
                                         "get_file", "plot_model", "model_to_dot", "plot_history",
-                                        "set_random_seed"}
+                                        "set_random_seed", "image_dataset_from_directory",
+                                        "text_dataset_from_directory",
+                                        "timeseries_dataset_from_array", "pad_sequences",
+                                        "Progbar", "load_img", "img_to_array", "array_to_img",
+                                        "save_img", "clone_model"}

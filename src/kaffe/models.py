@@ -12,3 +12,10 @@ def load_model(filepath, custom_objects=None, compile=True, **kwargs):
 def model_from_json(json_string, custom_objects=None):
     from kaffe.saving.serialization import model_from_json as _from_json
     return _from_json(json_string, custom_objects=custom_objects)
+
+
+def clone_model(model, input_tensors=None, clone_function=None, **kwargs):
+    """A new model with ``model``'s architecture and fresh weights (see
+    :func:`kaffe.utils.cloning.clone_model`)."""
+    from kaffe.utils.cloning import clone_model as _clone
+    return _clone(model, input_tensors=input_tensors, clone_function=clone_function, **kwargs)

@@ -67,6 +67,8 @@ KERAS_MODULES = {
     "utils.np_utils": ("kaffe.utils.np_utils",),
     "utils.vis_utils": ("kaffe.utils",),
     "utils.data_utils": ("kaffe.utils",),
+    "utils.image_utils": ("kaffe.utils",),  # TF 2.9+: load_img, img_to_array, ...
+    "utils.layer_utils": ("kaffe.utils",),
     "datasets": ("kaffe.datasets",),
     "preprocessing": ("kaffe.preprocessing",),
     "engine": ("kaffe.layers", "kaffe.models"),

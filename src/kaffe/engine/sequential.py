@@ -122,3 +122,22 @@ class Sequential(Functional):
     def get_config(self):
         from kaffe.saving.serialization import sequential_config
         return sequential_config(self)
+
+    # Keras 2's Sequential-only prediction helpers (removed in Keras 2.6; Keras 2 scripts use them).
+    def predict_proba(self, x, batch_size=None, verbose=0, steps=None):
+        """``predict``, warning when the outputs are not probabilities (Keras 2)."""
+        preds = self.predict(x, batch_size=batch_size, verbose=verbose, steps=steps)
+        if preds.min() < 0.0 or preds.max() > 1.0:
+            import warnings
+            warnings.warn("Network returning invalid probability values. The last layer might "
+                          "not normalize predictions into probabilities (like softmax or "
+                          "sigmoid would).")
+        return preds
+
+    def predict_classes(self, x, batch_size=None, verbose=0, steps=None):
+        """Class indices: the argmax over several outputs, ``prob > 0.5`` as int32 for one
+        (Keras 2)."""
+        proba = self.predict(x, batch_size=batch_size, verbose=verbose, steps=steps)
+        if proba.shape[-1] > 1:
+            return proba.argmax(axis=-1)
+        return (proba > 0.5).astype("int32")
