@@ -16,5 +16,8 @@ from kaffe.applications.inception_v3 import InceptionV3
 from kaffe.applications.efficientnet import (EfficientNetB0, EfficientNetB1, EfficientNetB2,
                                              EfficientNetB3, EfficientNetB4, EfficientNetB5,
                                              EfficientNetB6, EfficientNetB7)
-from kaffe.applications import (densenet, efficientnet, inception_v3, mobilenet_v2,  # noqa: F401
-                                resnet, resnet50, resnet_v2, vgg16, vgg19)
+from kaffe.applications.mobilenet import MobileNet
+from kaffe.applications.xception import Xception
+from kaffe.applications.mobilenet_v3 import MobileNetV3Large, MobileNetV3Small
+from kaffe.applications import (densenet, efficientnet, inception_v3, mobilenet,  # noqa: F401
+                                mobilenet_v2, mobilenet_v3, resnet, resnet50, resnet_v2, vgg16, vgg19, xception)

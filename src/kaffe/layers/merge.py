@@ -13,8 +13,8 @@ def _broadcast_shape(shapes, layer):
             raise ValueError(f"{type(layer).__name__} '{layer.name}' needs inputs of the same rank. "
                              f"Received shapes {[tuple(s) for s in shapes]}.")
         for i, (a, b) in enumerate(zip(out, shape)):
-            if a is None or b is None:
-                out[i] = None if i == 0 else (a if b is None else b)
+            if a is None or b is None:  # an unknown axis broadcast against 1 stays unknown
+                out[i] = None if i == 0 or 1 in (a, b) else (a if b is None else b)
             elif a != b and not (a == 1 or b == 1):
                 raise ValueError(f"{type(layer).__name__} '{layer.name}' needs inputs of equal shape. "
                                  f"Received shapes {[tuple(s) for s in shapes]}.")
