@@ -19,12 +19,14 @@ class RunningMean:
         self.name = name
         self.total = None
         self.count = 0.0
+        self.used = False  # ever updated (a model compiled without loss lists it only then)
 
     def update(self, value, weight):
         if self.total is None:
             self.total = torch.zeros((), dtype=torch.float32, device=value.device)
         self.total.add_(value.detach(), alpha=weight)
         self.count += weight
+        self.used = True
 
     def update_state(self, values, sample_weight=None):
         """Keras's ``Mean.update_state``: the mean of ``values`` counted ``sample_weight`` times
@@ -111,7 +113,11 @@ class CompiledLoss:
                 tracker.update(value, batch_size)
 
     def all_trackers(self):
-        return [self.total_tracker] + [t for t in self.trackers if t is not None]
+        """The ``loss`` tracker (when there is a compiled loss, or a custom step has fed it, as
+        tf.keras 2 lists it), then the per-output ones."""
+        listed = self.total_tracker.used or any(l is not None for l in self.losses)
+        return ([self.total_tracker] if listed else []) + [t for t in self.trackers
+                                                           if t is not None]
 
 
 # A probability-space cross-entropy, the output activation whose logits it can take instead,

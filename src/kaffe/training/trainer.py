@@ -487,7 +487,8 @@ class Trainer(StepAPI, LegacyGeneratorAPI):
                 epoch_logs = self._custom_logs(step_logs) if custom else self._epoch_logs()
                 if val is not None and (epoch + 1) % validation_freq == 0:
                     epoch_logs.update(self._run_evaluation(val, prefix="val_"))
-                cbs.on_epoch_end(epoch, epoch_logs)
+                with torch.no_grad():  # callbacks look at the model (tensor.numpy() works)
+                    cbs.on_epoch_end(epoch, epoch_logs)
                 last_epoch_logs = epoch_logs
                 if strategy is not None:
                     self.stop_training = strategy.any_rank(self.stop_training)
