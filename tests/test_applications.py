@@ -27,12 +27,16 @@ FAST_MODELS = [
     ("InceptionV3", {"include_top": False, "pooling": "avg"}),
     ("DenseNet121", {}),
     ("EfficientNetB0", {"classes": 10, "classifier_activation": None}),
+    ("MobileNet", {"alpha": 0.25, "input_shape": (128, 128, 3), "include_top": False}),
+    ("MobileNetV3Small", {}),
 ]
 SLOW_MODELS = [
     ("VGG16", {}), ("VGG19", {}), ("ResNet101", {}), ("ResNet152", {}), ("ResNet50V2", {}),
     ("ResNet101V2", {}), ("ResNet152V2", {}), ("InceptionV3", {}), ("MobileNetV2", {}),
     ("MobileNetV2", {"alpha": 1.4, "include_top": False}),
-    ("DenseNet169", {}), ("DenseNet201", {}),
+    ("DenseNet169", {}), ("DenseNet201", {}), ("MobileNet", {}), ("Xception", {}),
+    ("MobileNetV3Large", {}), ("MobileNetV3Large", {"minimalistic": True, "alpha": 0.75}),
+    ("NASNetMobile", {}), ("NASNetLarge", {"include_top": False, "input_shape": (96, 96, 3)}),
 ] + [(f"EfficientNetB{i}", {}) for i in range(8)]
 
 
@@ -41,9 +45,18 @@ def _rows(model):
             for layer in model.layers]
 
 
+def _keras_builder(name):
+    if name == "NASNetMobile":  # Keras 3 refuses it on torch; its NASNet() builds it
+        from keras.src.applications import nasnet
+        return lambda weights=None: nasnet.NASNet(
+            (224, 224, 3), 1056, 4, 32, False, 2, True, weights, default_size=224,
+            name="nasnet_mobile")
+    return getattr(keras.applications, name)
+
+
 def _build_both(name, kwargs):
     keras.backend.clear_session()
-    k_model = getattr(keras.applications, name)(weights=None, **kwargs)
+    k_model = _keras_builder(name)(weights=None, **kwargs)
     clear_session()
     return k_model, getattr(apps, name)(weights=None, **kwargs)
 

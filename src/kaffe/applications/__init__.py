@@ -19,5 +19,6 @@ from kaffe.applications.efficientnet import (EfficientNetB0, EfficientNetB1, Eff
 from kaffe.applications.mobilenet import MobileNet
 from kaffe.applications.xception import Xception
 from kaffe.applications.mobilenet_v3 import MobileNetV3Large, MobileNetV3Small
+from kaffe.applications.nasnet import NASNetLarge, NASNetMobile
 from kaffe.applications import (densenet, efficientnet, inception_v3, mobilenet,  # noqa: F401
-                                mobilenet_v2, mobilenet_v3, resnet, resnet50, resnet_v2, vgg16, vgg19, xception)
+                                mobilenet_v2, mobilenet_v3, nasnet, resnet, resnet50, resnet_v2, vgg16, vgg19, xception)
