@@ -70,6 +70,7 @@ KERAS_MODULES = {
     "utils.image_utils": ("kaffe.utils",),  # TF 2.9+: load_img, img_to_array, ...
     "utils.layer_utils": ("kaffe.utils",),
     "datasets": ("kaffe.datasets",),
+    "applications": ("kaffe.applications",),
     "preprocessing": ("kaffe.preprocessing",),
     "engine": ("kaffe.layers", "kaffe.models"),
     "engine.topology": ("kaffe.layers", "kaffe.models"),
