@@ -289,3 +289,25 @@ def test_keras_classifier_and_regressor_follow_the_sklearn_protocol():
     assert wrapper.score(x, x[:, 0]) == pytest.approx(
         -wrapper.model.evaluate(x, x[:, 0], verbose=0), rel=1e-5)
     assert reg is not None
+
+
+def test_the_batteries_are_served_under_keras_names():
+    from kaffe.compat import kaffe_as_keras
+    with kaffe_as_keras():
+        from keras.preprocessing.image import ImageDataGenerator
+        from keras.utils.generic_utils import Progbar
+        from keras.wrappers.scikit_learn import KerasClassifier
+        from keras.datasets import boston_housing, cifar10, cifar100, reuters
+        from keras.models import clone_model
+        from keras.utils import image_dataset_from_directory, pad_sequences, get_file
+        from keras.utils.image_utils import load_img
+        import tensorflow as tf
+        assert tf.keras.preprocessing.image.ImageDataGenerator is ImageDataGenerator
+        assert tf.keras.preprocessing.timeseries_dataset_from_array is not None
+    import kaffe.preprocessing.image as image
+    import kaffe.datasets as datasets
+    assert ImageDataGenerator is image.ImageDataGenerator
+    assert cifar10.load_data is datasets.cifar10.load_data
+    assert all(f is not None for f in (Progbar, KerasClassifier, boston_housing, cifar100,
+                                       reuters, clone_model, image_dataset_from_directory,
+                                       pad_sequences, get_file, load_img))

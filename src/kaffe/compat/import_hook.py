@@ -71,6 +71,8 @@ KERAS_MODULES = {
     "utils.layer_utils": ("kaffe.utils",),
     "datasets": ("kaffe.datasets",),
     "applications": ("kaffe.applications",),
+    "wrappers": ("kaffe.wrappers",),
+    "wrappers.scikit_learn": ("kaffe.wrappers.scikit_learn",),
     "preprocessing": ("kaffe.preprocessing",),
     "engine": ("kaffe.layers", "kaffe.models"),
     "engine.topology": ("kaffe.layers", "kaffe.models"),

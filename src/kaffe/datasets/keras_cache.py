@@ -97,7 +97,7 @@ def read_checked(key, path, reader):
             f"truncated or corrupt. Delete it and download {spec.origin} again.") from error
     problem = _mismatch(spec, path)
     if problem:
-        logger.warning("%s; using it as it reads as a %s file.", problem, key)
+        logger.warning("%s; using it, since it reads as a valid %s file.", problem, key)
     return result
 
 
