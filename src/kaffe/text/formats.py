@@ -143,8 +143,8 @@ def read_binary(path, limit=None, encoding="utf8", unicode_errors="strict"):
     count, dims = _parse_header(bytes(buf[:newline]).decode("ascii", "replace"), path)
     if _looks_like_text(buf, newline, dims * 4):
         raise VectorFileError(
-            f"{path}: this looks like a text file (the first vector is written as numbers in "
-            f"text, not as {dims} raw float32 values); pass binary=False.")
+            f"{path}: this looks like a text file; pass binary=False (its first vector is "
+            f"written as numbers in text, not as {dims} raw float32 values).")
     wanted = min(count, limit) if limit else count
     out = np.empty((wanted, dims), dtype=np.float32)
     word_ends = np.empty(wanted, dtype=np.int64)
