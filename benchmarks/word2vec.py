@@ -79,6 +79,22 @@ def bench_training(corpora, repeats, workers_list):
     return rows
 
 
+def print_scaling(rows):
+    """Words/s with the most workers over words/s with the fewest, per peer: how much the
+    worker threads add (on a machine with at least that many idle cores)."""
+    print()
+    for corpus in dict.fromkeys(r["corpus"] for r in rows):
+        for algo in ("sg", "cbow"):
+            group = sorted((r for r in rows if r["corpus"] == corpus and r["algo"] == algo),
+                           key=lambda r: r["workers"])
+            if len(group) < 2:
+                continue
+            lo, hi = group[0], group[-1]
+            print(f"{corpus} {algo}: {hi['workers']} workers / {lo['workers']}: kaffe "
+                  f"{hi['kaffe'][0] / lo['kaffe'][0]:.2f}x, gensim "
+                  f"{hi['gensim'][0] / lo['gensim'][0]:.2f}x")
+
+
 def print_row(row):
     k, g = row["kaffe"], row["gensim"]
     print(f"| {row['corpus']} | {row['algo']} | {row['workers']} | {k[0]:,.0f} | {g[0]:,.0f} | "
@@ -129,8 +145,12 @@ def main(argv=None):
     print("| corpus | algo | workers | kaffe words/s | gensim words/s | wall ratio | "
           "CPU-time ratio | analogy % kaffe / gensim | WS353 rho x100 kaffe / gensim |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
-    bench_training(args.corpora.split(","), args.repeats,
-                   [int(w) for w in args.workers.split(",")])
+    load_before = os.getloadavg()[0]
+    rows = bench_training(args.corpora.split(","), args.repeats,
+                          [int(w) for w in args.workers.split(",")])
+    print_scaling(rows)
+    print(f"load average (1 min) before / after: {load_before:.1f} / {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} CPUs: above about cpus - workers, the runs shared cores")
     if not args.skip_loading:
         bench_loading(args.load_words)
 
