@@ -169,8 +169,8 @@ def test_efficientnet_imagenet_file_with_hash_check(keras_home, monkeypatch):
 
 def test_cached_file_with_wrong_md5_is_named_corrupt(keras_home):
     (keras_home / "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5").write_bytes(b"\x89HDF")
-    with pytest.raises(ValueError, match="vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5' has "
-                                         "MD5 .*corrupt or truncated"):
+    with pytest.raises(ValueError, match="vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5 has "
+                                         "md5 .*corrupt"):
         apps.VGG16(weights="imagenet", include_top=False, input_shape=(32, 32, 3))
 
 
