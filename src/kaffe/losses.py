@@ -494,6 +494,25 @@ class SparseCategoricalCrossentropy(LossFunctionWrapper):
         return y_true.long() != int(ignore)
 
 
+def _accept_symbolic_tensors():
+    """Make each loss function record a graph node when given KerasTensors, as Keras does
+    (``binary_crossentropy(inputs, outputs)`` in a functional VAE): done before the lookup
+    tables below are built, so every reference holds the same function."""
+    from kaffe.ops.registry import symbolic_function
+    names = globals()
+    wrapped = {fn: symbolic_function(fn, "kaffe.losses") for fn in (
+        mean_squared_error, mean_absolute_error, mean_absolute_percentage_error,
+        mean_squared_logarithmic_error, binary_crossentropy, categorical_crossentropy,
+        sparse_categorical_crossentropy, hinge, squared_hinge, categorical_hinge, kl_divergence,
+        poisson, log_cosh, cosine_similarity, huber)}
+    for name, value in list(names.items()):  # the functions and their short names (mse, bce)
+        if callable(value) and value in wrapped:
+            names[name] = wrapped[value]
+
+
+_accept_symbolic_tensors()
+
+
 # ---------------------------------------------------------------------------------------------
 # Lookup
 # ---------------------------------------------------------------------------------------------

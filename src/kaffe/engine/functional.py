@@ -26,7 +26,8 @@ class Functional(Model):
         self._output_structure = outputs
         self.inputs = _as_tensor_list(inputs, "inputs")
         self.outputs = _as_tensor_list(outputs, "outputs")
-        nodes, operations = map_graph(self.inputs, self.outputs)
+        losses = list(getattr(self, "_symbolic_losses", ()))
+        nodes, operations = map_graph(self.inputs, self.outputs + losses)
         # Op nodes (h * 2, ops.sum(h)) are graph members but not layers, as in Keras 3.
         self._operations = operations
         self._graph_layers = nn.ModuleList(
@@ -50,6 +51,7 @@ class Functional(Model):
         self._steps = steps
         self._num_slots = len(slots)
         self._output_slots = [slots[id(t)] for t in self.outputs]
+        self._loss_slots = [slots[id(t)] for t in losses]
         self.creates_mask = any(getattr(l, "creates_mask", False) for l in operations)
         self.built = True
 
@@ -100,8 +102,45 @@ class Functional(Model):
             raise
         except (RuntimeError, ValueError, IndexError) as error:
             raise _call_error(layer, args, error) from error
+        if self._loss_slots or self._loss_functions:
+            self._collect_losses(values)
         outputs = [values[s] for s in self._output_slots]
         return outputs[0] if len(outputs) == 1 else outputs
+
+    # ------------------------------------------------------------------ added losses
+    _loss_functions = ()
+
+    def add_loss(self, loss):
+        """Add to the training loss: a symbolic tensor computed from the model's inputs (Keras
+        2's functional ``model.add_loss(kl_loss)``: computed on every forward pass from then
+        on), a zero-argument callable (evaluated on every forward pass) or a tensor (Keras 3's
+        ``self.add_loss`` inside ``call``). Non-scalar losses are summed, as Keras 3 does."""
+        items = list(loss) if isinstance(loss, (list, tuple)) else [loss]
+        symbolic = [t for t in items if isinstance(t, KerasTensor)]
+        if symbolic:
+            self._symbolic_losses = list(getattr(self, "_symbolic_losses", ())) + symbolic
+            self._init_graph(self._input_structure, self._output_structure)
+        for item in items:
+            if isinstance(item, KerasTensor):
+                continue
+            if callable(item) and not hasattr(item, "shape"):
+                self._loss_functions = tuple(self._loss_functions) + (item,)
+            else:
+                Model.add_loss(self, item)
+
+    @property
+    def _adds_losses(self):
+        """Whether each forward pass adds losses (the trainer collects them)."""
+        return bool(self._loss_slots or self._loss_functions)
+
+    def _collect_losses(self, values):
+        self._added_losses.clear()
+        for slot in self._loss_slots:
+            value = values[slot]
+            self._added_losses.append(value if value.dim() == 0 else value.sum())
+        for function in self._loss_functions:
+            value = function()
+            self._added_losses.append(value if value.dim() == 0 else value.sum())
 
     def _flatten_inputs(self, inputs):
         if isinstance(inputs, dict):

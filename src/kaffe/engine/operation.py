@@ -115,7 +115,9 @@ class OpSpec:
 
     @property
     def keras_module(self):
-        return f"keras.src.ops.{self.module}"
+        """The module named in saved configs: Keras's ``keras.src.ops.<group>`` for Keras's
+        ops, the kaffe module itself for kaffe's own (``kaffe.losses``)."""
+        return self.module if "." in self.module else f"keras.src.ops.{self.module}"
 
     def invoke(self, arguments):
         """Call ``impl`` with a dict of all its arguments (call and config alike)."""

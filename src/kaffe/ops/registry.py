@@ -44,6 +44,27 @@ def register(spec):
     return run
 
 
+def symbolic_function(fn, module, call=2, class_name=None):
+    """``fn`` made to record an op node when given KerasTensors (for functions outside
+    ``kaffe.ops`` such as ``kaffe.losses.binary_crossentropy``); not listed in ``REGISTRY``."""
+    name = class_name or "".join(part.capitalize() for part in fn.__name__.split("_"))
+    spec = OpSpec(fn, name, module, call)
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        if contains_symbolic(args) or (kwargs and contains_symbolic(kwargs.values())):
+            return spec.record(args, kwargs)
+        return fn(*args, **kwargs)
+    run.spec = spec
+    spec.function = run
+    EXTRA_CLASSES[(module, name)] = spec
+    return run
+
+
+#: (module, class name) -> spec of the ``symbolic_function`` ops (read back from files).
+EXTRA_CLASSES = {}
+
+
 def symbolic_only(name):
     """An op that exists only eagerly (Python control flow, data-dependent Python values)."""
     def refuse(*args, **kwargs):

@@ -318,10 +318,13 @@ def _operation_class(config, custom_objects):
     """The kaffe ``Operation`` class of an op node (module ``keras.src.ops.<group>``)."""
     module = str(config.get("module") or "")
     if config["class_name"] in custom_objects or not module.startswith(("keras.src.ops.",
-                                                                        "keras.ops")):
+                                                                        "keras.ops",
+                                                                        "kaffe.losses")):
         return None
     from kaffe.ops import BY_CLASS
-    spec = BY_CLASS.get(config["class_name"])
+    from kaffe.ops.registry import EXTRA_CLASSES
+    spec = EXTRA_CLASSES.get((module, config["class_name"])) or BY_CLASS.get(
+        config["class_name"])
     if spec is None:
         name = (config.get("config") or {}).get("name")
         raise ValueError(f"op node '{name}' is Keras's {module}.{config['class_name']}, an op "

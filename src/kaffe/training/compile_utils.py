@@ -190,10 +190,20 @@ class CompiledMetrics:
     def update(self, ys, preds, sws):
         for i, metric in self.entries:
             if ys[i] is not None:
-                metric.update_state(ys[i], preds[i], None if sws is None else sws[i])
+                metric.update_state(aligned_target(ys[i], preds[i]), preds[i],
+                                    None if sws is None else sws[i])
 
     def metrics(self):
         return [m for _, m in self.entries]
+
+
+def aligned_target(y_true, y_pred):
+    """Keras 2's rule before metrics: a 1-D target ``(N,)`` against a one-column output
+    ``(N, 1)`` becomes ``(N, 1)``, so a metric function comparing them element-wise does not
+    broadcast to ``(N, N)`` (a siamese net's hand-written accuracy read 0.50 instead of 0.84)."""
+    if y_true.dim() == 1 and y_pred.dim() == 2 and y_pred.shape[-1] == 1:
+        return y_true.unsqueeze(-1)
+    return y_true
 
 
 def _is_list_of_lists(metrics, n_outputs):

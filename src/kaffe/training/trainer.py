@@ -708,7 +708,8 @@ def _may_add_losses(module):
         return False
     return (module.activity_regularizer is not None
             or any(spec.regularizer is not None for spec in module._weight_specs)
-            or not type(module).__module__.startswith("kaffe."))
+            or not type(module).__module__.startswith("kaffe.")
+            or getattr(module, "_adds_losses", False))  # functional add_loss(symbolic)
 
 
 _ARGMAX_METRICS = {metrics_module.categorical_accuracy, metrics_module.sparse_categorical_accuracy}
