@@ -148,7 +148,12 @@ def forward_bench(name, prototxt, shape, iterations, batch_of_deploy=None):
 
 
 def timing_net(name):
-    return caffe.Net(os.path.join(REF, "timing", name), caffe.TRAIN)
+    """A deploy net of ``timing/`` in TRAIN phase with ``force_backward``: it has no loss, so
+    Caffe's Net::Backward would skip every layer, while ``caffe time`` calls each layer's
+    Backward regardless; forcing backward makes Net.backward do that work too."""
+    param = caffe.read_net_param(os.path.join(REF, "timing", name))
+    param.force_backward = True
+    return caffe.Net(param, caffe.TRAIN)
 
 
 # name -> (label, net factory, real Caffe log, iteration divisor); the big nets run fewer

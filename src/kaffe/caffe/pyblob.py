@@ -3,7 +3,7 @@ layer's ``self.blobs``) and the layer objects of ``net.layers``.
 
 A :class:`Blob` holds its ``data`` and ``diff`` as CPU torch tensors and hands Python numpy
 views of them (writable, no copy): a forward copies each top into its blob's buffer, a backward
-hands the blob the diff tensor it computed, and a Python write into ``blob.data`` is what the
+each diff into the blob's diff buffer, and a Python write into ``blob.data`` is what the
 next forward (or a layer-by-layer backward without a forward) reads.
 """
 import math
@@ -95,7 +95,14 @@ class Blob:
             self._diff = torch.zeros(self._data.shape)
 
     def _store_diff(self, tensor):
-        self._diff = torch.zeros(self._data.shape) if tensor is None else _host(tensor)
+        """Copy a computed diff (None: zeros) into the blob's diff buffer, kept across
+        backwards like the data's, so a backward's gradients reuse warm memory."""
+        if self._diff.shape != self._data.shape:
+            self._diff = torch.zeros(self._data.shape)
+        if tensor is None:
+            self._diff.zero_()
+        else:
+            self._diff.copy_(tensor.detach().reshape(self._diff.shape))
 
     def _tensor(self):
         return self._data
