@@ -95,7 +95,9 @@ class CompiledLoss:
         return out
 
     def __call__(self, ys, preds, sws):
-        total, per_output = 0.0, []
+        """``(total, per-output values)``; ``total`` is 0.0 when no output has a loss. A weight
+        of 1 and a first term add no tensor ops (one output: the loss itself)."""
+        total, per_output = None, []
         for i, (loss, weight) in enumerate(zip(self.losses, self.weights)):
             if loss is None:
                 per_output.append(None)
@@ -103,8 +105,9 @@ class CompiledLoss:
             sw = sws[i] if sws is not None else None
             value = loss(ys[i], preds[i], sample_weight=sw)
             per_output.append(value)
-            total = total + weight * value
-        return total, per_output
+            term = value if weight == 1.0 else weight * value
+            total = term if total is None else total + term
+        return (0.0 if total is None else total), per_output
 
     def update_trackers(self, total, per_output, batch_size):
         self.total_tracker.update(total, batch_size)

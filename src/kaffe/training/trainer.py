@@ -256,9 +256,12 @@ class Trainer(StepAPI, LegacyGeneratorAPI):
         return da.ArrayData(xs, ys, sws, batch_size or 32, shuffle=shuffle)
 
     def _to_device(self, tensors):
+        """The batch on the model's device (as it is when already there: no per-tensor call)."""
         if tensors is None:
             return None
         device = self._device
+        if all(t is None or t.device == device for t in tensors):
+            return tensors
         return [None if t is None else t.to(device, non_blocking=True) for t in tensors]
 
     # ------------------------------------------------------------------ steps
