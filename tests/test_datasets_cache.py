@@ -232,6 +232,9 @@ def test_get_file_missing_names_url_and_exact_path(keras_home):
     message = str(e.value)
     assert "https://s3.amazonaws.com/text-datasets/nietzsche.txt" in message
     assert str(keras_home / "datasets" / "nietzsche.txt") in message
+    with pytest.raises(FileNotFoundError, match=r"11,490,434 bytes"):  # a Keras dataset URL
+        get_file("mnist.npz", "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
+                              "mnist.npz")
 
 
 def test_missing_dataset_names_url_path_and_size(keras_home):

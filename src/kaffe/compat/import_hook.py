@@ -71,6 +71,7 @@ KERAS_MODULES = {
     "utils.layer_utils": ("kaffe.utils",),
     "datasets": ("kaffe.datasets",),
     "applications": ("kaffe.applications",),
+    "datasets.data_utils": ("kaffe.utils",),  # Keras 0.x/1.x home of get_file
     "wrappers": ("kaffe.wrappers",),
     "wrappers.scikit_learn": ("kaffe.wrappers.scikit_learn",),
     "preprocessing": ("kaffe.preprocessing",),

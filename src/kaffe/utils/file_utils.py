@@ -73,8 +73,16 @@ def hash_mismatch(path, file_hash, hash_algorithm="auto", expected_size=None):
             f"{algorithm} {file_hash}")
 
 
+def known_size(origin):
+    """The size in bytes of a file Keras's own loaders download from ``origin``, else None."""
+    from kaffe.datasets.keras_cache import FILES
+    return next((spec.size for spec in FILES.values() if spec.origin == origin), None)
+
+
 def missing_file_error(origin, expected_path, size=None, also=()):
-    """The one error for a file that is not in the cache: URL, exact path, size."""
+    """The one error for a file that is not in the cache: URL, exact path, size (given, or
+    known for Keras's own dataset files)."""
+    size = size or (known_size(origin) if origin else None)
     size_text = f" ({size:,} bytes)" if size else ""
     also_text = ("; kaffe also looked for " + ", ".join(also)) if also else ""
     return CachedFileError(
