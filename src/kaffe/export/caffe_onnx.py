@@ -18,7 +18,6 @@ kaffe's training-ready form does not translate faithfully:
   ``pool5`` came out 49x too small), so the export form takes the plain average of the padded
   input and rescales it.
 """
-import math
 import os
 
 import torch

@@ -8,7 +8,6 @@ Layers run in inference mode (dropout off, batch norm on its moving statistics).
 """
 import os
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -118,9 +117,3 @@ def load_keras_file(path):
         raise OnnxExportError(f"No model file '{path}'.")
     return load_model(path, compile=False)
 
-
-def to_numpy_inputs(model, arrays):
-    """Arrays cast to the dtypes the exported graph expects (int64 for integer inputs)."""
-    arrays = arrays if isinstance(arrays, (list, tuple)) else [arrays]
-    return {name: np.asarray(a, np.int64 if not dtype.is_floating_point else np.float32)
-            for (name, _, dtype), a in zip(input_specs(model), arrays)}
