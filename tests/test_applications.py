@@ -234,3 +234,25 @@ def test_resnet50_trains_a_step_and_keras_loads_its_keras_file(tmp_path):
     k_model = keras.saving.load_model(path, compile=False)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(k_model(x, training=False)),
                                model.predict(x, verbose=0), rtol=1e-4, atol=1e-5)
+
+
+# ------------------------------------------------------------------ served as keras.applications
+def test_kaffe_run_serves_keras_applications_modules(tmp_path, capsys, keras_home):
+    from kaffe.cli.main import main
+    script = tmp_path / "apps.py"
+    script.write_text(
+        "import numpy as np\n"
+        "from keras.applications.resnet50 import ResNet50, preprocess_input\n"
+        "from tensorflow.keras.applications import MobileNetV2, mobilenet_v2\n"
+        "from keras.applications import imagenet_utils, vgg16\n"
+        "m = MobileNetV2(weights=None, alpha=0.35, input_shape=(96, 96, 3), classes=3)\n"
+        "x = mobilenet_v2.preprocess_input(np.full((1, 96, 96, 3), 255.0))\n"
+        "print('mobilenet', m.predict(x, verbose=0).shape, float(x.max()))\n"
+        "print('caffe', preprocess_input(np.zeros((1, 2, 2, 3)))[0, 0, 0].tolist())\n"
+        "vgg16.VGG16(include_top=False, input_shape=(32, 32, 3))\n")
+    code = main(["run", str(script)])
+    captured = capsys.readouterr()
+    assert "mobilenet (1, 3) 1.0" in captured.out
+    assert "caffe [-103.939, -116.779, -123.68]" in captured.out
+    assert code == 1 and "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5" in captured.err
+    assert str(keras_home) in captured.err  # the weights file is looked for in KERAS_HOME

@@ -56,7 +56,9 @@ def preprocess_input(x, data_format=None, mode="caffe"):
     x -= np.asarray(mean, x.dtype).reshape(shape)
     if std is not None:
         x /= np.asarray(std, x.dtype).reshape(shape)
-    return x
+    # Keras returns the flipped view; a contiguous copy of the same values is what torch (and
+    # K.variable) can take.
+    return np.ascontiguousarray(x)
 
 
 def _channel_axis(ndim, data_format):
