@@ -6,21 +6,29 @@ from kaffe.engine.layer import Layer
 
 
 def _broadcast_shape(shapes, layer):
-    """Keras's merge shape rule: equal non-batch shapes (``None`` matches anything)."""
-    out = list(shapes[0])
-    for shape in shapes[1:]:
-        if len(shape) != len(out):
-            raise ValueError(f"{type(layer).__name__} '{layer.name}' needs inputs of the same rank. "
-                             f"Received shapes {[tuple(s) for s in shapes]}.")
+    """Keras's merge shape rule: the batch axes must agree; the other axes broadcast from the
+    right (an input of lower rank counts as having 1s just after its batch axis, which is how
+    ``call`` expands it), ``None`` matching anything."""
+    rank = max(len(s) for s in shapes)
+    padded = [(s[0],) + (1,) * (rank - len(s)) + tuple(s[1:]) for s in shapes]
+    out = list(padded[0])
+    for shape in padded[1:]:
         for i, (a, b) in enumerate(zip(out, shape)):
             if a is None or b is None:  # an unknown axis broadcast against 1 stays unknown
                 out[i] = None if i == 0 or 1 in (a, b) else (a if b is None else b)
             elif a != b and not (a == 1 or b == 1):
-                raise ValueError(f"{type(layer).__name__} '{layer.name}' needs inputs of equal shape. "
-                                 f"Received shapes {[tuple(s) for s in shapes]}.")
+                raise ValueError(f"{type(layer).__name__} '{layer.name}' needs inputs whose shapes "
+                                 f"broadcast. Received shapes {[tuple(s) for s in shapes]}.")
             else:
                 out[i] = max(a, b)
     return tuple(out)
+
+
+def _align_ranks(inputs):
+    """Keras 2/3 merges: expand lower-rank inputs at axis 1 until all ranks match."""
+    rank = max(x.dim() for x in inputs)
+    return [x.reshape(x.shape[:1] + (1,) * (rank - x.dim()) + x.shape[1:]) if x.dim() < rank else x
+            for x in inputs]
 
 
 class _Merge(Layer):
@@ -45,9 +53,15 @@ class _Merge(Layer):
     def compute_output_shape(self, input_shape):
         return _broadcast_shape(input_shape, self)
 
+    def call(self, inputs):
+        return self._merge_function(_align_ranks(list(inputs)))
+
+    def _merge_function(self, inputs):
+        raise NotImplementedError
+
 
 class Add(_Merge):
-    def call(self, inputs):
+    def _merge_function(self, inputs):
         out = inputs[0]
         for x in inputs[1:]:
             out = out + x
@@ -60,12 +74,12 @@ class Subtract(_Merge):
             raise ValueError(f"Subtract '{self.name}' must be called on exactly 2 inputs. "
                              f"Received: {input_shape}")
 
-    def call(self, inputs):
+    def _merge_function(self, inputs):
         return inputs[0] - inputs[1]
 
 
 class Multiply(_Merge):
-    def call(self, inputs):
+    def _merge_function(self, inputs):
         out = inputs[0]
         for x in inputs[1:]:
             out = out * x
@@ -73,7 +87,7 @@ class Multiply(_Merge):
 
 
 class Average(_Merge):
-    def call(self, inputs):
+    def _merge_function(self, inputs):
         out = inputs[0]
         for x in inputs[1:]:
             out = out + x
@@ -81,7 +95,7 @@ class Average(_Merge):
 
 
 class Maximum(_Merge):
-    def call(self, inputs):
+    def _merge_function(self, inputs):
         out = inputs[0]
         for x in inputs[1:]:
             out = torch.maximum(out, x)
@@ -89,7 +103,7 @@ class Maximum(_Merge):
 
 
 class Minimum(_Merge):
-    def call(self, inputs):
+    def _merge_function(self, inputs):
         out = inputs[0]
         for x in inputs[1:]:
             out = torch.minimum(out, x)

@@ -1,0 +1,62 @@
+"""Layer behaviour that real Keras programs (the Keras 2.x examples, keras.io's) rely on, each
+checked against Keras 3 (torch backend) with the same inputs and weights."""
+import keras
+import numpy as np
+import pytest
+
+import kaffe
+from kaffe import layers as kl
+
+
+def _both(build):
+    """Build the same functional model with Keras 3 and with kaffe; copy Keras's weights over."""
+    keras.backend.clear_session()
+    k_model = build(keras, keras.layers)
+    f_model = build(kaffe, kl)
+    f_model.set_weights(k_model.get_weights())
+    return k_model, f_model
+
+
+# ---------------------------------------------------------------- merges of different ranks
+# mnist_acgan.py: layers.multiply([latent (None, 100), Flatten(Embedding(...)) ...]) and
+# merges whose inputs differ in rank: Keras expands the lower-rank input at axis 1.
+MERGES = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"]
+
+
+@pytest.mark.parametrize("merge", MERGES)
+def test_merge_of_different_ranks_matches_keras(merge):
+    def build(lib, L):
+        a = lib.Input((5,))
+        b = lib.Input((3, 5))
+        return lib.Model([a, b], getattr(L, merge)()([a, b]))
+
+    k_model, f_model = _both(build)
+    rng = np.random.default_rng(0)
+    x = [rng.normal(size=(4, 5)).astype("float32"), rng.normal(size=(4, 3, 5)).astype("float32")]
+    assert tuple(f_model.output.shape) == tuple(k_model.output.shape) == (None, 3, 5)
+    np.testing.assert_allclose(f_model.predict(x, verbose=0), k_model.predict(x, verbose=0),
+                               rtol=1e-6, atol=1e-6)
+
+
+def test_acgan_latent_times_class_embedding_matches_keras():
+    """mnist_acgan.py's generator input: multiply([latent, Flatten()(Embedding(...)(cls))])
+    in its Keras 2 form, where the embedding output is (None, 1, 100) before Flatten, and the
+    rank-mismatched form (without Flatten) that Keras also accepts."""
+    def build(lib, L):
+        latent = lib.Input((8,))
+        image_class = lib.Input((1,), dtype="int32")
+        cls = L.Embedding(10, 8)(image_class)          # (None, 1, 8)
+        h = L.multiply([latent, cls])                   # (None, 8) * (None, 1, 8)
+        return lib.Model([latent, image_class], L.Flatten()(h))
+
+    k_model, f_model = _both(build)
+    rng = np.random.default_rng(1)
+    x = [rng.normal(size=(6, 8)).astype("float32"), rng.integers(0, 10, size=(6, 1))]
+    np.testing.assert_allclose(f_model.predict(x, verbose=0), k_model.predict(x, verbose=0),
+                               rtol=1e-6, atol=1e-6)
+
+
+def test_merge_of_unbroadcastable_shapes_names_them():
+    a, b = kaffe.Input((3,)), kaffe.Input((4, 5))
+    with pytest.raises(ValueError, match=r"\(None, 3\).*\(None, 4, 5\)"):
+        kl.Add()([a, b])
