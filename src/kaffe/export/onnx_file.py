@@ -93,9 +93,9 @@ def batch_dim():
 
 def export_program(module, example_args, layers, dynamic_shapes, what):
     """``torch.export`` of ``module`` (whose ``forward`` takes ``*inputs``) on ``example_args``;
-    ``dynamic_shapes`` gives each argument
-    its symbolic axes (``{axis: Dim}``; None for a fixed shape, or None for all). Failures become
-    :class:`OnnxExportError` naming the layer. ``layers``: ``(label, module)`` pairs to follow."""
+    ``dynamic_shapes`` gives each argument its symbolic axes (``{axis: Dim}``; None for a fixed
+    shape, or None for all). Failures become :class:`OnnxExportError` naming the layer.
+    ``layers``: ``(label, module)`` pairs to follow."""
     dynamic_batch = bool(dynamic_shapes) and any(dynamic_shapes)
     tracker = LayerTracker(layers)
     try:
