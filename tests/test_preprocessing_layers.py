@@ -83,16 +83,28 @@ def test_random_crop_inference_is_keras_smart_resize():
     from keras.src.utils.image_utils import smart_resize
     for size in [(5, 3), (12, 3)]:
         expected = k_np(smart_resize(IMAGES, size))
-        np.testing.assert_allclose(f_np(L.RandomCrop(*size)(IMAGES)), expected, atol=1e-4)
+        np.testing.assert_allclose(f_np(L.RandomCrop(*size)(IMAGES, training=False)), expected,
+                                   atol=1e-4)
 
 
 @pytest.mark.parametrize("layer", [
     L.RandomFlip(), L.RandomRotation(0.3), L.RandomZoom(0.3), L.RandomTranslation(0.2, 0.2),
     L.RandomContrast(0.5), L.RandomBrightness(0.3)], ids=lambda l: type(l).__name__)
 def test_augmentations_pass_images_through_in_inference(layer):
-    np.testing.assert_array_equal(f_np(layer(IMAGES)), IMAGES)
+    np.testing.assert_array_equal(f_np(layer(IMAGES, training=False)), IMAGES)
     model = kaffe.Sequential([kaffe.Input((9, 7, 3)), layer])
     np.testing.assert_array_equal(model.predict(IMAGES, verbose=0), IMAGES)
+
+
+def test_direct_calls_augment_as_in_keras():
+    k_out = k_np(keras.layers.RandomFlip("horizontal", seed=0)(IMAGES[:1].repeat(64, 0)))
+    assert not np.array_equal(k_out, IMAGES[:1].repeat(64, 0))   # what Keras 3 does
+    layer = L.RandomFlip("horizontal", seed=0)
+    assert not np.array_equal(f_np(layer(IMAGES[:1].repeat(64, 0))), IMAGES[:1].repeat(64, 0))
+    model = kaffe.Sequential([kaffe.Input((9, 7, 3)), L.RandomFlip("horizontal", seed=0)])
+    batch = IMAGES[:1].repeat(64, 0)
+    assert not np.array_equal(f_np(model(torch.tensor(batch))), batch)
+    np.testing.assert_array_equal(model.predict(batch, verbose=0), batch)
 
 
 # ------------------------------------------------------------------ image layers: random

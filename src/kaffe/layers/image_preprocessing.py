@@ -3,9 +3,10 @@
 ``RandomContrast``, ``RandomBrightness``.
 
 They take batches ``(B, H, W, C)`` (or ``(B, C, H, W)`` with ``data_format='channels_first'``)
-or single images, and return float32. The random layers change images only in training
-(``fit``, or ``training=True``); in inference they pass them through (``RandomCrop`` centre-crops
-to its size, as Keras does). ``seed`` fixes a layer's own random stream: two layers with the
+or single images, and return float32. The random layers augment in training (``fit``,
+``training=True``, or a direct call, as in Keras); in inference (``predict``, ``evaluate``,
+``training=False``) they pass images through (``RandomCrop`` centre-crops to its size, as
+Keras 2 does; Keras 3's returns the uncropped image there, against its own output shape). ``seed`` fixes a layer's own random stream: two layers with the
 same seed draw the same transformations; without one they draw from torch's global generator
 (``kaffe.utils.set_random_seed``).
 """
@@ -70,6 +71,9 @@ class RandomLayer(ImagePreprocessingLayer):
         super().__init__(**kwargs)
         self.seed = seed
         self._generator = None if seed is None else torch.Generator().manual_seed(int(seed))
+        # Keras (2 and 3) augments when the layer, or a model holding it, is called directly
+        # without ``training``; predict/evaluate (eval mode) and training=False pass through.
+        self.training = True
 
     def uniform(self, shape, low, high):
         """Uniform draws in [low, high) from the layer's stream (CPU, float32)."""
