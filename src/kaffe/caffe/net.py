@@ -541,7 +541,7 @@ class Net:
             t = self._tensors.get(name)
             if t is not None and t.requires_grad and id(t) not in seeded:
                 outputs.append(t)
-                grads.append(self.blobs[name]._diff.reshape(t.shape))
+                grads.append(self.blobs[name]._diff_tensor().reshape(t.shape))
         params = [p for ps in self.params.values() for p in (b.parameter for b in ps)]
         params = list({id(p): p for p in params if p.requires_grad}.values())
         blob_names = [n for n, t in self._first.items()
@@ -573,7 +573,7 @@ class Net:
             return
         if isinstance(layer, _AutoSplit):
             if need[0]:
-                self.blobs[lp.bottom[0]]._store_diff(sum(b._diff for b in tops))
+                self.blobs[lp.bottom[0]]._store_diff(sum(b._diff_tensor() for b in tops))
             return
         saved = self._io.get(i) if self._graph else None
         if saved is not None:
@@ -583,7 +583,7 @@ class Net:
                        for b, n in zip(lp.bottom, need)]
             with torch.enable_grad():
                 outs = layer(*bottoms)
-        pairs = [(t, blob._diff.reshape(t.shape)) for t, blob in zip(outs, tops)
+        pairs = [(t, blob._diff_tensor().reshape(t.shape)) for t, blob in zip(outs, tops)
                  if t.requires_grad]
         wanted = [j for j, (b, n) in enumerate(zip(bottoms, need)) if n and b.requires_grad]
         targets = [bottoms[j] for j in wanted] + params

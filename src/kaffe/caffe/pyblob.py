@@ -11,6 +11,8 @@ import math
 import numpy as np
 import torch
 
+from kaffe.caffe.synced import SyncedTensor
+
 __all__ = ["Blob", "ParamBlob", "BlobVec", "LayerView"]
 
 
@@ -24,35 +26,31 @@ def _shape_of(args):
     return shape
 
 
-def _host(tensor):
-    """A float32 CPU tensor that shares memory with ``tensor`` where it can."""
-    tensor = tensor.detach()
-    if tensor.device.type != "cpu":
-        tensor = tensor.cpu()
-    return tensor if tensor.dtype == torch.float32 else tensor.float()
-
-
 class Blob:
     """A named blob of a net: ``data`` and ``diff`` (float32 numpy views you may write into),
-    ``shape``, ``count``, ``reshape(*shape)`` and Caffe's legacy ``num/channels/height/width``."""
+    ``shape``, ``count``, ``reshape(*shape)`` and Caffe's legacy ``num/channels/height/width``.
 
-    def __init__(self, shape=()):
+    Each of ``data`` and ``diff`` is a :class:`~kaffe.caffe.synced.SyncedTensor`: with a device
+    (``to_device``) the net's layers read and write the device copy and Python's ``.data`` /
+    ``.diff`` the host copy, each copied across only when the other side is fresher."""
+
+    def __init__(self, shape=(), device=None):
         shape = _shape_of((shape,))
-        self._data = torch.zeros(shape)
-        self._diff = torch.zeros(shape)
+        self._d = SyncedTensor(shape, device)
+        self._g = SyncedTensor(shape, device)
 
     # -------------------------------------------------------------- pycaffe surface
     @property
     def data(self):
-        return self._data.numpy()
+        return self._d.host().numpy()
 
     @property
     def diff(self):
-        return self._diff.numpy()
+        return self._g.host().numpy()
 
     @property
     def shape(self):
-        return tuple(self._data.shape)
+        return self._d.shape
 
     @property
     def count(self):
@@ -72,40 +70,54 @@ class Blob:
         """Give the blob a new shape (fresh zero data and diff when the shape changes)."""
         shape = _shape_of(shape)
         if shape != self.shape:
-            self._data = torch.zeros(shape)
-            self._diff = torch.zeros(shape)
+            self._d.reshape(shape)
+            self._g.reshape(shape)
+
+    def to_device(self, device):
+        """Keep the layers' copy of data and diff on ``device`` (None: the host only)."""
+        self._d.to_device(device)
+        self._g.to_device(device)
 
     # -------------------------------------------------------------- the net's side
+    @property
+    def _data(self):
+        """The host tensor (up to date) for kaffe's own reads."""
+        return self._d.host(mutable=False)
+
+    @property
+    def _diff(self):
+        return self._g.host(mutable=False)
+
+    @_diff.setter
+    def _diff(self, tensor):
+        self._g.hold(tensor)
+
     def _store(self, tensor):
-        """Copy ``tensor`` (a layer's top) into the data, in place when the shape is the same:
-        the blob keeps one buffer across forwards (warm memory, as Caffe's blobs), and the
-        run's own tensors can be let go when the next run starts."""
-        tensor = tensor.detach()
-        if tensor.shape == self._data.shape:
-            self._data.copy_(tensor)
-            return
-        self._data = _host(tensor).clone()
-        if self._diff.shape != self._data.shape:
-            self._diff = torch.zeros(self._data.shape)
+        """Keep ``tensor`` (a layer's top) as the data: copied into the blob's own buffer when
+        the shape is the same (warm memory across forwards, as Caffe's blobs), on the device
+        when the blob has one."""
+        self._d.write(tensor)
+        if self._g.shape != self._d.shape:
+            self._g.reshape(self._d.shape)
 
     def _hold(self, tensor):
         """Make ``tensor`` the data itself (no copy): a Python layer's view of its bottoms."""
-        self._data = _host(tensor)
-        if self._diff.shape != self._data.shape:
-            self._diff = torch.zeros(self._data.shape)
+        self._d.hold(tensor)
+        if self._g.shape != self._d.shape:
+            self._g.reshape(self._d.shape)
 
     def _store_diff(self, tensor):
-        """Copy a computed diff (None: zeros) into the blob's diff buffer, kept across
-        backwards like the data's, so a backward's gradients reuse warm memory."""
-        if self._diff.shape != self._data.shape:
-            self._diff = torch.zeros(self._data.shape)
-        if tensor is None:
-            self._diff.zero_()
-        else:
-            self._diff.copy_(tensor.detach().reshape(self._diff.shape))
+        """Keep a computed diff (None: zeros) as the diff, in the blob's kept buffer."""
+        if self._g.shape != self._d.shape:
+            self._g.reshape(self._d.shape)
+        self._g.write(None if tensor is None else tensor.detach().reshape(self._g.shape))
 
     def _tensor(self):
-        return self._data
+        """The data where the layers compute (uploaded first if Python wrote it)."""
+        return self._d.on_device()
+
+    def _diff_tensor(self):
+        return self._g.on_device()
 
     def __repr__(self):
         return f"<Blob shape={self.shape}>"
