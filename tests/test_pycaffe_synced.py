@@ -68,3 +68,21 @@ def test_net_with_blobs_on_a_device_matches_the_host_net():
     assert dev_net.blobs["out"]._g.uploads == 1 and dev_net.blobs["ip"]._g.head == DEVICE
     np.testing.assert_allclose(dev_net.blobs["data"].diff, host_net.blobs["data"].diff,
                                rtol=1e-6)
+
+
+def test_gpu_requests_fall_back_to_the_cpu_once(tmp_path, caplog, monkeypatch):
+    import logging
+
+    from kaffe.caffe import runtime
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setitem(runtime._STATE, "warned", False)
+    (tmp_path / "net.prototxt").write_text(NET)
+    (tmp_path / "solver.prototxt").write_text(
+        f'net: "{tmp_path / "net.prototxt"}" base_lr: 0.01 lr_policy: "fixed" max_iter: 1 '
+        f'solver_mode: GPU')
+    with caplog.at_level(logging.WARNING, logger="kaffe.caffe"):
+        solver = caffe.get_solver(str(tmp_path / "solver.prototxt"))
+        caffe.set_mode_gpu()
+    messages = [r.getMessage() for r in caplog.records if "no CUDA device" in r.getMessage()]
+    assert len(messages) == 1 and "solver_mode: GPU" in messages[0]
+    assert runtime.mode() == "CPU" and solver.device.type == "cpu"

@@ -26,16 +26,21 @@ def set_mode_cpu():
     _STATE["mode"] = "CPU"
 
 
+def gpu_or_cpu(asked_by):
+    """'GPU' when CUDA is there, else 'CPU' with a one-time (per process) message naming what
+    asked for the GPU (``set_mode_gpu``, a solver's ``solver_mode: GPU``)."""
+    if torch.cuda.is_available():
+        return "GPU"
+    if not _STATE["warned"]:
+        log.warning("%s: no CUDA device is available (torch.cuda.is_available() is False); "
+                    "running on the CPU.", asked_by)
+        _STATE["warned"] = True
+    return "CPU"
+
+
 def set_mode_gpu():
     """pycaffe's ``caffe.set_mode_gpu()``: without CUDA, a one-time message and the CPU."""
-    if not torch.cuda.is_available():
-        if not _STATE["warned"]:
-            log.warning("set_mode_gpu: no CUDA device is available (torch.cuda.is_available() "
-                        "is False); running on the CPU.")
-            _STATE["warned"] = True
-        _STATE["mode"] = "CPU"
-        return
-    _STATE["mode"] = "GPU"
+    _STATE["mode"] = gpu_or_cpu("set_mode_gpu")
 
 
 def set_device(device_id):

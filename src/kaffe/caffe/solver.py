@@ -41,6 +41,7 @@ from kaffe.caffe import blobs as _blobs
 from kaffe.caffe import net_weights as _net_weights
 from kaffe.caffe import optimizers as _optimizers
 from kaffe.caffe import prototxt as _prototxt
+from kaffe.caffe import runtime as _runtime
 from kaffe.caffe import upgrade as _upgrade
 from kaffe.caffe.builders import data as _data
 from kaffe.caffe.net import TEST, TRAIN, Net
@@ -83,6 +84,9 @@ class Solver:
         seed = _base_seed(self.param.random_seed, self.world)
         if seed is not None:
             _seed(seed)
+        if device is None and self.param.HasField("solver_mode") and \
+                self.param.solver_mode == caffe_pb2.SolverParameter.GPU:
+            _runtime.gpu_or_cpu(f"{self.source}: solver_mode: GPU")
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         with _data.solver_split(self.rank, self.world):
             self.net = Net(self._train_net_param(), phase=TRAIN)
