@@ -38,3 +38,24 @@ def run_kaffe(*argv):
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
         code = main(list(argv))
     return code, err.getvalue() + out.getvalue()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``cuda`` skip, saying "no CUDA device", where torch sees none. With
+    KAFFE_CUDA_TESTS_ON_CPU=1 (gpu_check.sh --dry-run-cpu) those taking the ``cuda_device``
+    fixture run on the CPU instead, so their logic is checked without a GPU."""
+    if torch.cuda.is_available():
+        return
+    on_cpu = os.environ.get("KAFFE_CUDA_TESTS_ON_CPU") == "1"
+    skip = pytest.mark.skip(reason="no CUDA device (torch.cuda.is_available() is False)")
+    for item in items:
+        if "cuda" in item.keywords and not (on_cpu and "cuda_device" in item.fixturenames):
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def cuda_device():
+    """The CUDA device a ``cuda`` test runs on (the CPU under KAFFE_CUDA_TESTS_ON_CPU=1)."""
+    if torch.cuda.is_available():
+        return torch.device("cuda", 0)
+    return torch.device("cpu")

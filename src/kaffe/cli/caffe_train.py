@@ -152,14 +152,26 @@ def parse_gpus(value):
     return ids
 
 
+def check_gpu_ids(spec, ids):
+    """Every id in ``ids`` must name a CUDA device torch sees; the error gives the count and
+    the ids there are (checked before any net is built)."""
+    import torch
+    count = torch.cuda.device_count()
+    missing = [i for i in ids if i >= count]
+    if missing:
+        fix = ("Use -gpu 0." if count == 1 else
+               f"Use ids 0..{count - 1} (e.g. -gpu 0), or -gpu all for every device.")
+        raise ValueError(f"-gpu {spec}: torch sees {count} CUDA device"
+                         f"{'s' if count != 1 else ''} on this machine, so there is no GPU "
+                         f"{missing[0]}. {fix}")
+
+
 def select_device(gpus):
     """The torch device for a one-process run: the first ``gpus`` id when CUDA is there, else
     the CPU (saying so, as ``caffe`` says "Use CPU.")."""
     import torch
     if gpus and torch.cuda.is_available():
-        if gpus[0] >= torch.cuda.device_count():
-            raise ValueError(f"-gpu {gpus[0]}: torch sees {torch.cuda.device_count()} CUDA "
-                             f"device(s) (ids 0..{torch.cuda.device_count() - 1}).")
+        check_gpu_ids(gpus[0], gpus[:1])
         torch.cuda.set_device(gpus[0])
         log.info("Use GPU with device ID %d", gpus[0])
         log.info("GPU %d: %s", gpus[0], torch.cuda.get_device_name(gpus[0]))
@@ -190,9 +202,7 @@ def _devices_to_launch(args):
                          f"processes instead: kaffe train -solver {args.solver} {hint}.")
     if many:
         gpus = distribute.gpu_list(spec)
-        if max(gpus) >= torch.cuda.device_count():
-            raise ValueError(f"-gpu {spec}: torch sees {torch.cuda.device_count()} CUDA "
-                             f"device(s) (ids 0..{torch.cuda.device_count() - 1}).")
+        check_gpu_ids(spec, gpus)
         if args.nproc not in (1, len(gpus)):
             raise ValueError(f"-gpu {spec} starts one process per device ({len(gpus)}); "
                              f"--nproc {args.nproc} disagrees. Give one of the two.")

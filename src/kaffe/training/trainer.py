@@ -24,6 +24,7 @@ from kaffe.training import variables  # noqa: F401  (v.value / v.assign on weigh
 from kaffe.training.legacy import LegacyGeneratorAPI
 from kaffe import distribute as distribute_module  # after compile_utils, which it uses
 from kaffe.training import precision
+from kaffe.training.oom import explained as _explain_out_of_memory
 
 log = logging.getLogger("kaffe")
 
@@ -389,6 +390,7 @@ class Trainer(StepAPI, LegacyGeneratorAPI):
             self._compiled_metrics.update(ys, preds, sws)
 
     # ------------------------------------------------------------------ fit
+    @_explain_out_of_memory
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
             sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
@@ -557,6 +559,7 @@ class Trainer(StepAPI, LegacyGeneratorAPI):
         return logs
 
     # ------------------------------------------------------------------ evaluate / predict
+    @_explain_out_of_memory
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
                  steps=None, callbacks=None, return_dict=False, distribute=None, **kwargs):
         """Loss and metrics on the data: a scalar, a list in ``metrics_names`` order, or a dict.
@@ -578,6 +581,7 @@ class Trainer(StepAPI, LegacyGeneratorAPI):
         values = list(logs.values())
         return values[0] if len(values) == 1 else values
 
+    @_explain_out_of_memory
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None, **kwargs):
         """Model outputs for the inputs, as numpy arrays (a list for several outputs)."""
         data_checks.check_batch_size(batch_size, "predict")
