@@ -174,10 +174,10 @@ def test_unknown_keras_arguments_are_reported(tmp_path):
 
 
 def test_layer_kaffe_lacks_is_named(tmp_path):
-    kmodel = keras.Sequential([keras.Input((3,)), keras.layers.UnitNormalization(),
+    kmodel = keras.Sequential([keras.Input((3,)), keras.layers.RMSNormalization(),
                                keras.layers.Dense(2)])
     kmodel.save(tmp_path / "k.keras")
-    with pytest.raises(ValueError, match=r"k\.keras.*kaffe has no layer UnitNormalization"):
+    with pytest.raises(ValueError, match=r"k\.keras.*kaffe has no layer RMSNormalization"):
         kaffe.models.load_model(tmp_path / "k.keras")
 
 
