@@ -180,3 +180,28 @@ def test_op_free_graph_has_no_op_steps():
     model = kaffe.Model(x, layers.Dense(2)(layers.Dense(3)(x)))
     assert all(type(step[0]).__name__ != "OpStep" for step in model._steps)
     assert model._loss_slots == [] and not model._adds_losses
+
+
+def test_op_kaffe_lacks_is_named_with_the_script_line_under_kaffe_run(tmp_path, capsys):
+    from kaffe.cli.main import main
+    script = tmp_path / "uses_ops.py"
+    script.write_text("import keras\nfrom keras import ops\nh = keras.Input((3,))\n"
+                      "y = ops.square(h) + 1\nz = ops.frobnicate(y)\n")
+    assert main(["run", str(script)]) == 1
+    err = capsys.readouterr().err
+    assert f"kaffe has no keras.ops.frobnicate (used at {script}:5)" in err
+
+
+def test_keras_random_is_seeded_under_kaffe_names():
+    from kaffe import random
+    generator = random.SeedGenerator(7)
+    first = random.normal((3,), seed=random.SeedGenerator(7))
+    assert torch.equal(first, random.normal((3,), seed=generator))
+    assert not torch.equal(random.normal((3,), seed=generator), first)  # the stream moves on
+    assert torch.equal(random.uniform((4,), seed=3), random.uniform((4,), seed=3))
+    values = random.randint((1000,), 2, 5, seed=1)
+    assert int(values.min()) == 2 and int(values.max()) == 4
+    assert float(random.truncated_normal((1000,), seed=1).abs().max()) <= 2.0
+    kept = random.dropout(torch.ones(1000), 0.25, seed=2)
+    assert np.allclose(sorted(kept.unique().tolist()), [0.0, 1.0 / 0.75])
+    assert sorted(random.shuffle(torch.arange(10), seed=4).tolist()) == list(range(10))
