@@ -60,3 +60,23 @@ def test_merge_of_unbroadcastable_shapes_names_them():
     a, b = kaffe.Input((3,)), kaffe.Input((4, 5))
     with pytest.raises(ValueError, match=r"\(None, 3\).*\(None, 4, 5\)"):
         kl.Add()([a, b])
+
+
+# ---------------------------------------------------------------- Lambda returning [tensor]
+def test_lambda_returning_one_element_list_gives_the_tensor_as_keras2():
+    """mnist_swwae.py: Lambda(getwhere) returns K.gradients(...), a one-element list; Keras 2
+    unpacks it, so multiply([y, where]) works. Same numbers as Keras 3 returning the tensor."""
+    def build(lib, L, wrap):
+        a = lib.Input((4,))
+        h = L.Dense(4)(a)
+        twice = L.Lambda(lambda t: [t * 2.0] if wrap else t * 2.0)(h)
+        return lib.Model(a, L.multiply([h, twice]))
+
+    keras.backend.clear_session()
+    k_model = build(keras, keras.layers, wrap=False)
+    f_model = build(kaffe, kl, wrap=True)
+    f_model.set_weights(k_model.get_weights())
+    x = np.random.default_rng(2).normal(size=(3, 4)).astype("float32")
+    assert tuple(f_model.output.shape) == (None, 4)
+    np.testing.assert_allclose(f_model.predict(x, verbose=0), k_model.predict(x, verbose=0),
+                               rtol=1e-6, atol=1e-6)

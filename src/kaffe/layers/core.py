@@ -235,7 +235,12 @@ class Lambda(Layer):
         self.arguments = arguments or {}
 
     def call(self, inputs):
-        return self.function(inputs, **self.arguments)
+        out = self.function(inputs, **self.arguments)
+        # Keras 2 unpacks a one-element list output (``K.gradients(...)`` returns a list), so
+        # the next layer receives the tensor (mnist_swwae.py's ``getwhere``).
+        if isinstance(out, (list, tuple)) and len(out) == 1 and isinstance(out[0], torch.Tensor):
+            return out[0]
+        return out
 
     def compute_output_shape(self, input_shape):
         spec = self._output_shape
