@@ -401,6 +401,8 @@ class BatchNorm(CaffeLayer):
             s = self.blobs[2].detach()[0]
             factor = 0.0 if s == 0 else 1.0 / s
             mean, var = self.blobs[0].detach() * factor, self.blobs[1].detach() * factor
+            # one fused pass over x instead of a subtract and a divide (ResNet-50 TEST forward)
+            return [F.batch_norm(x, mean, var, None, None, False, 0.0, self.eps)]
         else:
             mean = x.mean(axes)
             var = ((x - mean.view(view)) ** 2).mean(axes)
