@@ -80,3 +80,62 @@ def test_lambda_returning_one_element_list_gives_the_tensor_as_keras2():
     assert tuple(f_model.output.shape) == (None, 4)
     np.testing.assert_allclose(f_model.predict(x, verbose=0), k_model.predict(x, verbose=0),
                                rtol=1e-6, atol=1e-6)
+
+
+# ---------------------------------------------------------------- Conv subclass hooks
+# keras.io subclassing_conv_layers.py: a Conv2D subclass reads self.kernel (Keras layout) and
+# calls self.convolution_op(inputs, kernel) from call, or overrides convolution_op.
+def _standardized_conv_classes(lib):
+    ops = lib.ops
+
+    def standardize(kernel):
+        mean, var = ops.moments(kernel, axes=[0, 1, 2], keepdims=True)
+        return (kernel - mean) / ops.sqrt(var + 1e-10)
+
+    class WithCall(lib.layers.Conv2D):
+        def call(self, inputs):
+            result = self.convolution_op(inputs, standardize(self.kernel))
+            if self.use_bias:
+                result = result + self.bias
+            return result
+
+    class WithOverride(lib.layers.Conv2D):
+        def convolution_op(self, inputs, kernel):
+            return super().convolution_op(inputs, standardize(kernel))
+
+    return WithCall, WithOverride
+
+
+@pytest.mark.parametrize("which", [0, 1])
+def test_conv_subclass_convolution_op_matches_keras(which):
+    def build(lib, L):
+        cls = _standardized_conv_classes(lib)[which]
+        inp = lib.Input((9, 9, 2))
+        h = cls(4, 3, strides=2, padding="same", activation="relu")(inp)
+        return lib.Model(inp, L.Conv2D(3, 2)(h))
+
+    k_model, f_model = _both(build)
+    assert [w.shape for w in f_model.get_weights()] == [w.shape for w in k_model.get_weights()]
+    x = np.random.default_rng(3).normal(size=(2, 9, 9, 2)).astype("float32")
+    assert tuple(f_model.output.shape) == tuple(k_model.output.shape)
+    np.testing.assert_allclose(f_model.predict(x, verbose=0), k_model.predict(x, verbose=0),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_conv_subclass_trains():
+    """The Keras-layout kernel of a subclass is a real trainable weight: one fit step moves it."""
+    cls = _standardized_conv_classes(kaffe)[0]
+    model = kaffe.Sequential([kaffe.Input((8, 8, 1)), cls(2, 3), kl.Flatten(), kl.Dense(1)])
+    model.compile("sgd", "mse")
+    before = model.layers[0].get_weights()[0].copy()
+    rng = np.random.default_rng(4)
+    model.fit(rng.normal(size=(4, 8, 8, 1)).astype("float32"), np.ones((4, 1), "float32"),
+              verbose=0)
+    assert before.shape == (3, 3, 1, 2)
+    assert not np.allclose(before, model.layers[0].get_weights()[0])
+
+
+def test_plain_conv_keeps_torch_layout():
+    conv = kl.Conv2D(4, 3)
+    conv.build((None, 8, 8, 2))
+    assert tuple(conv.kernel.shape) == (4, 2, 3, 3)

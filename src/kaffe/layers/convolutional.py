@@ -374,17 +374,44 @@ class BaseConv(SpatialConv):
         self.compute_output_shape(input_shape)  # too-small inputs fail here, with a clear message
         shape = self.kernel_size + (channels // self.groups, self.filters)
         self.kernel = self.add_weight("kernel", shape, self.kernel_initializer,
-                                      layout=kernel_layout(self.rank),
+                                      layout=None if self._keras_kernel else kernel_layout(self.rank),
                                       regularizer=self.kernel_regularizer,
                                       constraint=self.kernel_constraint)
         self._add_bias(self.filters)
         self._load_initial_weights()
 
+    # A user subclass that overrides ``call`` or ``convolution_op`` (Keras 3's documented way to
+    # customise a convolution) reads ``self.kernel`` itself, so it gets Keras's layout
+    # ``(*kernel_size, in, filters)``; kaffe's own layers keep torch's, which is faster.
+    _keras_kernel = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if not cls.__module__.startswith("kaffe.") and (
+                "call" in cls.__dict__ or "convolution_op" in cls.__dict__):
+            cls._keras_kernel = True
+
+    def convolution_op(self, inputs, kernel):
+        """Keras 3's hook: convolve ``inputs`` (in the layer's data format) with a Keras-layout
+        ``kernel`` using the layer's strides, padding and dilation; no bias, no activation."""
+        torch_kernel = kernel.permute(kernel_layout(self.rank))
+        return from_nchw(self._convolve(inputs, torch_kernel, None, self.groups), self.rank,
+                         self.data_format)
+
     def call(self, inputs):
-        return self._finish(self._convolve(inputs, self.kernel, self.bias, self.groups))
+        if not self._keras_kernel:
+            return self._finish(self._convolve(inputs, self.kernel, self.bias, self.groups))
+        outputs = self.convolution_op(inputs, self.kernel)
+        if self.use_bias:
+            channel_axis = -1 if self.data_format == "channels_last" else 1
+            shape = [1] * outputs.dim()
+            shape[channel_axis] = self.filters
+            outputs = outputs + self.bias.reshape(shape)
+        return self.activation(outputs)
 
     def check_input_shape(self, input_shape):
-        self._check_channels(input_shape, self.kernel.shape[1] * self.groups)
+        in_axis = -2 if self._keras_kernel else 1
+        self._check_channels(input_shape, self.kernel.shape[in_axis] * self.groups)
 
     def compute_output_shape(self, input_shape):
         return with_spatial(input_shape, self._spatial_output(input_shape), self.filters,
