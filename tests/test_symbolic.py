@@ -205,3 +205,24 @@ def test_keras_random_is_seeded_under_kaffe_names():
     kept = random.dropout(torch.ones(1000), 0.25, seed=2)
     assert np.allclose(sorted(kept.unique().tolist()), [0.0, 1.0 / 0.75])
     assert sorted(random.shuffle(torch.arange(10), seed=4).tolist()) == list(range(10))
+
+
+def test_custom_layer_building_sublayers_while_its_shape_is_traced():
+    """keras.io's TokenAndPositionEmbedding: sub-layers built inside call, ops.arange making a
+    new tensor; the meta-device trace must not leave the sub-layers' weights on 'meta'."""
+    class TokenAndPosition(layers.Layer):
+        def __init__(self):
+            super().__init__()
+            self.token_emb = layers.Embedding(50, 4)
+            self.pos_emb = layers.Embedding(6, 4)
+
+        def call(self, x):
+            positions = self.pos_emb(ops.arange(0, ops.shape(x)[-1], 1))
+            return self.token_emb(x) + positions
+
+    inputs = kaffe.Input((6,), dtype="int32")
+    out = TokenAndPosition()(inputs)
+    assert out.shape == (None, 6, 4)
+    model = kaffe.Model(inputs, out)
+    result = model.predict(np.ones((2, 6), "int32"), verbose=0)
+    assert result.shape == (2, 6, 4) and np.isfinite(result).all()

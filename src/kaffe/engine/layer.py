@@ -335,7 +335,7 @@ class Layer(nn.Module):
         shapes = _map_shapes(inputs, lambda t: tuple(t.shape))
         self._build_once(shapes)
         first = flatten(inputs)[0]
-        if isinstance(first, torch.Tensor) and first.device.type != "cpu":
+        if isinstance(first, torch.Tensor) and first.device.type not in ("cpu", "meta"):
             self.to(first.device)
 
     def _build_once(self, input_shape):
