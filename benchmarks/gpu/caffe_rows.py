@@ -34,15 +34,19 @@ def _train(solver_path, gpu, weights=None):
     from kaffe.cli.main import main
     argv = ["train", "-solver", solver_path] + (["-gpu", "0"] if gpu else [])
     argv += ["-weights", weights] if weights else []
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(err):
-        code = main(argv)
+    err, here = io.StringIO(), os.getcwd()
+    os.chdir(os.path.dirname(solver_path))   # Caffe reads a solver's paths from the cwd
+    try:
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(err):
+            code = main(argv)
+    finally:
+        os.chdir(here)
     text = err.getvalue()
     if code != 0:
         raise RuntimeError(f"kaffe {' '.join(argv)} exited {code}: {text[-600:]}")
     found = _LOSS_LINE.findall(text)
     losses = {int(it): float(loss) for it, _, loss in found}
-    rates = [float(r) for it, r, _ in found if int(it) > 2 and r not in ("inf", "nan")]
+    rates = [float(r) for _, r, _ in found[1:] if r not in ("inf", "nan")]  # after the first
     return losses, (statistics.median(rates) if rates else float("nan")), text
 
 
@@ -94,7 +98,7 @@ def _stage_caffenet(folder, iterations, batch):
     rng = np.random.RandomState(0)
     n = batch * iterations
     with h5py.File(os.path.join(folder, "images.h5"), "w") as f:
-        f["data"] = (rng.randn(n, 3, 227, 227) * 50).astype(np.float32)
+        f["data"] = rng.randn(n, 3, 227, 227).astype(np.float32)
         f["label"] = rng.randint(0, 1000, n).astype(np.float32)
     with open(os.path.join(folder, "h5list.txt"), "w") as f:
         f.write(os.path.join(folder, "images.h5") + "\n")
@@ -102,12 +106,12 @@ def _stage_caffenet(folder, iterations, batch):
     caffe_time.fill_weights(net)
     weights = os.path.join(folder, "init.caffemodel")
     net.save(weights)
-    return _write_solver(folder, net_file, iterations, 1e-3), weights
+    return _write_solver(folder, net_file, iterations, 1e-4), weights
 
 
 def train_row(plan, name):
     """``kaffe train -gpu 0`` vs ``kaffe train`` (CPU) from the same weights and data."""
-    iterations = {"lenet": plan.size(200, 12), "caffenet": plan.size(10, 2)}[name]
+    iterations = {"lenet": plan.size(200, 6), "caffenet": plan.size(10, 3)}[name]
     with tempfile.TemporaryDirectory() as folder:
         if name == "lenet":
             solver, weights = _stage_lenet(folder, iterations)
@@ -122,10 +126,11 @@ def train_row(plan, name):
         torch.backends.cudnn.allow_tf32 = False
         try:
             if plan.device.type == "cuda":
+                held = torch.cuda.memory_allocated(plan.device)
                 torch.cuda.reset_peak_memory_stats(plan.device)
-            gpu_losses, gpu_rate, log = _train(solver, gpu=True, weights=weights)
-            if plan.device.type == "cuda":
-                on_cuda = torch.cuda.max_memory_allocated(plan.device) > 0
+            gpu_losses, gpu_rate, _ = _train(solver, gpu=True, weights=weights)
+            if plan.device.type == "cuda":   # a run on the GPU allocates on it
+                on_cuda = torch.cuda.max_memory_allocated(plan.device) > held
         finally:
             torch.backends.cudnn.allow_tf32 = tf32
     common = sorted(set(cpu_losses) & set(gpu_losses))
@@ -186,7 +191,7 @@ def _hand_ms(key, batch, side, device, iterations):
     def step():
         out = model(x)
         out.backward(torch.ones_like(out))
-    ms = median_ms(step, iterations, device, warmup=1 if device.type == "cpu" else 3)
+    ms = median_ms(step, iterations, device, warmup=0 if device.type == "cpu" else 3)
     return ms, hand_nets.conv_fc_size(model)
 
 
@@ -215,7 +220,7 @@ def time_rows(plan, key):
         report = time_net(net, iterations)
         kaffe_ms = float(np.median(report.iteration_ms))
         step_ms = median_ms(lambda: (net.forward(), net.backward()), iterations, plan.device,
-                            warmup=1 if plan.dry else 3)
+                            warmup=0 if plan.dry else 3)
     del net
     gc.collect()
     if plan.device.type == "cuda":

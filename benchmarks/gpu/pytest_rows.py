@@ -15,14 +15,16 @@ def rows(plan, timeout_s):
     if plan.dry:   # the CUDA tests' own logic, on the CPU (they skip without the variable)
         env["KAFFE_CUDA_TESTS_ON_CPU"] = "1"
         targets = ["tests/test_cuda.py"]
-    command = [sys.executable, "-m", "pytest", "-m", "cuda", "-q", "-p", "no:cacheprovider",
+    command = [sys.executable, "-m", "pytest", "-m", "cuda", "-p", "no:cacheprovider",
                *targets]
     try:
         done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True,
                               timeout=timeout_s)
     except subprocess.TimeoutExpired:
         return [Row("pytest -m cuda", status="FAIL", note=f"timed out after {timeout_s} s")]
-    summary = (done.stdout.strip().splitlines() or [""])[-1]
+    # the last line with counts: "4 passed, 6 deselected in 12.3s" (pyproject's addopts -q)
+    summary = next((line for line in reversed(done.stdout.splitlines())
+                    if _COUNTS.search(line)), "no pytest summary line")
     counts = {kind.rstrip("s") if kind.startswith("error") else kind: int(n)
               for n, kind in _COUNTS.findall(summary)}
     bad = counts.get("failed", 0) + counts.get("error", 0)
