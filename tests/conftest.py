@@ -49,7 +49,7 @@ def pytest_collection_modifyitems(config, items):
     on_cpu = os.environ.get("KAFFE_CUDA_TESTS_ON_CPU") == "1"
     skip = pytest.mark.skip(reason="no CUDA device (torch.cuda.is_available() is False)")
     for item in items:
-        if "cuda" in item.keywords and not (on_cpu and "cuda_device" in item.fixturenames):
+        if item.get_closest_marker("cuda") and not (on_cpu and "cuda_device" in item.fixturenames):
             item.add_marker(skip)
 
 

@@ -170,14 +170,6 @@ def _timing_net(prototxt, batch):
     return caffe.Net(param, caffe.TRAIN)
 
 
-def net_device(net):
-    """The device of a Caffe net's weights (None when it has no torch module to ask)."""
-    for module in getattr(net, "_layer_modules", []):
-        for p in module.parameters():
-            return p.device
-    return None
-
-
 def _kaffe_conv_fc_size(net):
     types = dict(zip(net._layer_names, (layer.type for layer in net.layers)))
     return sum(b.data.size for name, blobs in net.params.items()
@@ -195,11 +187,32 @@ def _hand_ms(key, batch, side, device, iterations):
     return ms, hand_nets.conv_fc_size(model)
 
 
+def _runs_on(device, forward):
+    """Whether ``forward()`` computes on ``device``: on CUDA it must allocate there."""
+    if device.type != "cuda":
+        return True
+    held = torch.cuda.memory_allocated(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    forward()
+    return torch.cuda.max_memory_allocated(device) > held
+
+
+def _kaffe_ms(net, iterations, plan):
+    """(``kaffe time``'s per-layer median, ``Net.forward()+backward()`` median) in ms."""
+    from kaffe.caffe.timing import time_net
+    report = time_net(net, iterations)
+
+    def step():
+        net.forward()
+        net.backward()
+    return (float(np.median(report.iteration_ms)),
+            median_ms(step, iterations, plan.device, warmup=0 if plan.dry else 3))
+
+
 def time_rows(plan, key):
     """Rows for one timing net: kaffe time vs real Caffe's CPU log (informational), vs the
     published cuDNN figure (CaffeNet only) and vs the hand-written PyTorch twin."""
     from kaffe import caffe
-    from kaffe.caffe.timing import time_net
     label, prototxt, log_name, side = TIME_NETS[key]
     batch = plan.size(10, 1)
     iterations = plan.size(20, 1)
@@ -207,20 +220,15 @@ def time_rows(plan, key):
     if plan.device.type == "cuda":
         caffe.set_mode_gpu()
         caffe.set_device(plan.device.index or 0)
-    try:
+    try:   # GPU mode for building and running (pycaffe's mode is read at forward time too)
         net = _timing_net(prototxt, batch)
-    finally:
-        caffe.set_mode_cpu()
-    where = net_device(net)
-    kaffe_size = _kaffe_conv_fc_size(net)
-    kaffe_ms = step_ms = None
-    if where is not None and where.type == plan.device.type:
+        kaffe_size = _kaffe_conv_fc_size(net)
         caffe_time.fill_weights(net)
         caffe_time.fill_inputs(net, np.random.RandomState(0))
-        report = time_net(net, iterations)
-        kaffe_ms = float(np.median(report.iteration_ms))
-        step_ms = median_ms(lambda: (net.forward(), net.backward()), iterations, plan.device,
-                            warmup=0 if plan.dry else 3)
+        on_device = _runs_on(plan.device, net.forward)
+        kaffe_ms, step_ms = _kaffe_ms(net, iterations, plan) if on_device else (None, None)
+    finally:
+        caffe.set_mode_cpu()
     del net
     gc.collect()
     if plan.device.type == "cuda":
@@ -230,7 +238,7 @@ def time_rows(plan, key):
         f"conv/fc sizes differ: kaffe {kaffe_size:,} vs hand {hand_size:,}"
     what = f"kaffe time {label} b{batch} fwd+bwd"
     if kaffe_ms is None:
-        fail = f"the net stayed on {where} after caffe.set_mode_gpu(): no GPU figure"
+        fail = "a forward after caffe.set_mode_gpu() allocated no CUDA memory: no GPU figure"
         rows.append(Row(what, status="FAIL", note=fail))
         rows.append(Row(f"{label} b{batch} fwd+bwd vs hand PyTorch", peer=f"{hand_ms:.1f} ms",
                         target=">= 1.0x", status="FAIL", note=fail))
@@ -255,3 +263,11 @@ def time_rows(plan, key):
                     "INFO" if plan.dry else verdict(ratio >= 1.0 and hand_size == kaffe_size),
                     same))
     return rows
+
+
+def train_rows(plan, left_s=None):
+    return [train_row(plan, name) for name in ("lenet", "caffenet")]
+
+
+def timing_rows(plan, left_s=None):
+    return [row for key in TIME_NETS for row in time_rows(plan, key)]

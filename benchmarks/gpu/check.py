@@ -9,6 +9,7 @@ Each row: what, kaffe's figure, the peer's, their ratio (> 1: kaffe faster), the
 target and PASS / FAIL (SKIP: not possible here; INFO: no target; ERROR: the row crashed).
 """
 import argparse
+import importlib
 import os
 import sys
 import time
@@ -21,26 +22,26 @@ import torch  # noqa: E402
 
 from common import REF, SHARED, Plan, Row  # noqa: E402
 
-# name -> (what it runs, rough seconds on one H100, rows(plan, budget_left_s))
+# name -> (what it runs, rough seconds on one H100, "module:function" of benchmarks/gpu that
+# returns its rows given (plan, seconds left); imported when the group runs)
 GROUPS = {
-    "pytest": ("pytest -m cuda over tests/ (the CUDA-marked tests)", 90,
-               lambda plan, left: __import__("pytest_rows").rows(plan, max(30, int(left)))),
+    "pytest": ("pytest -m cuda over tests/ (the CUDA-marked tests)", 90, "pytest_rows:rows"),
     "caffe_train": ("kaffe train -gpu 0 vs CPU: LeNet 200 it (MNIST LMDB), CaffeNet 10 it b10 "
-                    "(random HDF5 images): loss curves equal, it/s", 60,
-                    lambda plan, left: [__import__("caffe_rows").train_row(plan, n)
-                                        for n in ("lenet", "caffenet")]),
+                    "(random HDF5 images): loss curves equal, it/s", 60, "caffe_rows:train_rows"),
     "caffe_time": ("kaffe time (caffe.set_mode_gpu) CaffeNet/GoogLeNet/VGG-16/ResNet-50 b10 vs "
                    "real Caffe's timing logs, Caffe+cuDNN K40 (CaffeNet) and hand PyTorch", 60,
-                   lambda plan, left: [r for key in ("caffenet", "googlenet", "vgg16", "resnet50")
-                                       for r in __import__("caffe_rows").time_rows(plan, key)]),
+                   "caffe_rows:timing_rows"),
     "keras": ("Keras fit seed convnet: eager, jit_compile, mixed_float16, both vs hand "
-              "torch.compile + float16 AMP loop", 150,
-              lambda plan, left: __import__("keras_rows").rows(plan)),
+              "torch.compile + float16 AMP loop", 150, "keras_rows:rows"),
     "word2vec": ("word2vec sg/cbow device='cuda' vs gensim 2 threads (enwiki excerpt), quality "
-                 "beside", 60, lambda plan, left: __import__("text_rows").rows(plan)),
-    "ddp": ("2-process NCCL DDP fit vs 1 GPU (only with 2 GPUs)", 60,
-            lambda plan, left: __import__("ddp_rows").rows(plan)),
+                 "beside", 60, "text_rows:rows"),
+    "ddp": ("2-process NCCL DDP fit vs 1 GPU (only with 2 GPUs)", 60, "ddp_rows:rows"),
 }
+
+
+def run_group(spec, plan, left):
+    module, function = spec.split(":")
+    return getattr(importlib.import_module(module), function)(plan, left)
 
 
 def make_plan(dry):
@@ -98,14 +99,14 @@ def main(argv=None):
     start = time.perf_counter()
     rows = []
     for name in chosen:
-        what, _, run = GROUPS[name]
+        spec = GROUPS[name][2]
         left = args.budget - (time.perf_counter() - start)
         if left <= 0:
             rows.append(Row(name, status="SKIP", note=f"time budget of {args.budget:.0f} s spent"))
             continue
         group_start = time.perf_counter()
         try:
-            got = run(plan, left)
+            got = run_group(spec, plan, left)
         except Exception as err:  # noqa: BLE001 - one broken row must not hide the others
             traceback.print_exc()
             got = [Row(name, status="ERROR", note=f"{type(err).__name__}: {err}"[:300])]

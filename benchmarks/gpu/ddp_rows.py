@@ -10,13 +10,15 @@ sys.path.insert(0, os.path.join(REPO, "benchmarks"))
 import scaling  # noqa: E402
 
 
-def rows(plan):
+def rows(plan, left_s=None):
     if not plan.dry and plan.gpus < 2:
         return [Row("2-process NCCL DDP vs 1 GPU", target=">= 1.8x", status="SKIP",
                     note=f"{plan.gpus} CUDA device(s): needs 2")]
     per_process = plan.size(256, 64)
     args = argparse.Namespace(samples=plan.size(30000, 256), epochs=plan.size(3, 2))
     threads = plan.size(4, 1)
+    if not plan.dry:   # each worker takes the GPU of its LOCAL_RANK (not one named device)
+        os.environ.pop("KAFFE_DEVICE", None)
     one, _ = scaling.run_config(1, threads, per_process, args)
     two, _ = scaling.run_config(2, threads, 2 * per_process, args)
     ratio = two / one

@@ -30,7 +30,7 @@ def quick_compile(dry):
         torch.compile = original
 
 
-def rows(plan):
+def rows(plan, left_s=None):
     samples, batch, epochs = plan.size(30000, 256), plan.size(256, 64), plan.size(3, 2)
     os.environ["KAFFE_DEVICE"] = str(plan.device)
     x, y, labels = ft.load(samples, conv=True)

@@ -9,8 +9,10 @@ from common import REPO, Row
 _COUNTS = re.compile(r"(\d+) (passed|failed|skipped|errors?|deselected|xfailed|xpassed)")
 
 
-def rows(plan, timeout_s):
+def rows(plan, left_s):
+    timeout_s = max(30, int(left_s))
     env = dict(os.environ, KERAS_BACKEND="torch")
+    env.pop("KAFFE_DEVICE", None)   # the tests choose their devices themselves
     targets = ["tests"]
     if plan.dry:   # the CUDA tests' own logic, on the CPU (they skip without the variable)
         env["KAFFE_CUDA_TESTS_ON_CPU"] = "1"

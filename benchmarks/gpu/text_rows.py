@@ -25,7 +25,7 @@ def _train(peer, sentences, sg, params, device):
     return time.perf_counter() - start, model.wv
 
 
-def rows(plan):
+def rows(plan, left_s=None):
     sentences = w2v_bench.CORPORA["enwiki"]()
     params = dict(w2v_bench.PARAMS)
     if plan.dry:
