@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from google.protobuf import text_format
 
-from common import REF, REPO, Row, median_ms, ratio_text, verdict
+from common import REF, REPO, Row, guarded, median_ms, ratio_text, verdict
 import hand_nets
 
 sys.path.insert(0, os.path.join(REPO, "benchmarks"))
@@ -266,8 +266,10 @@ def time_rows(plan, key):
 
 
 def train_rows(plan, left_s=None):
-    return [train_row(plan, name) for name in ("lenet", "caffenet")]
+    return [row for name in ("lenet", "caffenet")
+            for row in guarded(f"kaffe train {name}", lambda: [train_row(plan, name)])]
 
 
 def timing_rows(plan, left_s=None):
-    return [row for key in TIME_NETS for row in time_rows(plan, key)]
+    return [row for key in TIME_NETS
+            for row in guarded(f"kaffe time {key}", lambda: time_rows(plan, key))]

@@ -2,6 +2,8 @@
 ../shared, and synchronised timing."""
 import dataclasses
 import os
+import sys
+import traceback
 import statistics
 import time
 
@@ -77,3 +79,13 @@ def seconds(fn):
     start = time.perf_counter()
     out = fn()
     return out, time.perf_counter() - start
+
+
+def guarded(what, make_rows):
+    """``make_rows()``, or one ERROR row naming the exception: one net failing (a CUDA error,
+    a missing feature) must not hide the next."""
+    try:
+        return make_rows()
+    except Exception as err:  # noqa: BLE001
+        traceback.print_exc(file=sys.stderr)
+        return [Row(what, status="ERROR", note=f"{type(err).__name__}: {err}"[:300])]
