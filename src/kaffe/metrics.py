@@ -34,8 +34,11 @@ class Metric:
         moves (evaluating a GPU-trained model on CPU with the same metric object)."""
         if self._state is None:
             dtype = getattr(torch, self.dtype)
-            self._state = {k: torch.zeros(shape, dtype=dtype, device=device)
-                           for k, shape in self._state_shapes.items()}
+            # Never inference tensors (a first update inside predict), so later in-place
+            # updates outside inference mode work.
+            with torch.inference_mode(False):
+                self._state = {k: torch.zeros(shape, dtype=dtype, device=device)
+                               for k, shape in self._state_shapes.items()}
         elif next(iter(self._state.values())).device != device:
             self._state = {k: v.to(device) for k, v in self._state.items()}
         return self._state

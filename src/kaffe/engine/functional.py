@@ -7,7 +7,7 @@ from kaffe.engine.keras_tensor import KerasTensor, flatten
 from kaffe.engine.layer import LayerCallError, Layer
 from kaffe.engine.model import Model
 from kaffe.engine.naming import unique_name
-from kaffe.engine.operation import Operation, OpStep
+from kaffe.engine.operation import Operation, OpStep, fill
 
 
 class Functional(Model):
@@ -45,6 +45,9 @@ class Functional(Model):
                 out_slots.append(slots[id(t)])
             if isinstance(node.layer, Operation):
                 steps.append((OpStep(node), in_slots, False, tuple(out_slots), {}))
+            elif node.input_structure == "args":
+                steps.append((PositionalStep(node), in_slots, False, tuple(out_slots),
+                              dict(node.call_kwargs)))
             else:
                 steps.append((node.layer, in_slots, node.input_structure == "single",
                               tuple(out_slots), dict(node.call_kwargs)))
@@ -193,3 +196,23 @@ def _call_error(layer, args, error):
     return LayerCallError(
         f"Layer '{layer.name}' ({type(layer).__name__}) failed on input shape {shapes}"
         + (f" (it was built for {expected})" if expected is not None else "") + f": {error}")
+
+
+class PositionalStep:
+    """What the functional runner calls for a node recorded from ``layer(a, b, c)`` with
+    several positional KerasTensors: spreads the node's input values back into those
+    positions. Only such nodes pay for it; single-input steps call the layer directly."""
+    _call_takes_mask = False
+
+    def __init__(self, node):
+        self.layer = node.layer
+        self.name = node.layer.name
+        self.template = node.args_template
+        self._build_input_shape = getattr(node.layer, "_build_input_shape", None)
+
+    def __call__(self, values, **kwargs):
+        return self.layer(*fill(self.template, values), **kwargs)
+
+    @staticmethod
+    def compute_mask(inputs, mask=None):
+        return None

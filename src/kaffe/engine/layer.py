@@ -20,6 +20,7 @@ from torch import nn
 from kaffe import constraints, initializers, regularizers
 from kaffe.engine.keras_tensor import KerasTensor, Node, flatten, is_symbolic
 from kaffe.engine.naming import to_snake_case, unique_name
+from kaffe.engine.operation import _template, fill
 
 
 @dataclass
@@ -347,8 +348,7 @@ class Layer(nn.Module):
     def _call_symbolic(self, inputs, *args, **kwargs):
         kwargs.pop("training", None)
         if args:
-            raise TypeError(f"Layer '{self.name}' called with extra positional arguments on "
-                            "symbolic inputs; pass them as keywords.")
+            return self._call_symbolic_positional((inputs,) + args, kwargs)
         shapes = _map_shapes(inputs, lambda t: t.shape)
         self._build_once(shapes)
         self.check_input_shape(shapes)
@@ -362,6 +362,25 @@ class Layer(nn.Module):
                                history=(self, node_index, i)) for i, s in enumerate(shape_list)]
         structure = "list" if isinstance(inputs, (list, tuple)) else "single"
         self._inbound_nodes.append(Node(self, flat_in, outputs, kwargs, structure))
+        return outputs if multi else outputs[0]
+
+    def _call_symbolic_positional(self, call_args, kwargs):
+        """Keras 3's ``layer(logits, targets, sample_weight)`` on KerasTensors: every KerasTensor
+        among the positional arguments is an input of the node; the layer is built from the
+        first argument's shape and its output shape traced with all arguments."""
+        found = []
+        template = _template(list(call_args), found)
+        self._build_once(_map_shapes(call_args[0], lambda t: t.shape))
+        out_shapes = _trace_positional(self, template, found, kwargs)
+        multi = isinstance(out_shapes, list)
+        shape_list = out_shapes if multi else [out_shapes]
+        node_index = len(self._inbound_nodes)
+        out_dtype = self.compute_output_dtype(call_args[0])
+        outputs = [KerasTensor(s, out_dtype, name=f"{self.name}_output",
+                               history=(self, node_index, i)) for i, s in enumerate(shape_list)]
+        node = Node(self, found, outputs, kwargs, "args")
+        node.args_template = template
+        self._inbound_nodes.append(node)
         return outputs if multi else outputs[0]
 
     def check_input_shape(self, input_shape):
@@ -435,6 +454,55 @@ def trace_output_shape(layer, input_shape):
     if isinstance(first, list):
         return [merge(a, b) for a, b in zip(first, second)]
     return merge(first, second)
+
+
+def _trace_positional(layer, template, inputs, kwargs):
+    """Output shape(s) of ``layer(*fill(template, inputs), **kwargs)`` traced on the meta device
+    (real zeros where an op refuses it); losses the call adds while tracing are dropped."""
+    layers = layer._layers_and_self()
+    added = [len(l._added_losses) for l in layers]
+    metrics = _metric_states(layers)
+    results = []
+    try:
+        for size in _TRACE_SIZES:
+            def fake(t, device):
+                return torch.zeros([size if d is None else d for d in t.shape], device=device)
+            weights = {k: torch.empty_like(v, device="meta")
+                       for k, v in layer.state_dict(keep_vars=True).items()}
+            try:
+                with torch.no_grad():
+                    args = fill(template, [fake(t, "meta") for t in inputs])
+                    out = torch.func.functional_call(layer, weights, tuple(args), dict(kwargs))
+            except (RuntimeError, NotImplementedError, TypeError):
+                with torch.no_grad():
+                    out = layer(*fill(template, [fake(t, "cpu") for t in inputs]), **kwargs)
+            results.append([tuple(t.shape) for t in out] if isinstance(out, (list, tuple))
+                           else tuple(out.shape))
+    finally:
+        for l, n in zip(layers, added):
+            del l._added_losses[n:]
+        for metric, state in metrics:
+            metric._state = state
+
+    def merge(a, b):
+        return tuple(x if x == y else None for x, y in zip(a, b))
+    first, second = results
+    if isinstance(first, list):
+        return [merge(a, b) for a, b in zip(first, second)]
+    return merge(first, second)
+
+
+def _metric_states(layers):
+    """(metric, copy of its state) for the metrics the layers hold as attributes, so a trace
+    that calls ``metric.update_state`` (Keras's endpoint layers) leaves them as they were."""
+    found = []
+    for l in layers:
+        for value in vars(l).values():
+            if hasattr(value, "_state_shapes") and hasattr(value, "update_state"):
+                state = value._state
+                found.append((value, None if state is None
+                              else {k: v.clone() for k, v in state.items()}))
+    return found
 
 
 def _trace_once(layer, input_shape, size):

@@ -1,0 +1,64 @@
+"""Layer calls on symbolic tensors that Keras 3 accepts: several positional KerasTensors
+(keras.io's endpoint layer), checked against Keras 3 (torch backend)."""
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+
+import keras
+import numpy as np
+import torch
+
+import kaffe
+
+
+def _endpoint_class(lib):
+    class Endpoint(lib.layers.Layer):
+        def __init__(self, name=None):
+            super().__init__(name=name)
+            self.loss_fn = lib.losses.BinaryCrossentropy(from_logits=True)
+            self.accuracy_metric = lib.metrics.BinaryAccuracy(name="accuracy")
+
+        def call(self, logits, targets=None, sample_weight=None):
+            if targets is not None:
+                self.add_loss(self.loss_fn(targets, logits, sample_weight))
+                self.accuracy_metric.update_state(targets, logits, sample_weight)
+            return logits * 2.0 + 0.0 * (targets if targets is not None else 0.0)
+    return Endpoint
+
+
+def _endpoint_model(lib):
+    inputs = lib.Input((6,), name="inputs")
+    logits = lib.layers.Dense(1, name="dense")(inputs)
+    targets = lib.Input((1,), name="targets")
+    weight = lib.Input((1,), name="sample_weight")
+    preds = _endpoint_class(lib)(name="endpoint")(logits, targets, weight)
+    return lib.Model([inputs, targets, weight], preds)
+
+
+def test_several_positional_keras_tensors_become_node_inputs():
+    ours, theirs = _endpoint_model(kaffe), _endpoint_model(keras)
+    assert ours.output.shape == tuple(theirs.output.shape) == (None, 1)
+    assert len(ours.inputs) == 3
+    ours.summary(print_fn=lambda *a, **k: None)
+    rng = np.random.default_rng(0)
+    kernel = rng.normal(size=(6, 1)).astype("float32")
+    for model in (ours, theirs):
+        model.get_layer("dense").set_weights([kernel, np.zeros(1, "float32")])
+    data = [rng.random((8, 6)).astype("float32"), rng.random((8, 1)).astype("float32"),
+            rng.random((8, 1)).astype("float32")]
+    np.testing.assert_allclose(ours.predict(data, verbose=0), theirs.predict(data, verbose=0),
+                               rtol=1e-5, atol=1e-6)
+    ours_direct = ours([torch.as_tensor(a) for a in data])
+    np.testing.assert_allclose(ours_direct.detach().numpy(), data[0] @ kernel * 2, rtol=1e-5)
+
+
+def test_endpoint_model_trains_on_added_loss_from_a_dict():
+    model = _endpoint_model(kaffe)
+    rng = np.random.default_rng(1)
+    data = {"inputs": rng.random((64, 6)).astype("float32"),
+            "targets": (rng.random((64, 1)) > 0.5).astype("float32"),
+            "sample_weight": rng.random((64, 1)).astype("float32")}
+    model.compile(kaffe.optimizers.Adam(1e-2))
+    history = model.fit(data, epochs=3, batch_size=16, verbose=0)
+    losses = history.history["loss"]
+    assert np.isfinite(losses).all() and losses[-1] < losses[0]
