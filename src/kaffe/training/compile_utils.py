@@ -1,7 +1,9 @@
 """What ``compile`` builds: one loss per output with its weight, metrics per output, and the
 on-device running means the loops report. Names follow Keras: ``loss``, ``<output>_loss``,
 ``<metric>`` or ``<output>_<metric>``."""
+import contextlib
 import copy
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -212,3 +214,46 @@ def aligned_target(y_true, y_pred):
 def _is_list_of_lists(metrics, n_outputs):
     return (isinstance(metrics, (list, tuple)) and len(metrics) == n_outputs and n_outputs > 1
             and all(isinstance(m, (list, tuple)) or m is None for m in metrics))
+
+
+class TrainableAtCompile:
+    """The weights a compiled model trains: those trainable when ``compile()`` ran (Keras 2's
+    rule). The GAN pattern relies on it: ``discriminator.compile()``, then
+    ``discriminator.trainable = False`` and ``combined.compile()``; the discriminator's own
+    steps still update it, ``combined``'s update only the generator. A later ``trainable``
+    change takes effect at the next ``compile()``."""
+
+    def __init__(self, model):
+        self.params = list(model.parameters())
+        self.flags = [p.requires_grad for p in self.params]
+        self.warned = False
+
+    def current(self, model):
+        """Whether the recorded parameters are still the model's (else record again)."""
+        params = list(model.parameters())
+        return len(params) == len(self.params) and all(
+            a is b for a, b in zip(params, self.params))
+
+    @contextlib.contextmanager
+    def applied(self, model_name):
+        """Within the block, exactly the compile-time trainable parameters require grad; the
+        flags the user set are restored after. One pass over the flags when nothing changed."""
+        changed = [(p, want) for p, want in zip(self.params, self.flags)
+                   if p.requires_grad != want]
+        if not changed:
+            yield
+            return
+        if not self.warned:
+            self.warned = True
+            warnings.warn(
+                f"The trainable state of {len(changed)} weight(s) of model '{model_name}' changed "
+                "since it was compiled; as in Keras 2, it keeps training the weights that were "
+                "trainable at compile() time. Call compile() again to apply the change.",
+                stacklevel=4)
+        for p, want in changed:
+            p.requires_grad_(want)
+        try:
+            yield
+        finally:
+            for p, want in changed:
+                p.requires_grad_(not want)

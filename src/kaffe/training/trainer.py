@@ -5,6 +5,7 @@ forward+loss half is a plain function that ``torch.compile`` (``jit_compile=True
 Metrics and losses accumulate on the device; Python reads them only at logging points (epoch
 ends, or the progress bar's refresh interval), never once per batch unless a callback asks.
 """
+import contextlib
 import logging
 
 import numpy as np
@@ -17,7 +18,8 @@ from kaffe.engine.device import default_device
 from kaffe.training import data_adapters as da
 from kaffe.training import data_checks
 from kaffe.training.callback_utils import BatchHooks, callback_list
-from kaffe.training.compile_utils import CompiledLoss, CompiledMetrics, logits_twin
+from kaffe.training.compile_utils import (CompiledLoss, CompiledMetrics, TrainableAtCompile,
+                                          logits_twin)
 from kaffe.training import custom_steps
 from kaffe.training.custom_steps import StepAPI
 from kaffe.training import variables  # noqa: F401  (v.value / v.assign on weights)
@@ -53,6 +55,7 @@ class Trainer(StepAPI, LegacyGeneratorAPI):
         self._amp = None  # (device type, dtype) for torch.autocast under a mixed policy
         self._grad_scaler = None  # float16 loss scaling
         self._memory_format_done = False
+        self._trainable_at_compile = None  # TrainableAtCompile: what this model's steps train
 
     # ------------------------------------------------------------------ compile
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
@@ -84,6 +87,8 @@ class Trainer(StepAPI, LegacyGeneratorAPI):
         self._compiled_loss = self._compiled_metrics = None
         self._jit_compile = bool(jit_compile)
         self._forward_loss = None
+        # Keras 2: the weights trainable now are the ones this model trains (unbuilt: at build)
+        self._trainable_at_compile = TrainableAtCompile(self) if self.built else None
         self.compiled = True
 
     # Names for dicts keyed by input/output and for History keys: the layers that hold them.
@@ -187,6 +192,9 @@ class Trainer(StepAPI, LegacyGeneratorAPI):
             self.optimizer.build(list(self.parameters()))
         if self.compiled:
             self._ensure_compile_state()
+            recorded = getattr(self, "_trainable_at_compile", None)
+            if recorded is None or not recorded.current(self):
+                self._trainable_at_compile = TrainableAtCompile(self)
         self._prepared_for = (key[0], self.optimizer, self._compiled_loss)
 
     def _build_from_batch(self, xs):
@@ -313,6 +321,11 @@ class Trainer(StepAPI, LegacyGeneratorAPI):
             self._amp, self._forward_loss = amp, None
         self._grad_scaler = precision.grad_scaler(amp, self._grad_scaler)
 
+    def _compiled_trainability(self):
+        """A context in which exactly the weights trainable at ``compile()`` require grad."""
+        recorded = getattr(self, "_trainable_at_compile", None)
+        return contextlib.nullcontext() if recorded is None else recorded.applied(self.name)
+
     def _select_train_step(self):
         """The plain step when nothing else is asked for: no per-step cost for what is off."""
         if self._distribution is None and self._grad_scaler is None:
@@ -333,8 +346,9 @@ class Trainer(StepAPI, LegacyGeneratorAPI):
         ys = self._compiled_loss.prepare_targets(ys)
         self.optimizer.zero_grad(set_to_none=True)
         total, per_output, preds = self._forward_with_logits(self._get_forward_loss(), xs, ys, sws)
-        total.backward()
-        self.optimizer.step()
+        if total.requires_grad:  # else no weight is trainable: Keras updates nothing
+            total.backward()
+            self.optimizer.step()
         for layer in self._constrained:
             layer.apply_constraints()
         self._update_metrics(total, per_output, preds, ys, sws, xs[0].shape[0])
@@ -356,7 +370,9 @@ class Trainer(StepAPI, LegacyGeneratorAPI):
         if share is not None and share.total and share.local * share.world != share.total:
             loss = total * (share.local * share.world / share.total)
         scaler = self._grad_scaler
-        if scaler is None:
+        if not loss.requires_grad:  # no weight is trainable: Keras updates nothing
+            pass
+        elif scaler is None:
             loss.backward()
             self.optimizer.step()
         else:
@@ -458,6 +474,8 @@ class Trainer(StepAPI, LegacyGeneratorAPI):
         last_epoch_logs = {}
         epoch, step = initial_epoch, -1
         step_logs = None
+        trainability = contextlib.ExitStack()
+        trainability.enter_context(self._compiled_trainability())
         try:
             for epoch in range(initial_epoch, epochs):
                 self.reset_metrics()
@@ -505,6 +523,8 @@ class Trainer(StepAPI, LegacyGeneratorAPI):
             if lost is not None:
                 raise lost from err
             raise
+        finally:
+            trainability.close()
         self.eval()
         cbs.on_train_end(last_epoch_logs)
         return history
@@ -630,12 +650,13 @@ class Trainer(StepAPI, LegacyGeneratorAPI):
             self.reset_metrics()
         self.train()
         self._set_precision()
-        if self._custom[0]:
-            logs = self._custom_step(self.train_step, *batch[:3])
-            self.eval()
-            return self._custom_result(logs, return_dict)
-        self._select_train_step()(self._to_device(batch[0]), self._to_device(batch[1]),
-                                  self._to_device(batch[2]), *batch[3:])
+        with self._compiled_trainability():
+            if self._custom[0]:
+                logs = self._custom_step(self.train_step, *batch[:3])
+                self.eval()
+                return self._custom_result(logs, return_dict)
+            self._select_train_step()(self._to_device(batch[0]), self._to_device(batch[1]),
+                                      self._to_device(batch[2]), *batch[3:])
         self.eval()
         return self._batch_result(return_dict)
 
