@@ -62,3 +62,48 @@ def test_endpoint_model_trains_on_added_loss_from_a_dict():
     history = model.fit(data, epochs=3, batch_size=16, verbose=0)
     losses = history.history["loss"]
     assert np.isfinite(losses).all() and losses[-1] < losses[0]
+
+
+def _rank_model(lib, shape):
+    inputs = lib.Input(shape, name="x")
+    outputs = lib.layers.Dense(2, name="dense")(lib.layers.Flatten()(inputs))
+    return lib.Model(inputs, outputs)
+
+
+def test_functional_input_rank_adjusted_as_keras_3():
+    rng = np.random.default_rng(2)
+    kernel = rng.normal(size=(4, 2)).astype("float32")
+    # (shape of Input, shape of the data): a missing trailing 1 is added, an extra one squeezed.
+    for shape, data_shape in (((4, 1), (10, 4)), ((4,), (10, 4, 1))):
+        ours, theirs = _rank_model(kaffe, shape), _rank_model(keras, shape)
+        for model in (ours, theirs):
+            model.get_layer("dense").set_weights([kernel, np.zeros(2, "float32")])
+        x = rng.random(data_shape).astype("float32")
+        expected = theirs.predict(x, verbose=0)
+        np.testing.assert_allclose(ours.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(ours(torch.as_tensor(x)).detach().numpy(), expected,
+                                   rtol=1e-5, atol=1e-6)
+        y = rng.random((10, 2)).astype("float32")
+        for model in (ours, theirs):
+            model.compile("sgd", "mse")
+        np.testing.assert_allclose(ours.evaluate(x, y, verbose=0),
+                                   theirs.evaluate(x, y, verbose=0), rtol=1e-5)
+        ours.fit(x, y, epochs=1, batch_size=5, verbose=0)
+        ours.fit(_batches(x, y), epochs=1, steps_per_epoch=2, verbose=0)
+
+
+def _batches(x, y):
+    while True:
+        for i in range(0, len(x), 5):
+            yield x[i:i + 5], y[i:i + 5]
+
+
+def test_functional_input_rank_other_mismatches_still_refused():
+    model = _rank_model(kaffe, (4, 1))
+    model.compile("sgd", "mse")
+    try:
+        model.fit(np.zeros((10, 4, 3), "float32"), np.zeros((10, 2), "float32"), verbose=0)
+    except Exception as error:  # kaffe's DataError names the input and both shapes
+        assert "(None, 4, 1)" in str(error) and "(10, 4, 3)" in str(error)
+    else:
+        raise AssertionError("a (10, 4, 3) array for Input((4, 1)) was accepted")

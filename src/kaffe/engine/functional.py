@@ -1,4 +1,5 @@
 """Functional models: a graph of layers from ``Input`` tensors to output tensors."""
+import torch
 from torch import nn
 
 from kaffe.engine.graph import map_graph
@@ -55,6 +56,7 @@ class Functional(Model):
         self._num_slots = len(slots)
         self._output_slots = [slots[id(t)] for t in self.outputs]
         self._loss_slots = [slots[id(t)] for t in losses]
+        self._input_ranks = tuple(len(t.shape) for t in self.inputs)
         self.creates_mask = any(getattr(l, "creates_mask", False) for l in operations)
         self.built = True
 
@@ -151,12 +153,37 @@ class Functional(Model):
             if missing:
                 raise ValueError(f"Model '{self.name}' inputs {missing} are missing from the dict "
                                  f"of inputs (keys received: {sorted(inputs)}).")
-            return [inputs[n] for n in self.input_names]
-        flat = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+            flat = [inputs[n] for n in self.input_names]
+        else:
+            flat = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
         if len(flat) != len(self.inputs):
             raise ValueError(f"Model '{self.name}' expects {len(self.inputs)} input(s) "
                              f"{self.input_names}, received {len(flat)}.")
+        for x, rank in zip(flat, self._input_ranks):
+            if getattr(x, "ndim", rank) != rank:
+                return self._adjust_input_ranks(flat)
         return flat
+
+    def _adjust_input_ranks(self, flat):
+        """Keras 3's input rank adjustment: an input missing a trailing axis of size 1 gets it,
+        one with an extra trailing axis of size 1 loses it (``(N, 28, 28)`` arrays for
+        ``Input((28, 28, 1))``). Other ranks pass as they are (the shape check names them)."""
+        return [_adjusted_rank(x, tensor.shape) for x, tensor in zip(flat, self.inputs)]
+
+    # Arrays are adjusted once when fit/evaluate/predict set up their data, so the batches
+    # already have the expected ranks; generator batches are adjusted as they are converted.
+    def _make_data(self, x, *args, **kwargs):
+        data = Model._make_data(self, x, *args, **kwargs)
+        xs = getattr(data, "xs", None)
+        if xs is not None and len(xs) == len(self.inputs):
+            xs[:] = self._adjust_input_ranks(xs)
+        return data
+
+    def _convert_batch(self, batch):
+        xs, ys, sws = Model._convert_batch(self, batch)
+        if len(xs) == len(self.inputs):
+            xs = self._adjust_input_ranks(xs)
+        return xs, ys, sws
 
     def compute_output_shape(self, input_shape):
         shapes = [t.shape for t in self.outputs]
@@ -176,6 +203,15 @@ def _as_tensor_list(structure, what):
             raise TypeError(f"Model {what} must be symbolic tensors from Input() or from calling "
                             f"layers on them. Received: {type(t).__name__}")
     return flat
+
+
+def _adjusted_rank(x, expected_shape):
+    rank, expected = getattr(x, "ndim", None), len(expected_shape)
+    if rank == expected + 1 and x.shape[-1] == 1:
+        return x.squeeze(-1)
+    if rank == expected - 1 and expected_shape[-1] == 1:
+        return x.unsqueeze(-1) if isinstance(x, torch.Tensor) else x[..., None]
+    return x
 
 
 def call_with_mask(layer, args, mask, kwargs):
