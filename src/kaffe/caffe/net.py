@@ -464,14 +464,18 @@ class Net:
 
     def sync_blobs(self):
         """Copy the tensors of the last run into ``net.blobs`` (after :meth:`forward_tensors`)."""
+        param_memory = {_storage(p) for p in self.module.parameters()}
         for name, t in self._tensors.items():
-            self.blobs[name]._store(t)
+            self.blobs[name]._store(t, borrow=_storage(t) not in param_memory)
 
     def _run(self, first, last, store=True):
         # the last run's tensors are let go now, not after this run: their memory is then
         # free for this run's tops (warm in cache, no fresh pages to fault in)
         tensors = self._tensors = {}
         self._first, self._seeds, self._io = {}, [], {}
+        # a top may be kept without a copy unless it is a parameter's memory (the solver
+        # updates that in place)
+        param_memory = {_storage(p) for p in self.module.parameters()} if store else ()
         for i in range(first, last + 1):
             lp, weights = self._specs[i]
             layer = self._layer_modules[i]
@@ -499,7 +503,7 @@ class Net:
                 if name not in lp.bottom:
                     self._first[name] = t
                 if store:
-                    self.blobs[name]._store(t)
+                    self.blobs[name]._store(t, borrow=_storage(t) not in param_memory)
                 if w:
                     self._seeds.append((t, w))
         self._ran = (first, last)
@@ -552,8 +556,10 @@ class Net:
                                           allow_unused=True)
         else:
             results = [None] * len(targets)
+        seed_memory = {_storage(g) for g in grads}   # a blob's own diff, passed through
         for name, g in zip(blob_names, results):
-            self.blobs[name]._store_diff(g)
+            self.blobs[name]._store_diff(g, borrow=g is not None
+                                         and _storage(g) not in seed_memory)
         for p, g in zip(params, results[len(blob_names):]):
             if g is not None:
                 p.grad.add_(g)
@@ -652,6 +658,11 @@ def _layers_under_loss(specs, force_backward):
             runs[i] = True
             under_loss.update(lp.bottom)
     return runs
+
+
+def _storage(tensor):
+    """Where ``tensor``'s memory starts (views of one tensor share it)."""
+    return tensor.untyped_storage().data_ptr()
 
 
 def _shape_str(shape):

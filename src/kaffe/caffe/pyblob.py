@@ -2,9 +2,10 @@
 layer's ``self.blobs``) and the layer objects of ``net.layers``.
 
 A :class:`Blob` holds its ``data`` and ``diff`` as CPU torch tensors and hands Python numpy
-views of them (writable, no copy): a forward copies each top into its blob's buffer, a backward
-each diff into the blob's diff buffer, and a Python write into ``blob.data`` is what the
-next forward (or a layer-by-layer backward without a forward) reads.
+views of them (writable, no copy): a forward keeps each top itself (no copy) until Python first
+looks at the blob, and from then on copies it into the blob's buffer (likewise a backward's
+diffs); a Python write into ``blob.data`` is what the next forward (or a layer-by-layer
+backward without a forward) reads.
 """
 import math
 
@@ -92,11 +93,12 @@ class Blob:
     def _diff(self, tensor):
         self._g.hold(tensor)
 
-    def _store(self, tensor):
+    def _store(self, tensor, borrow=False):
         """Keep ``tensor`` (a layer's top) as the data: copied into the blob's own buffer when
         the shape is the same (warm memory across forwards, as Caffe's blobs), on the device
-        when the blob has one."""
-        self._d.write(tensor)
+        when the blob has one; ``borrow`` (nothing writes into ``tensor`` later): kept itself
+        until Python looks (see :meth:`SyncedTensor.write`)."""
+        self._d.write(tensor, borrow)
         if self._g.shape != self._d.shape:
             self._g.reshape(self._d.shape)
 
@@ -106,11 +108,13 @@ class Blob:
         if self._g.shape != self._d.shape:
             self._g.reshape(self._d.shape)
 
-    def _store_diff(self, tensor):
-        """Keep a computed diff (None: zeros) as the diff, in the blob's kept buffer."""
+    def _store_diff(self, tensor, borrow=False):
+        """Keep a computed diff (None: zeros) as the diff, in the blob's kept buffer
+        (``borrow``: kept itself until Python looks, as :meth:`_store`)."""
         if self._g.shape != self._d.shape:
             self._g.reshape(self._d.shape)
-        self._g.write(None if tensor is None else tensor.detach().reshape(self._g.shape))
+        self._g.write(None if tensor is None else tensor.detach().reshape(self._g.shape),
+                      borrow)
 
     def _tensor(self):
         """The data where the layers compute (uploaded first if Python wrote it)."""

@@ -21,9 +21,11 @@ class SyncedTensor:
     def __init__(self, shape=(), device=None):
         self.device = None if device is None else torch.device(device)
         self._host = torch.zeros(shape)
-        self._dev = None
+        self._dev, self._borrowed = None, False
         self.head = HOST
         self.uploads = self.downloads = 0
+        self.viewed = False     # Python took a numpy view: keep one buffer, copy into it
+        self._borrowed = False  # _host is a computed tensor kept without a copy (not ours)
 
     @property
     def shape(self):
@@ -36,8 +38,13 @@ class SyncedTensor:
             self._host.copy_(self._dev)
             self.downloads += 1
             self.head = SYNCED
-        if mutable and self.device is not None:
-            self.head = HOST
+        if mutable:
+            if self._borrowed:
+                self._host = self._host.clone()
+                self._borrowed = False
+            self.viewed = True
+            if self.device is not None:
+                self.head = HOST
         return self._host
 
     def on_device(self):
@@ -54,15 +61,24 @@ class SyncedTensor:
             self.head = SYNCED
         return self._dev
 
-    def write(self, tensor):
+    def write(self, tensor, borrow=False):
         """Store a computed value (a top or a diff) where it was computed: on the device when
         there is one (the host copy goes stale), else into the host buffer. ``None``: zeros.
-        Same shape: copied into the kept buffer (warm memory); new shape: a fresh buffer."""
+        Same shape: copied into the kept buffer (warm memory); new shape: a fresh buffer.
+        ``borrow``: nobody else writes into ``tensor``, so on the host, while Python has no
+        view, it is kept itself (no copy)."""
         if tensor is None:
             tensor = torch.zeros(self.shape)
         tensor = tensor.detach()
         if self.device is None:
-            if tuple(tensor.shape) == self.shape:
+            if borrow and not self.viewed and tensor.dtype == torch.float32 \
+                    and tensor.device.type == "cpu":
+                self._host, self._borrowed, self.head = tensor, True, HOST
+                return
+            if self._borrowed:
+                self._host = tensor.to("cpu", torch.float32, copy=True)
+                self._borrowed = False
+            elif tuple(tensor.shape) == self.shape:
                 self._host.copy_(tensor)
             else:
                 self._host = tensor.to("cpu", torch.float32, copy=True)
@@ -81,12 +97,13 @@ class SyncedTensor:
         tensor = tensor.detach()
         self._host = tensor if tensor.device.type == "cpu" and tensor.dtype == torch.float32 \
             else tensor.to("cpu", torch.float32)
+        self._borrowed = False
         self.head = HOST
 
     def reshape(self, shape):
         """Fresh zeros of ``shape`` (on the host; uploaded on the next device read)."""
         self._host = torch.zeros(shape)
-        self._dev = None
+        self._dev, self._borrowed = None, False
         self.head = HOST
 
     def to_device(self, device):
