@@ -107,3 +107,65 @@ def test_functional_input_rank_other_mismatches_still_refused():
         assert "(None, 4, 1)" in str(error) and "(10, 4, 3)" in str(error)
     else:
         raise AssertionError("a (10, 4, 3) array for Input((4, 1)) was accepted")
+
+
+def _tf():
+    from kaffe.compat.tensorflow_shim import build_module
+    return build_module()
+
+
+def test_tf_nn_conv2d_matches_keras_ops_conv():
+    tf = _tf()
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(2, 7, 9, 3)).astype("float32")
+    kernel = rng.normal(size=(3, 2, 3, 4)).astype("float32")  # TF's HWIO
+    cases = [dict(strides=1, padding="VALID"), dict(strides=[2, 2], padding="SAME"),
+             dict(strides=[1, 2, 1, 1], padding="valid", dilations=[1, 2])]
+    for case in cases:
+        keras_strides = case["strides"]
+        if isinstance(keras_strides, list) and len(keras_strides) == 4:
+            keras_strides = keras_strides[1:3]
+        expected = keras.ops.convert_to_numpy(keras.ops.conv(
+            x, kernel, strides=keras_strides, padding=case["padding"].lower(),
+            dilation_rate=case.get("dilations", 1)))
+        ours = tf.nn.conv2d(x, kernel, **case)
+        np.testing.assert_allclose(np.asarray(ours), expected, rtol=1e-4, atol=1e-5)
+    # NCHW and explicit padding pairs, against torch's own conv2d
+    x_first = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    ours = tf.nn.conv2d(x_first, kernel, strides=1, padding=[[0, 0], [0, 0], [1, 1], [2, 0]],
+                        data_format="NCHW")
+    reference = torch.nn.functional.conv2d(
+        torch.nn.functional.pad(torch.as_tensor(x_first), (2, 0, 1, 1)),
+        torch.as_tensor(kernel).permute(3, 2, 0, 1))
+    np.testing.assert_allclose(np.asarray(ours), reference.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_tf_nn_conv1d_matches_keras_ops_conv():
+    tf = _tf()
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(2, 11, 3)).astype("float32")
+    kernel = rng.normal(size=(3, 3, 5)).astype("float32")
+    expected = keras.ops.convert_to_numpy(keras.ops.conv(x, kernel, strides=2, padding="same"))
+    np.testing.assert_allclose(np.asarray(tf.nn.conv1d(x, kernel, stride=2, padding="SAME")),
+                               expected, rtol=1e-4, atol=1e-5)
+
+
+def test_conv2d_subclass_convolution_op_through_tf_nn_conv2d():
+    """keras.io subclassing_conv_layers: ``convolution_op`` written with ``tf.nn.conv2d``."""
+    tf = _tf()
+
+    class Standardized(kaffe.layers.Conv2D):
+        def convolution_op(self, inputs, kernel):
+            mean, var = tf.nn.moments(kernel, axes=[0, 1, 2], keepdims=True)
+            return tf.nn.conv2d(inputs, (kernel - mean) / tf.sqrt(var + 1e-10),
+                                padding="valid", strides=list(self.strides), name="conv")
+
+    inputs = kaffe.Input((8, 8, 2))
+    model = kaffe.Model(inputs, Standardized(4, 3, name="conv")(inputs))
+    assert model.output.shape == (None, 6, 6, 4)
+    x = np.random.default_rng(5).normal(size=(2, 8, 8, 2)).astype("float32")
+    kernel, bias = model.get_layer("conv").get_weights()
+    standardized = (kernel - kernel.mean((0, 1, 2), keepdims=True)) / np.sqrt(
+        kernel.var((0, 1, 2), keepdims=True) + 1e-10)
+    expected = keras.ops.convert_to_numpy(keras.ops.conv(x, standardized)) + bias
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected, rtol=1e-4, atol=1e-4)

@@ -282,6 +282,60 @@ def bias_add(value, bias, data_format=None, name=None):
     return ops.add(value, bias)
 
 
+def _spatial(value, n, channels_last, what):
+    """TF's ``strides``/``dilations``: an int, or a list of 1, N or N + 2 ints (the N + 2 form
+    includes batch and channel entries, which must be 1) -> N ints."""
+    values = [value] if isinstance(value, int) else [int(v) for v in value]
+    if len(values) == 1:
+        return tuple(values) * n
+    if len(values) == n:
+        return tuple(values)
+    if len(values) == n + 2:
+        return tuple(values[1:-1] if channels_last else values[2:])
+    raise ValueError(f"tf.nn.conv{n}d {what}={value!r}: expected an int or a list of 1, {n} or "
+                     f"{n + 2} ints.")
+
+
+def _tf_conv(n, layouts):
+    """``tf.nn.conv1d`` / ``conv2d``: NWC/NHWC (or NCW/NCHW) input, a (k..., in, out) filter
+    (TF's HWIO, Keras's kernel layout), padding 'SAME'/'VALID' or explicit (before, after)
+    pairs for every axis."""
+    def conv_nd(input, filters, strides, padding, data_format=None, dilations=None, name=None):
+        fmt = (data_format or layouts[0]).upper()
+        if fmt not in layouts:
+            raise ValueError(f"tf.nn.conv{n}d data_format={data_format!r}: expected one of "
+                             f"{list(layouts)}.")
+        last = fmt == layouts[0]
+        strides = _spatial(strides, n, last, "strides")
+        dilations = _spatial(1 if dilations is None else dilations, n, last, "dilations")
+        if not isinstance(padding, str):
+            pairs = [tuple(int(p) for p in pair) for pair in padding]
+            if len(pairs) != n + 2:
+                raise ValueError(f"tf.nn.conv{n}d explicit padding {padding!r}: expected "
+                                 f"{n + 2} (before, after) pairs, one per axis of {fmt}.")
+            input, padding = ops.pad(input, pairs), "valid"
+        if padding.lower() not in ("same", "valid"):
+            raise ValueError(f"tf.nn.conv{n}d padding={padding!r}: expected 'SAME', 'VALID' "
+                             "or a list of (before, after) pairs.")
+        return ops.conv(input, filters, strides=strides, padding=padding.lower(),
+                        data_format="channels_last" if last else "channels_first",
+                        dilation_rate=dilations)
+    conv_nd.__name__ = f"conv{n}d"
+    return conv_nd
+
+
+_conv2d = _tf_conv(2, ("NHWC", "NCHW"))
+_conv1d_strides = _tf_conv(1, ("NWC", "NCW"))
+
+
+def conv2d(input, filters, strides, padding, data_format="NHWC", dilations=None, name=None):
+    return _conv2d(input, filters, strides, padding, data_format, dilations)
+
+
+def conv1d(input, filters, stride, padding, data_format="NWC", dilations=None, name=None):
+    return _conv1d_strides(input, filters, stride, padding, data_format, dilations)
+
+
 # -- tf.random ----------------------------------------------------------------------------------
 
 def _generator(seed):
@@ -375,6 +429,7 @@ NN = {
     "softplus": _unary(ops.softplus), "softsign": _unary(ops.softsign),
     "softmax": softmax, "log_softmax": log_softmax, "leaky_relu": leaky_relu,
     "l2_normalize": l2_normalize, "moments": moments, "dropout": dropout, "bias_add": bias_add,
+    "conv1d": conv1d, "conv2d": conv2d,
     "sigmoid_cross_entropy_with_logits": sigmoid_cross_entropy_with_logits,
     "softmax_cross_entropy_with_logits": softmax_cross_entropy_with_logits,
     "sparse_softmax_cross_entropy_with_logits": sparse_softmax_cross_entropy_with_logits,
