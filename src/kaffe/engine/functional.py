@@ -159,7 +159,12 @@ class Functional(Model):
         if len(flat) != len(self.inputs):
             raise ValueError(f"Model '{self.name}' expects {len(self.inputs)} input(s) "
                              f"{self.input_names}, received {len(flat)}.")
-        for x, rank in zip(flat, self._input_ranks):
+        # One rank compare per input (the data of fit/evaluate/predict is adjusted up front).
+        ranks = self._input_ranks
+        if len(flat) == 1:
+            return flat if getattr(flat[0], "ndim", None) == ranks[0] else \
+                self._adjust_input_ranks(flat)
+        for x, rank in zip(flat, ranks):
             if getattr(x, "ndim", rank) != rank:
                 return self._adjust_input_ranks(flat)
         return flat
