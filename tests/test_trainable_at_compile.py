@@ -142,3 +142,37 @@ def test_recompile_applies_the_change():
         discriminator.fit(np.ones((4, FEATURES), "float32"), np.ones(4, "float32"), verbose=0)
     for a, b in zip(before, discriminator.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def _two_output_model(lib):
+    layers = lib.layers
+    x = lib.Input((3,))
+    h = layers.Dense(4)(x)
+    return lib.Model(x, [layers.Dense(1, activation="sigmoid")(h),
+                         layers.Dense(2, activation="softmax")(h)])
+
+
+LOSSES = ["binary_crossentropy", "sparse_categorical_crossentropy"]
+
+
+def test_outputs_sharing_a_name_each_return_a_value():
+    """mnist_acgan's ``combined``: both outputs come from one nested model, so they share a name;
+    Keras 2 still returns [loss, loss of output 1, loss of output 2]. The oracle is Keras 3 on
+    the inner model itself (distinct output names: Keras 3 repeats one value for shared names)."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((6, 3)).astype("float32")
+    y = [np.ones(6, "float32"), np.array([0, 1, 1, 0, 1, 0], "float32")]
+    oracle = _two_output_model(keras)
+    oracle.compile(optimizer="sgd", loss=LOSSES)
+    inner = _two_output_model(kaffe)
+    inner.set_weights(oracle.get_weights())
+    z = kaffe.Input((3,))
+    outer = kaffe.Model(z, inner(z))
+    outer.compile(optimizer="sgd", loss=LOSSES)
+    for method, kwargs in (("test_on_batch", {}), ("evaluate", {"verbose": 0}),
+                           ("train_on_batch", {})):
+        ours = getattr(outer, method)(x, y, **kwargs)
+        expected = getattr(oracle, method)(x, y, **kwargs)
+        assert len(ours) == len(expected) == 3, method
+        np.testing.assert_allclose(ours, expected, rtol=1e-5, atol=1e-6, err_msg=method)
+    assert len(set(outer.metrics_names)) < len(outer.metrics_names)  # the names do collide

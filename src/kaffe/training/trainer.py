@@ -160,9 +160,18 @@ class Trainer(StepAPI, LegacyGeneratorAPI):
 
     def _logs(self, prefix=""):
         """The one host sync: read every running metric as a Python float."""
-        values = torch.stack([torch.as_tensor(m.result(), dtype=torch.float32).reshape(()).cpu()
-                              for m in self.metrics]).tolist()
-        return {prefix + m.name: v for m, v in zip(self.metrics, values)}
+        return {prefix + m.name: v for m, v in zip(self.metrics, self._metric_values())}
+
+    def _metric_values(self):
+        return torch.stack([torch.as_tensor(m.result(), dtype=torch.float32).reshape(()).cpu()
+                            for m in self.metrics]).tolist()
+
+    def _result_values(self, logs):
+        """The list ``evaluate`` / ``*_on_batch`` return: one value per metric, as Keras does
+        even where two share a name (two outputs of one nested model) and the dict kept one."""
+        if len(logs) < len(self.metrics) and self._distribution is None:
+            return self._metric_values()
+        return list(logs.values())
 
     # ------------------------------------------------------------------ preparation
     def _require_compiled(self):
@@ -598,7 +607,7 @@ class Trainer(StepAPI, LegacyGeneratorAPI):
                                                                    data.steps))
         if return_dict:
             return logs
-        values = list(logs.values())
+        values = self._result_values(logs)
         return values[0] if len(values) == 1 else values
 
     @_explain_out_of_memory
@@ -719,7 +728,7 @@ class Trainer(StepAPI, LegacyGeneratorAPI):
         logs = self._epoch_logs()
         if return_dict:
             return logs
-        values = list(logs.values())
+        values = self._result_values(logs)
         return values[0] if len(values) == 1 else values
 
 # ---------------------------------------------------------------------- helpers
