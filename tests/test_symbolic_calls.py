@@ -52,6 +52,25 @@ def test_several_positional_keras_tensors_become_node_inputs():
     np.testing.assert_allclose(ours_direct.detach().numpy(), data[0] @ kernel * 2, rtol=1e-5)
 
 
+def test_keras_tensors_given_as_keywords_become_node_inputs():
+    def build(lib):
+        inputs = lib.Input((6,), name="inputs")
+        logits = lib.layers.Dense(1, name="dense")(inputs)
+        targets = lib.Input((1,), name="targets")
+        preds = _endpoint_class(lib)(name="endpoint")(logits, targets=targets)
+        return lib.Model([inputs, targets], preds)
+    ours, theirs = build(kaffe), build(keras)
+    rng = np.random.default_rng(6)
+    kernel = rng.normal(size=(6, 1)).astype("float32")
+    for model in (ours, theirs):
+        model.get_layer("dense").set_weights([kernel, np.zeros(1, "float32")])
+    data = [rng.random((8, 6)).astype("float32"), rng.random((8, 1)).astype("float32")]
+    np.testing.assert_allclose(ours.predict(data, verbose=0), theirs.predict(data, verbose=0),
+                               rtol=1e-5, atol=1e-6)
+    ours.compile(kaffe.optimizers.Adam(1e-2))
+    assert np.isfinite(ours.fit(data, epochs=1, verbose=0).history["loss"]).all()
+
+
 def test_endpoint_model_trains_on_added_loss_from_a_dict():
     model = _endpoint_model(kaffe)
     rng = np.random.default_rng(1)

@@ -240,9 +240,9 @@ def _call_error(layer, args, error):
 
 
 class PositionalStep:
-    """What the functional runner calls for a node recorded from ``layer(a, b, c)`` with
-    several positional KerasTensors: spreads the node's input values back into those
-    positions. Only such nodes pay for it; single-input steps call the layer directly."""
+    """What the functional runner calls for a node recorded from ``layer(a, b, c)`` or
+    ``layer(a, targets=b)`` with several KerasTensors: puts the node's input values back into
+    those arguments. Only such nodes pay for it; single-input steps call the layer directly."""
     _call_takes_mask = False
 
     def __init__(self, node):
@@ -252,7 +252,8 @@ class PositionalStep:
         self._build_input_shape = getattr(node.layer, "_build_input_shape", None)
 
     def __call__(self, values, **kwargs):
-        return self.layer(*fill(self.template, values), **kwargs)
+        args, tensor_kwargs = fill(self.template, values)
+        return self.layer(*args, **tensor_kwargs, **kwargs)
 
     @staticmethod
     def compute_mask(inputs, mask=None):

@@ -347,7 +347,7 @@ class Layer(nn.Module):
 
     def _call_symbolic(self, inputs, *args, **kwargs):
         kwargs.pop("training", None)
-        if args:
+        if args or any(type(v) is KerasTensor for v in kwargs.values()):
             return self._call_symbolic_positional((inputs,) + args, kwargs)
         shapes = _map_shapes(inputs, lambda t: t.shape)
         self._build_once(shapes)
@@ -365,11 +365,13 @@ class Layer(nn.Module):
         return outputs if multi else outputs[0]
 
     def _call_symbolic_positional(self, call_args, kwargs):
-        """Keras 3's ``layer(logits, targets, sample_weight)`` on KerasTensors: every KerasTensor
-        among the positional arguments is an input of the node; the layer is built from the
-        first argument's shape and its output shape traced with all arguments."""
+        """Keras 3's ``layer(logits, targets, sample_weight)`` (or ``targets=targets``) on
+        KerasTensors: every KerasTensor among the arguments is an input of the node; the layer
+        is built from the first argument's shape and its output shape traced with all of them."""
         found = []
-        template = _template(list(call_args), found)
+        tensor_kwargs = {k: v for k, v in kwargs.items() if type(v) is KerasTensor}
+        kwargs = {k: v for k, v in kwargs.items() if k not in tensor_kwargs}
+        template = _template((list(call_args), tensor_kwargs), found)
         self._build_once(_map_shapes(call_args[0], lambda t: t.shape))
         out_shapes = _trace_positional(self, template, found, kwargs)
         multi = isinstance(out_shapes, list)
@@ -471,11 +473,13 @@ def _trace_positional(layer, template, inputs, kwargs):
                        for k, v in layer.state_dict(keep_vars=True).items()}
             try:
                 with torch.no_grad():
-                    args = fill(template, [fake(t, "meta") for t in inputs])
-                    out = torch.func.functional_call(layer, weights, tuple(args), dict(kwargs))
+                    args, more = fill(template, [fake(t, "meta") for t in inputs])
+                    out = torch.func.functional_call(layer, weights, tuple(args),
+                                                     {**kwargs, **more})
             except (RuntimeError, NotImplementedError, TypeError):
+                args, more = fill(template, [fake(t, "cpu") for t in inputs])
                 with torch.no_grad():
-                    out = layer(*fill(template, [fake(t, "cpu") for t in inputs]), **kwargs)
+                    out = layer(*args, **more, **kwargs)
             results.append([tuple(t.shape) for t in out] if isinstance(out, (list, tuple))
                            else tuple(out.shape))
     finally:
