@@ -13,8 +13,8 @@ import kaffe
 
 def _endpoint_class(lib):
     class Endpoint(lib.layers.Layer):
-        def __init__(self, name=None):
-            super().__init__(name=name)
+        def __init__(self, name=None, **kwargs):
+            super().__init__(name=name, **kwargs)
             self.loss_fn = lib.losses.BinaryCrossentropy(from_logits=True)
             self.accuracy_metric = lib.metrics.BinaryAccuracy(name="accuracy")
 
@@ -69,6 +69,24 @@ def test_keras_tensors_given_as_keywords_become_node_inputs():
                                rtol=1e-5, atol=1e-6)
     ours.compile(kaffe.optimizers.Adam(1e-2))
     assert np.isfinite(ours.fit(data, epochs=1, verbose=0).history["loss"]).all()
+
+
+def test_positional_keras_tensor_node_saved_as_keras_3_and_loaded(tmp_path):
+    ours, theirs = _endpoint_model(kaffe), _endpoint_model(keras)
+
+    def endpoint_node(model):
+        layer = [l for l in model.get_config()["layers"] if l["name"] == "endpoint"][0]
+        return layer["inbound_nodes"][0]
+    ours_node, theirs_node = endpoint_node(ours), endpoint_node(theirs)
+    history = [[a["config"]["keras_history"][0] for a in node["args"]]
+               for node in (ours_node, theirs_node)]
+    assert history[0] == history[1] == ["dense", "targets", "sample_weight"]
+    path = str(tmp_path / "endpoint.keras")
+    ours.save(path)
+    loaded = kaffe.models.load_model(path, custom_objects={"Endpoint": _endpoint_class(kaffe)})
+    data = [np.random.default_rng(7).random((4, n)).astype("float32") for n in (6, 1, 1)]
+    np.testing.assert_allclose(loaded.predict(data, verbose=0), ours.predict(data, verbose=0),
+                               rtol=1e-6)
 
 
 def test_endpoint_model_trains_on_added_loss_from_a_dict():

@@ -222,6 +222,14 @@ def functional_config(model):
                     args = fill(node.op_template, tensors)
                     config["inbound_nodes"].append({"args": _to_json_values(args), "kwargs": {}})
                     continue
+                if getattr(node, "args_template", None) is not None:  # layer(a, b, key=c)
+                    from kaffe.engine.operation import fill
+                    args, extra = fill(node.args_template,
+                                       [tensor_config(t) for t in node.inputs])
+                    kwargs.update(extra)
+                    config["inbound_nodes"].append({"args": _to_json_values(args),
+                                                    "kwargs": kwargs})
+                    continue
                 if hasattr(layer, "_keras_node_args"):  # layers Keras calls as f(a, b, key=c)
                     args, extra = layer._keras_node_args(node.inputs)
                     args = [tensor_config(t) for t in args]
