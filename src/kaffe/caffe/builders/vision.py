@@ -327,9 +327,10 @@ class Pooling(CaffeLayer):
         if self.method == _P.PoolingParameter.MAX:
             padded = x if unpadded else F.pad(x, padding, value=float("-inf"))
             if not self.mask_top:
-                if padded.device.type == "cpu":
+                if padded.device.type == "cpu" and not padded.requires_grad:
                     # torch's NCHW max-pool CPU kernel is 3-6x slower than its channels-last one,
-                    # both layout copies included (LeNet batch 64 pool1: 19.8 -> 4.9 ms)
+                    # both layout copies included (LeNet batch 64 pool1: 19.8 -> 4.9 ms); not
+                    # under autograd: the channels-last gradient slows the convolutions' backward
                     padded = padded.contiguous(memory_format=torch.channels_last)
                     return [F.max_pool2d(padded, kernel, self.stride).contiguous()]
                 return [F.max_pool2d(padded, kernel, self.stride)]
