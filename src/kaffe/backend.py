@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from kaffe import losses as _losses
 from kaffe.engine.keras_tensor import KerasTensor
+from kaffe.training import variables as _variables
 from kaffe.config import (epsilon, floatx, image_data_format, set_epsilon, set_floatx,
                           set_image_data_format)
 
@@ -649,15 +650,13 @@ def update(x, new_x):
 
 
 def update_add(x, increment):
-    with torch.no_grad():
-        x.add_(torch.as_tensor(increment, dtype=x.dtype, device=x.device))
-    return x
+    """``x += increment`` in place, outside autograd (TensorFlow's ``assign_add``)."""
+    return _variables._assign_add(x, increment)
 
 
 def update_sub(x, decrement):
-    with torch.no_grad():
-        x.sub_(torch.as_tensor(decrement, dtype=x.dtype, device=x.device))
-    return x
+    """``x -= decrement`` in place, outside autograd (TensorFlow's ``assign_sub``)."""
+    return _variables._assign_sub(x, decrement)
 
 
 def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
