@@ -122,13 +122,18 @@ def median(x, axis=None, keepdims=False):
 
 @op("Quantile", call=2)
 def quantile(x, q, axis=None, method="linear", keepdims=False):
+    return _quantile_along(torch.quantile, x, q, axis, method, keepdims)
+
+
+def _quantile_along(quantile_fn, x, q, axis, method, keepdims):
+    """``torch.quantile`` / ``nanquantile`` over ``axis`` (one axis, several, or all), NumPy's way."""
     x = float_tensor(x)
     q = tensor(q, dtype=x.dtype, device=x.device)
     if axis is None:
-        result = torch.quantile(x.reshape(-1), q, interpolation=method)
+        result = quantile_fn(x.reshape(-1), q, interpolation=method)
         return result.reshape(list(q.shape) + [1] * x.dim()) if keepdims else result
     moved, axes = _axes_last(x, axis)
-    result = torch.quantile(moved, q, dim=-1, interpolation=method)
+    result = quantile_fn(moved, q, dim=-1, interpolation=method)
     return _restore_kept(result, axes, q, keepdims)
 
 
@@ -269,14 +274,7 @@ def nanmedian(x, axis=None, keepdims=False):
 
 @op("Nanquantile", call=2)
 def nanquantile(x, q, axis=None, method="linear", keepdims=False):
-    x = float_tensor(x)
-    q = tensor(q, dtype=x.dtype, device=x.device)
-    if axis is None:
-        result = torch.nanquantile(x.reshape(-1), q, interpolation=method)
-        return result.reshape(list(q.shape) + [1] * x.dim()) if keepdims else result
-    moved, axes = _axes_last(x, axis)
-    result = torch.nanquantile(moved, q, dim=-1, interpolation=method)
-    return _restore_kept(result, axes, q, keepdims)
+    return _quantile_along(torch.nanquantile, x, q, axis, method, keepdims)
 
 
 @op("Nanpercentile", call=2)
