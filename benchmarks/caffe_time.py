@@ -5,8 +5,11 @@ Data layer replaced by an Input of the same shapes), CaffeNet, GoogLeNet, VGG-16
 (batch 10, the deploy prototxts in ``shared/reference/timing``, TRAIN phase as ``caffe time``
 uses; ``--nets`` picks a subset).
 For each: kaffe's ``time_net`` (``kaffe time``: per-layer timed, each layer on its own autograd
-graph) and kaffe's plain ``Net.forward()`` + ``Net.backward()`` (one graph), against the
-forward+backward figure of real Caffe's ``caffe time`` log in ``shared/reference/timing``.
+graph, the same work as real Caffe's ``caffe time``: on a deploy net without a loss Caffe's
+backward computes parameter diffs only) and kaffe's plain ``Net.forward()`` + ``Net.backward()``
+(one graph; deploy nets, having no loss, get ``force_backward``, so this row also computes
+every bottom diff there, more work than ``caffe time`` did), against the forward+backward figure of real Caffe's
+``caffe time`` log in ``shared/reference/timing``.
 Then forward only (TEST-phase deploy net, same weights) of kaffe vs OpenCV's
 ``cv2.dnn.readNetFromCaffe`` if OpenCV is installed. Prints ms per iteration and ratios
 (> 1 = kaffe faster).
@@ -85,11 +88,21 @@ def fill_inputs(net, rng):
                 blob.shape[1] == 1 else rng.randn(*blob.shape) * 50
 
 
-def train_bench(name, net, log, iterations, per_layer=True):
-    rng = np.random.RandomState(0)
+def train_bench(name, param, log, iterations, per_layer=True):
+    report = None
+    if per_layer:
+        net = caffe.Net(param, caffe.TRAIN)   # as real Caffe ran it
+        fill_weights(net)
+        fill_inputs(net, np.random.RandomState(0))
+        report = time_net(net, iterations)
+    net = caffe.Net(param, caffe.TRAIN)
+    if not any(net.blob_loss_weights.values()):   # a deploy net: Net.backward needs a reason
+        forced = caffe.caffe_pb2.NetParameter()
+        forced.CopyFrom(param)
+        forced.force_backward = True
+        net = caffe.Net(forced, caffe.TRAIN)
     fill_weights(net)
-    fill_inputs(net, rng)
-    report = time_net(net, iterations) if per_layer else None
+    fill_inputs(net, np.random.RandomState(0))
 
     def step():
         net.forward()
@@ -148,17 +161,13 @@ def forward_bench(name, prototxt, shape, iterations, batch_of_deploy=None):
 
 
 def timing_net(name):
-    """A deploy net of ``timing/`` in TRAIN phase with ``force_backward``: it has no loss, so
-    Caffe's Net::Backward would skip every layer, while ``caffe time`` calls each layer's
-    Backward regardless; forcing backward makes Net.backward do that work too."""
-    param = caffe.read_net_param(os.path.join(REF, "timing", name))
-    param.force_backward = True
-    return caffe.Net(param, caffe.TRAIN)
+    """A deploy net of ``timing/``, as real Caffe's ``caffe time`` read it."""
+    return caffe.read_net_param(os.path.join(REF, "timing", name))
 
 
 # name -> (label, net factory, real Caffe log, iteration divisor); the big nets run fewer
 TRAIN_NETS = {
-    "lenet": ("LeNet batch 64", lambda: caffe.Net(lenet_train_param(), caffe.TRAIN),
+    "lenet": ("LeNet batch 64", lenet_train_param,
               "lenet_time.log", 1),
     "caffenet": ("CaffeNet batch 10", lambda: timing_net("caffenet_deploy.prototxt"),
                  "caffenet_time.log", 4),

@@ -115,3 +115,32 @@ def test_time_net_in_place_and_loss():
     net.clear_param_diffs()
     time_net(net, 1)  # initial pass + 1 iteration: two backward passes accumulate
     np.testing.assert_allclose(net.params["ip1"][0].diff, 2 * want, rtol=1e-5, atol=1e-6)
+
+
+def _logged_backward_need(log):
+    """{layer: needs backward} from real Caffe's ``net.cpp`` lines in a ``caffe time`` log."""
+    need = {}
+    for line in open(log):
+        m = re.search(r"\] (\S+) (needs|does not need) backward computation\.$", line.rstrip())
+        if m:
+            need[m.group(1)] = m.group(2) == "needs"
+    return need
+
+
+@needs_ref
+@pytest.mark.parametrize("prototxt, log", [("caffenet_deploy.prototxt", "caffenet_time.log"),
+                                           ("googlenet_deploy.prototxt", "googlenet_time.log")])
+def test_time_net_propagates_down_as_real_caffe(prototxt, log):
+    """``caffe time`` hands each layer Caffe's ``bottom_need_backward`` as ``propagate_down``:
+    on a deploy net without a loss real Caffe logs that no layer needs backward, so its
+    backward pass computes parameter diffs only; kaffe time must do the same work."""
+    import kaffe.caffe as caffe
+    from kaffe.caffe.timing import _forward, _Timer
+    net = caffe.Net(os.path.join(TIMING, prototxt), caffe.TRAIN)
+    logged = _logged_backward_need(os.path.join(TIMING, log))
+    ours = dict(zip(net._layer_names, net._runs_backward))
+    assert {k: ours[k] for k in logged} == logged
+    _, steps, _ = _forward(net, _Timer(False), record=True)
+    assert not any(x.requires_grad for step in steps if step for x in step[0])
+    assert any(p.requires_grad for p in net.module.parameters())
+

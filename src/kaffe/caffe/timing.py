@@ -6,7 +6,8 @@ timing every layer, and a backward pass in reverse layer order timing every laye
 :class:`TimingReport` whose ``lines()`` are Caffe's log messages (without glog's prefix).
 
 To time each layer's backward on its own, each layer runs on detached copies of its bottoms
-(leaves that require grad), so its autograd graph is its own; backward then runs layer by layer
+(leaves that require grad where Caffe's ``bottom_need_backward`` says so), so its autograd graph
+is its own; backward then runs layer by layer
 with ``torch.autograd.backward(tops, top_diffs, inputs=bottoms + params)`` and hands the bottoms'
 gradients to the layers that produced them. Loss tops are seeded with their ``loss_weight``;
 tops nobody consumes get zero diffs (as in Caffe, whose diffs start at zero). Times come from
@@ -84,13 +85,12 @@ def _forward(net, timer, record):
             steps.append(None)
             continue
         leaves, sources = [], []
-        for b in lp.bottom:
+        for j, b in enumerate(lp.bottom):
             t = tensors.get(b)
             if t is None:
                 t = torch.from_numpy(net.blobs[b].data)
-            # as Caffe: blobs of Input layers get no diff unless the net forces backward
             source = producers.get(b)
-            needs = record and (source is not None or bool(net._param.force_backward))
+            needs = record and _propagates_down(net, i, j)
             leaves.append(t.detach().requires_grad_(needs))
             sources.append(source)
         with torch.set_grad_enabled(record):
@@ -107,6 +107,14 @@ def _forward(net, timer, record):
         if name in net.blobs and tuple(t.shape) == net.blobs[name].shape:
             net.blobs[name].data[...] = t.detach().cpu().numpy()
     return times, steps, loss
+
+
+def _propagates_down(net, i, j):
+    """Caffe's ``bottom_need_backward[i][j]``, which ``caffe time`` passes to each layer's
+    Backward as ``propagate_down``: the bottom's producer needs a diff (Input blobs only with
+    ``force_backward``) and the layer lies under a loss. A deploy net without a loss therefore
+    computes only parameter diffs, as real Caffe's ``caffe time`` does on it."""
+    return bool(net._bottom_need[i][j]) and bool(net._runs_backward[i])
 
 
 def _backward(net, steps, timer):
