@@ -3,7 +3,8 @@
 The script runs as ``python script.py args`` would run it (``sys.argv``, ``__name__ ==
 '__main__'``, its folder first on ``sys.path``) while ``import keras``, ``keras.<...>``,
 ``tensorflow.keras.<...>``, ``import tensorflow`` and ``gensim.models`` are served by kaffe
-(``kaffe.compat.kaffe_as_keras``). Afterwards ``sys.argv``, ``sys.path``, ``sys.meta_path`` and
+(``kaffe.compat.kaffe_as_keras``), and NumPy's removed builtin aliases (``np.float``, ...)
+resolve as they did under the NumPy of Keras 2's day (``kaffe.compat.numpy_aliases``). Afterwards ``sys.argv``, ``sys.path``, ``sys.meta_path`` and
 the ``keras`` / ``tensorflow`` entries of ``sys.modules`` are as they were.
 """
 import argparse
@@ -14,6 +15,7 @@ import traceback
 
 import kaffe.compat
 from kaffe.compat import kaffe_as_keras
+from kaffe.compat.numpy_aliases import numpy_builtin_aliases
 
 _COMPAT_DIR = os.path.dirname(os.path.abspath(kaffe.compat.__file__)) + os.sep
 
@@ -33,7 +35,7 @@ def run_script(path, args=()):
     sys.argv = [path, *args]
     sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
     try:
-        with kaffe_as_keras():
+        with kaffe_as_keras(), numpy_builtin_aliases():
             return runpy.run_path(path, run_name="__main__")
     finally:
         sys.argv = saved_argv
