@@ -68,11 +68,67 @@ def is_keras_tensor(x):
 
 # -- gradients ----------------------------------------------------------------------------------
 
+class NoAutogradHistory(RuntimeError):
+    """``K.gradients`` was asked inside a pass that records no autograd history (evaluate and
+    predict run without it). The functional runner catches it and runs the pass again with
+    history recorded (``run_recording_autograd``): TensorFlow 1 built the gradient as graph
+    ops, so Keras 2 programs use it in test passes too (mnist_swwae.py's ``getwhere``)."""
+
+
+def needs_recorded_autograd(error):
+    """Whether ``error`` (or an error it was raised from) is a ``NoAutogradHistory``."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, NoAutogradHistory):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def run_recording_autograd(run, inputs):
+    """``run(inputs)`` with autograd recording (outside inference mode too), float inputs made
+    differentiable so gradients against any value of the pass exist; outputs come back
+    detached, as the no-grad pass would have given them."""
+    def prepare(t):
+        if isinstance(t, torch.Tensor) and t.is_floating_point():
+            return t.detach().clone().requires_grad_(True)
+        return t.clone() if isinstance(t, torch.Tensor) and t.is_inference() else t
+
+    with torch.inference_mode(False), torch.enable_grad():
+        outputs = run(_map_tensors(prepare, inputs))
+    return _map_tensors(lambda t: t.detach() if isinstance(t, torch.Tensor) else t, outputs)
+
+
+def _map_tensors(fn, value):
+    if isinstance(value, (list, tuple)):
+        return type(value)(_map_tensors(fn, v) for v in value)
+    if isinstance(value, dict):
+        return {k: _map_tensors(fn, v) for k, v in value.items()}
+    return fn(value)
+
+
+def _check_history(loss, sources):
+    """Raise ``NoAutogradHistory`` when ``loss`` was computed without recording autograd."""
+    if loss.requires_grad:
+        return
+    shapes = [tuple(s.shape) for s in sources]
+    if not torch.is_grad_enabled() or torch.is_inference_mode_enabled():
+        raise NoAutogradHistory(
+            f"K.gradients: the loss (shape {tuple(loss.shape)}) was computed without gradient "
+            f"recording (torch.no_grad / inference mode), so it has no history back to the "
+            f"tensors of shape {shapes}.")
+    raise RuntimeError(f"K.gradients: the loss (shape {tuple(loss.shape)}) does not depend on "
+                       f"anything that requires gradients (sources of shape {shapes}).")
+
+
 class Gradient(Layer):
     """``d sum(loss) / d source`` (inputs ``[loss, source]``), a node of the graph."""
 
     def call(self, inputs):
         loss, source = inputs
+        if isinstance(loss, torch.Tensor) and not torch.is_grad_enabled():
+            _check_history(loss, [source])
         if not (isinstance(source, torch.Tensor) and source.requires_grad):
             raise RuntimeError(
                 f"K.gradients: the tensor differentiated against (shape {tuple(source.shape)}) "
@@ -96,6 +152,7 @@ class WeightGradient(Layer):
 
     def call(self, loss):
         weight = self._weight[0]
+        _check_history(loss, [weight])
         with torch.enable_grad():
             (grad,) = torch.autograd.grad(loss.sum(), weight, create_graph=True,
                                           allow_unused=True)
@@ -110,7 +167,9 @@ def gradients(loss, variables):
 
     Symbolic ``loss`` (a KerasTensor): one gradient node per variable (a KerasTensor input or
     intermediate, or a weight tensor), evaluated by ``K.function``. Eager ``loss`` (a tensor):
-    ``torch.autograd.grad`` at once (``None`` for variables it does not depend on).
+    ``torch.autograd.grad`` at once (``None`` for variables it does not depend on); inside a
+    pass without autograd history (a Lambda during evaluate/predict) it raises
+    ``NoAutogradHistory``, on which the functional runner repeats the pass recording history.
     """
     single = not isinstance(variables, (list, tuple))
     variables = [variables] if single else list(variables)
@@ -128,7 +187,9 @@ def gradients(loss, variables):
     if not isinstance(loss, torch.Tensor):
         raise TypeError(f"K.gradients expects a tensor or KerasTensor loss, received "
                         f"{type(loss).__name__}.")
-    grads = torch.autograd.grad(loss.sum(), variables, create_graph=True, allow_unused=True)
+    _check_history(loss, variables)
+    with torch.enable_grad():
+        grads = torch.autograd.grad(loss.sum(), variables, create_graph=True, allow_unused=True)
     return list(grads)
 
 

@@ -82,7 +82,25 @@ class Functional(Model):
     def output(self):
         return self._io(self.outputs, "output")
 
+    #: set once a pass without autograd needed it (a layer calls K.gradients): see ``call``.
+    _records_autograd = False
+
     def call(self, inputs):
+        if self._records_autograd and not torch.is_grad_enabled():
+            from kaffe import backend_graph
+            return backend_graph.run_recording_autograd(self._run_graph, inputs)
+        try:
+            return self._run_graph(inputs)
+        except LayerCallError as error:
+            from kaffe import backend_graph
+            if not backend_graph.needs_recorded_autograd(error):
+                raise
+            # A layer differentiates inside the pass (Keras 2's K.gradients in a Lambda) but
+            # this pass records no autograd (evaluate/predict): run it again recording it.
+            self._records_autograd = True
+            return backend_graph.run_recording_autograd(self._run_graph, inputs)
+
+    def _run_graph(self, inputs):
         values = [None] * self._num_slots
         values[:len(self.inputs)] = self._flatten_inputs(inputs)
         # Masks ride along in their own slots, only in graphs where some layer makes one.
