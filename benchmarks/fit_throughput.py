@@ -91,10 +91,18 @@ def framework_fit(lib, conv, x, y, epochs):
     model.compile(optimizer=lib.optimizers.SGD(learning_rate=0.01, momentum=0.9, nesterov=True),
                   loss="categorical_crossentropy", metrics=["accuracy"])
     times = []
-    for _ in range(epochs):
-        start = time.perf_counter()
-        model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0)
-        times.append(time.perf_counter() - start)
+
+    class EpochTimer(lib.callbacks.Callback):
+        """Each epoch's wall time inside one ``fit(epochs=N)`` call, as users train (the
+        checks fit makes once per call are not counted once per epoch)."""
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            times.append(time.perf_counter() - self.start)
+
+    model.fit(x, y, batch_size=BATCH, epochs=epochs, verbose=0, callbacks=[EpochTimer()])
     return model, times
 
 
