@@ -120,8 +120,31 @@ def encode_label(label, label_mode, num_classes):
     return np.asarray(label, dtype="int32" if label_mode == "int" else None)
 
 
-def _datasets(paths, labels, label_mode, class_names, validation_split, subset, make, what,
-              directory, formats):
+def _file_datasets(directory, formats, what, load, labels, label_mode, class_names,
+                   batch_size, shuffle, seed, validation_split, subset, follow_links, verbose):
+    """The files of ``directory`` with one of ``formats``, each read by ``load(path)``, in
+    batches with their labels (``what`` names the files in errors)."""
+    seed = np.random.randint(1e6) if seed is None else seed
+    paths, labels, class_names = index_directory(directory, labels, formats, class_names,
+                                                 shuffle, seed, follow_links, verbose)
+    if label_mode == "binary" and len(class_names) != 2:
+        raise ValueError('When passing `label_mode="binary"`, there must be exactly 2 '
+                         f"class_names. Received: class_names={class_names}")
+    num_classes = len(class_names) if class_names else 0
+
+    def make(part_paths, part_labels, part_shuffle):
+        def sample(i):
+            value = load(part_paths[i])
+            if part_labels is None:
+                return (value,)
+            return value, encode_label(part_labels[i], label_mode, num_classes)
+        return BatchDataset(len(part_paths), sample, batch_size, shuffle and part_shuffle, seed)
+    return _datasets(paths, labels, class_names, validation_split, subset, make, what,
+                     directory, formats)
+
+
+def _datasets(paths, labels, class_names, validation_split, subset, make, what, directory,
+              formats):
     """One dataset (``make(paths, labels, shuffle)``), or ``[train, validation]`` for
     ``subset='both'``, with ``class_names`` and ``file_paths`` set."""
     parts = ["training", "validation"] if subset == "both" else [subset]
@@ -182,26 +205,11 @@ def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
         raise ValueError(f"Argument `interpolation` should be one of {tuple(RESIZE_MODES)} in "
                          f"kaffe. Received: interpolation={interpolation!r}")
     check_validation_split(validation_split, subset, shuffle, seed)
-    seed = np.random.randint(1e6) if seed is None else seed
-    paths, labels, class_names = index_directory(directory, labels, IMAGE_FORMATS, class_names,
-                                                 shuffle, seed, follow_links, verbose)
-    if label_mode == "binary" and len(class_names) != 2:
-        raise ValueError('When passing `label_mode="binary"`, there must be exactly 2 '
-                         f"class_names. Received: class_names={class_names}")
-    data_format = standardize_data_format(data_format)
     resize = ImageReader(tuple(image_size), color_mode, interpolation, crop_to_aspect_ratio,
-                         pad_to_aspect_ratio, data_format)
-    num_classes = len(class_names) if class_names else 0
-
-    def make(part_paths, part_labels, part_shuffle):
-        def sample(i):
-            image = resize(part_paths[i])
-            if part_labels is None:
-                return (image,)
-            return image, encode_label(part_labels[i], label_mode, num_classes)
-        return BatchDataset(len(part_paths), sample, batch_size, shuffle and part_shuffle, seed)
-    return _datasets(paths, labels, label_mode, class_names, validation_split, subset, make,
-                     "images", directory, IMAGE_FORMATS)
+                         pad_to_aspect_ratio, standardize_data_format(data_format))
+    return _file_datasets(directory, IMAGE_FORMATS, "images", resize, labels, label_mode,
+                          class_names, batch_size, shuffle, seed, validation_split, subset,
+                          follow_links, verbose)
 
 
 class ImageReader:
@@ -248,25 +256,11 @@ def text_dataset_from_directory(directory, labels="inferred", label_mode="int",
     if labels is None or label_mode is None:
         labels = label_mode = None
     check_validation_split(validation_split, subset, shuffle, seed)
-    seed = np.random.randint(1e6) if seed is None else seed
-    paths, labels, class_names = index_directory(directory, labels, TEXT_FORMATS, class_names,
-                                                 shuffle, seed, follow_links, verbose)
-    if label_mode == "binary" and len(class_names) != 2:
-        raise ValueError('When passing `label_mode="binary"`, there must be exactly 2 '
-                         f"class_names. Received: class_names={class_names}")
-    num_classes = len(class_names) if class_names else 0
 
     def read(path):
         with open(path, encoding="utf-8") as f:
             text = f.read()
         return np.array(text[:max_length] if max_length is not None else text, dtype=object)
-
-    def make(part_paths, part_labels, part_shuffle):
-        def sample(i):
-            text = read(part_paths[i])
-            if part_labels is None:
-                return (text,)
-            return text, encode_label(part_labels[i], label_mode, num_classes)
-        return BatchDataset(len(part_paths), sample, batch_size, shuffle and part_shuffle, seed)
-    return _datasets(paths, labels, label_mode, class_names, validation_split, subset, make,
-                     "text files", directory, TEXT_FORMATS)
+    return _file_datasets(directory, TEXT_FORMATS, "text files", read, labels, label_mode,
+                          class_names, batch_size, shuffle, seed, validation_split, subset,
+                          follow_links, verbose)
