@@ -94,3 +94,89 @@ def test_k_gradients_in_a_lambda_works_in_predict_and_evaluate():
     assert not direct.requires_grad
     np.testing.assert_allclose(direct.numpy(), _reference_where(prepool_model.predict(x, verbose=0)),
                                atol=1e-6)
+
+
+# -- a dict x for a subclassed model (keras.io endpoint_layer_pattern's LogReg) -------------------
+
+def _dict_model(keras_module):
+    class DictModel(keras_module.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = keras_module.layers.Dense(1)
+
+        def call(self, inputs):
+            # Keras 3 hands a subclassed model its dict as it came
+            return self.dense(inputs["inputs"]) * inputs["scale"]
+
+    return DictModel()
+
+
+def test_subclassed_model_gets_the_dict_x_as_keras_3_gives_it():
+    import keras
+    import kaffe
+    rng = np.random.default_rng(1)
+    data = {"inputs": rng.normal(size=(16, 5)).astype("float32"),
+            "scale": rng.uniform(0.5, 2.0, size=(16, 1)).astype("float32")}
+    y = rng.normal(size=(16, 1)).astype("float32")
+    ours, theirs = _dict_model(kaffe), _dict_model(keras)
+    theirs.predict({k: v[:1] for k, v in data.items()}, verbose=0)   # build
+    ours.predict({k: v[:1] for k, v in data.items()}, verbose=0)   # built in inference mode
+    ours.set_weights(theirs.get_weights())       # its weights are ordinary tensors all the same
+    np.testing.assert_allclose(ours.predict(data, verbose=0), theirs.predict(data, verbose=0),
+                               rtol=1e-5, atol=1e-6)
+    for model, module in ((ours, kaffe), (theirs, keras)):
+        model.compile(optimizer=module.optimizers.SGD(0.1), loss="mse")
+    hist_ours = ours.fit(data, y, batch_size=8, epochs=2, shuffle=False, verbose=0).history
+    hist_theirs = theirs.fit(data, y, batch_size=8, epochs=2, shuffle=False, verbose=0).history
+    np.testing.assert_allclose(hist_ours["loss"], hist_theirs["loss"], rtol=1e-5)
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert abs(ours.evaluate(data, y, verbose=0) - theirs.evaluate(data, y, verbose=0)) < 1e-5
+    assert abs(ours.train_on_batch(data, y) - theirs.train_on_batch(data, y)) < 1e-5
+
+
+def _endpoint_log_reg(keras_module):
+    """keras.io's endpoint layer pattern, subclassed form: the layer's inputs by keyword."""
+    class Endpoint(keras_module.layers.Layer):
+        def __init__(self):
+            super().__init__()
+            self.loss_fn = keras_module.losses.BinaryCrossentropy(from_logits=True)
+
+        def call(self, logits, targets=None, sample_weight=None):
+            if targets is not None:
+                self.add_loss(self.loss_fn(targets, logits, sample_weight))
+            return keras_module.ops.sigmoid(logits)
+
+    class LogReg(keras_module.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = keras_module.layers.Dense(1)
+            self.endpoint = Endpoint()
+
+        def call(self, inputs):
+            logits = self.dense(inputs["inputs"])
+            return self.endpoint(logits=logits, targets=inputs["targets"],
+                                 sample_weight=inputs["sample_weight"])
+
+    return LogReg()
+
+
+def test_endpoint_layer_called_by_keyword_in_a_subclassed_model_trains_as_keras_3():
+    import keras
+    import kaffe
+    rng = np.random.default_rng(2)
+    data = {"inputs": rng.normal(size=(12, 6)).astype("float32"),
+            "targets": rng.integers(0, 2, size=(12, 1)).astype("float32"),
+            "sample_weight": rng.uniform(size=(12, 1)).astype("float32")}
+    ours, theirs = _endpoint_log_reg(kaffe), _endpoint_log_reg(keras)
+    import torch
+    theirs(data)
+    ours({k: torch.tensor(v) for k, v in data.items()})
+    ours.set_weights(theirs.get_weights())
+    for model, module in ((ours, kaffe), (theirs, keras)):
+        model.compile(module.optimizers.Adam(1e-2))                 # the loss is the added one
+    hist_ours = ours.fit(data, batch_size=4, epochs=2, shuffle=False, verbose=0).history
+    hist_theirs = theirs.fit(data, batch_size=4, epochs=2, shuffle=False, verbose=0).history
+    np.testing.assert_allclose(hist_ours["loss"], hist_theirs["loss"], rtol=1e-4)
+    np.testing.assert_allclose(ours.predict(data, verbose=0), theirs.predict(data, verbose=0),
+                               rtol=1e-4, atol=1e-6)

@@ -288,6 +288,9 @@ class Layer(nn.Module):
 
     _call_takes_training = False
     _call_takes_mask = False
+    #: name of ``call``'s first argument: a call passing it by keyword (``layer(logits=x)``) has
+    #: it as its inputs, as in Keras 3.
+    _call_first_arg = "inputs"
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -295,6 +298,9 @@ class Layer(nn.Module):
         parameters = inspect.signature(cls.call).parameters
         cls._call_takes_training = "training" in parameters
         cls._call_takes_mask = "mask" in parameters
+        first = list(parameters.values())[1:2]
+        if first and first[0].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD:
+            cls._call_first_arg = first[0].name
         if "build" in cls.__dict__:
             cls.build = _marks_built(cls.__dict__["build"])
         if "__init__" in cls.__dict__:
@@ -306,7 +312,7 @@ class Layer(nn.Module):
         return self.call(*args, **kwargs)
 
     def __call__(self, *args, **kwargs):
-        inputs = args[0] if args else kwargs.get("inputs")
+        inputs = args[0] if args else kwargs.get(self._call_first_arg)
         if is_symbolic(inputs):
             return self._call_symbolic(*args, **kwargs)
         if not self.built:
@@ -440,6 +446,8 @@ class Layer(nn.Module):
 def _map_shapes(inputs, fn):
     if isinstance(inputs, (list, tuple)):
         return [fn(t) for t in inputs]
+    if isinstance(inputs, dict):  # a subclassed model called on a dict (Keras 3: dict of shapes)
+        return {key: fn(t) for key, t in inputs.items()}
     return fn(inputs)
 
 

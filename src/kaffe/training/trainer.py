@@ -104,7 +104,23 @@ class Trainer(StepAPI, LegacyGeneratorAPI):
         inputs = getattr(self, "inputs", None)
         if inputs:
             return [t._keras_history[0].name for t in inputs]
-        return ["input_1"]
+        return list(self._x_keys) if self._x_keys else ["input_1"]
+
+    #: the keys of the dict ``x`` last given to a model without symbolic inputs (a subclassed
+    #: model): Keras 3 hands such a model its ``x`` as it came, so ``call`` gets that dict back.
+    _x_keys = None
+
+    def _note_x_structure(self, x):
+        """Remember a dict ``x`` given to a subclassed model (see ``_model_input``)."""
+        if not getattr(self, "inputs", None):
+            self._x_keys = list(x) if isinstance(x, dict) else None
+
+    def _model_input(self, xs):
+        """The batch as the model's ``call`` takes it: one tensor, a list, or the dict of the
+        keys ``x`` came with (subclassed models)."""
+        if self._x_keys and len(xs) == len(self._x_keys):
+            return dict(zip(self._x_keys, xs))
+        return xs[0] if len(xs) == 1 else xs
 
     def _ensure_compile_state(self):
         if self._compiled_loss is not None:
@@ -213,8 +229,9 @@ class Trainer(StepAPI, LegacyGeneratorAPI):
         if type(self).call is Layer.call:
             self.built = True
             return
-        with torch.no_grad():
-            self(xs[0] if len(xs) == 1 else xs)
+        # Outside inference mode (predict runs in it): weights made now must stay trainable.
+        with torch.inference_mode(False), torch.no_grad():
+            self(self._model_input(xs))
         self.built = True
 
     def _check_input_shapes(self, xs):
@@ -238,11 +255,12 @@ class Trainer(StepAPI, LegacyGeneratorAPI):
         inputs = getattr(self, "inputs", None)
         if inputs:
             return [t.dtype if t.dtype in ("float32", "int64") else "float32" for t in inputs]
-        return [getattr(self, "input_dtype", "float32")]
+        return [getattr(self, "input_dtype", "float32")] * len(self.input_names)
 
     def _convert_batch(self, batch):
         """One batch from a generator/Sequence/loader → lists of tensors in model order."""
         x, y, sw = da.unpack_batch(batch)
+        self._note_x_structure(x)
         xs = [da.as_tensor(a, d) for a, d in zip(
             da.to_list(x, self.input_names, "inputs", self.name), self._input_dtypes())]
         ys = None if y is None else [da.as_tensor(a) for a in
@@ -259,6 +277,7 @@ class Trainer(StepAPI, LegacyGeneratorAPI):
             return da.IterableData(x, steps, self._convert_batch, shuffle=shuffle)
         if x is None:
             raise da.DataError("No input data: pass x (arrays, a dict, a generator or a Sequence).")
+        self._note_x_structure(x)
         xs = data_checks.to_tensors(da.to_list(x, self.input_names, "inputs", self.name),
                                     self.input_names, self._input_dtypes(), "input", self.name)
         ys = None if y is None else data_checks.to_tensors(
@@ -287,11 +306,11 @@ class Trainer(StepAPI, LegacyGeneratorAPI):
         for layer in self._loss_layers:
             layer._added_losses.clear()
         if self._amp is None:
-            preds = self(xs[0] if len(xs) == 1 else xs)
+            preds = self(self._model_input(xs))
             preds = list(preds) if isinstance(preds, (list, tuple)) else [preds]
         else:  # mixed precision: low-precision forward, float32 outputs, losses and metrics
             with precision.autocast(self._amp):
-                preds = self(xs[0] if len(xs) == 1 else xs)
+                preds = self(self._model_input(xs))
             preds = [p.float() if p.is_floating_point() else p
                      for p in (preds if isinstance(preds, (list, tuple)) else [preds])]
         total, per_output = self._compiled_loss(ys, preds, sws)
@@ -630,10 +649,10 @@ class Trainer(StepAPI, LegacyGeneratorAPI):
                 if custom_predict:
                     xs = self._to_device(xs)
                     out = self.predict_step(custom_steps.pack_x_y_sample_weight(
-                        xs[0] if len(xs) == 1 else xs))
+                        self._model_input(xs)))
                 else:
                     with precision.autocast(self._amp):
-                        out = self(self._to_device(xs)[0] if len(xs) == 1 else self._to_device(xs))
+                        out = self(self._model_input(self._to_device(xs)))
                 out = list(out) if isinstance(out, (list, tuple)) else [out]
                 if self._amp is not None:
                     out = [o.float() if o.is_floating_point() else o for o in out]
@@ -707,7 +726,7 @@ class Trainer(StepAPI, LegacyGeneratorAPI):
         one = lambda ts: None if ts is None else (ts[0] if len(ts) == 1 else list(ts))  # noqa: E731
         if sws is not None and all(s is None for s in sws):
             sws = None
-        return step(custom_steps.pack_x_y_sample_weight(one(xs), one(ys), one(sws)))
+        return step(custom_steps.pack_x_y_sample_weight(self._model_input(xs), one(ys), one(sws)))
 
     def _custom_logs(self, step_logs, prefix=""):
         """Keras's rule: the metrics' results when the step's keys are theirs, else the last
