@@ -123,8 +123,8 @@ def _sigmoid_index(f):
 # _negative_step and _hs_step repeat the same output-row update on purpose: moving it into one
 # shared inlined function measured 2.3x slower skip-gram (855k -> 364k words/s, 1 worker).
 @njit(nogil=True, cache=True, fastmath=True)
-def _negative_step(l1, r1, target, syn1neg, work, negative, noise_keep, noise_alias, alpha, r,
-                   exp_table, log_table, compute_loss, loss):
+def _negative_step(l1, r1, target, syn1neg, at1neg, work, negative, noise_keep, noise_alias,
+                   alpha, r, exp_table, log_table, compute_loss, loss):
     """One positive and ``negative`` noise updates of ``syn1neg`` from input vector
     ``l1[r1]``; the input's gradient accumulates in ``work[0]``. Returns the random state."""
     size = l1.shape[1]
@@ -137,7 +137,8 @@ def _negative_step(l1, r1, target, syn1neg, work, negative, noise_keep, noise_al
             if idx == target:
                 continue
             label = np.float32(0.0)
-        f = _dot(l1, r1, syn1neg, idx, size)
+        row = at1neg[idx]
+        f = _dot(l1, r1, syn1neg, row, size)
         if f <= -MAX_EXP or f >= MAX_EXP:
             continue
         g = (label - exp_table[_sigmoid_index(f)]) * alpha
@@ -146,19 +147,19 @@ def _negative_step(l1, r1, target, syn1neg, work, negative, noise_keep, noise_al
             if -MAX_EXP < fl < MAX_EXP:
                 loss[0] -= log_table[_sigmoid_index(fl)]
         for k in range(size):
-            work[0, k] += g * syn1neg[idx, k]
+            work[0, k] += g * syn1neg[row, k]
         for k in range(size):
-            syn1neg[idx, k] += g * l1[r1, k]
+            syn1neg[row, k] += g * l1[r1, k]
     return r
 
 
 @njit(nogil=True, cache=True, fastmath=True)
-def _hs_step(l1, r1, target, syn1, work, points, codes, code_lens, alpha, exp_table,
+def _hs_step(l1, r1, target, syn1, at1, work, points, codes, code_lens, alpha, exp_table,
              log_table, compute_loss, loss):
     """Hierarchical-softmax updates along ``target``'s Huffman path."""
     size = l1.shape[1]
     for b in range(code_lens[target]):
-        row = points[target, b]
+        row = at1[points[target, b]]
         f = _dot(l1, r1, syn1, row, size)
         if f <= -MAX_EXP or f >= MAX_EXP:
             continue
@@ -203,12 +204,37 @@ def _subsample(tokens, sentence_ends, sample_ints, use_sample, r, kept, kept_end
 
 
 @njit(nogil=True, cache=True, fastmath=True)
-def train_job(tokens, sentence_ends, sample_ints, use_sample, syn0, syn1neg, syn1, noise_keep,
-              noise_alias, points, codes, code_lens, lockf, sg, hs, negative, window,
-              shrink_windows,
-              cbow_mean, alpha, seed, compute_loss, loss):
+def own_rows_take(matrix, own):
+    """Start this thread's copies of its hot rows from the shared rows."""
+    at, hot, base = own
+    for s in range(hot.shape[0]):
+        for k in range(matrix.shape[1]):
+            matrix[at[hot[s]], k] = base[s, k] = matrix[hot[s], k]
+
+
+@njit(nogil=True, cache=True, fastmath=True)
+def own_rows_publish(matrix, own):
+    """Add what this thread changed in its copies (copy - ``base``) to the shared rows and
+    restart the copies from the result, which holds the other threads' changes too."""
+    at, hot, base = own
+    for s in range(hot.shape[0]):
+        shared, mine = hot[s], at[hot[s]]
+        for k in range(matrix.shape[1]):
+            v = matrix[shared, k] + (matrix[mine, k] - base[s, k])
+            matrix[shared, k] = matrix[mine, k] = base[s, k] = v
+
+
+@njit(nogil=True, cache=True, fastmath=True)
+def train_job(tokens, sentence_ends, sample_ints, use_sample, syn0, syn1neg, syn1, own0,
+              own1neg, own1, sync_words, noise_keep, noise_alias, points, codes, code_lens,
+              lockf, sg, hs, negative, window, shrink_windows, cbow_mean, alpha, seed,
+              compute_loss, loss):
     """Train on one job: ``tokens`` (word indices, ``-1`` unknown) split into sentences ending
-    at ``sentence_ends``. Returns the number of words trained on (after subsampling)."""
+    at ``sentence_ends``. Returns the number of words trained on (after subsampling).
+
+    ``own0``/``own1neg``/``own1`` say where this thread keeps each row of ``syn0``/
+    ``syn1neg``/``syn1``: ``(at, hot, base)`` from :func:`own_rows`. Its copies of the
+    ``hot`` rows are taken at the start, published every ``sync_words`` words and at the end."""
     size = syn0.shape[1]
     r = np.uint64(seed) & LCG_MASK
     kept = np.empty(tokens.shape[0], dtype=np.int32)
@@ -219,10 +245,18 @@ def train_job(tokens, sentence_ends, sample_ints, use_sample, syn0, syn1neg, syn
     exp_table = EXP_TABLE
     log_table = LOG_TABLE
     n_lockf = lockf.shape[0]
+    at0, at1neg, at1 = own0[0], own1neg[0], own1[0]
+    own_rows_take(syn0, own0)
+    own_rows_take(syn1neg, own1neg)
+    own_rows_take(syn1, own1)
     start = 0
     for s in range(n_sent):
         end = kept_ends[s]
         for i in range(start, end):
+            if i % sync_words == sync_words - 1:
+                own_rows_publish(syn0, own0)
+                own_rows_publish(syn1neg, own1neg)
+                own_rows_publish(syn1, own1)
             b = 0
             if shrink_windows:
                 b = int((r >> SHIFT16) % np.uint64(window))
@@ -235,18 +269,19 @@ def train_job(tokens, sentence_ends, sample_ints, use_sample, syn0, syn1neg, syn
                     if j == i:
                         continue
                     ctx = kept[j]
+                    r1 = at0[ctx]
                     for k in range(size):
                         work[0, k] = 0.0
                     if hs:
-                        _hs_step(syn0, ctx, word, syn1, work, points, codes, code_lens, alpha,
-                                 exp_table, log_table, compute_loss, loss)
+                        _hs_step(syn0, r1, word, syn1, at1, work, points, codes, code_lens,
+                                 alpha, exp_table, log_table, compute_loss, loss)
                     if negative:
-                        r = _negative_step(syn0, ctx, word, syn1neg, work, negative,
+                        r = _negative_step(syn0, r1, word, syn1neg, at1neg, work, negative,
                                            noise_keep, noise_alias, alpha, r, exp_table,
                                            log_table, compute_loss, loss)
                     lf = lockf[ctx % n_lockf]
                     for k in range(size):
-                        syn0[ctx, k] += lf * work[0, k]
+                        syn0[r1, k] += lf * work[0, k]
             else:
                 for k in range(size):
                     neu1[0, k] = 0.0
@@ -254,9 +289,9 @@ def train_job(tokens, sentence_ends, sample_ints, use_sample, syn0, syn1neg, syn
                 for j in range(j0, j1):
                     if j == i:
                         continue
-                    ctx = kept[j]
+                    r1 = at0[kept[j]]
                     for k in range(size):
-                        neu1[0, k] += syn0[ctx, k]
+                        neu1[0, k] += syn0[r1, k]
                     count += 1
                 if count == 0:
                     continue
@@ -267,11 +302,11 @@ def train_job(tokens, sentence_ends, sample_ints, use_sample, syn0, syn1neg, syn
                 for k in range(size):
                     work[0, k] = 0.0
                 if hs:
-                    _hs_step(neu1, 0, word, syn1, work, points, codes, code_lens, alpha,
+                    _hs_step(neu1, 0, word, syn1, at1, work, points, codes, code_lens, alpha,
                              exp_table, log_table, compute_loss, loss)
                 if negative:
-                    r = _negative_step(neu1, 0, word, syn1neg, work, negative, noise_keep,
-                                       noise_alias, alpha, r, exp_table, log_table,
+                    r = _negative_step(neu1, 0, word, syn1neg, at1neg, work, negative,
+                                       noise_keep, noise_alias, alpha, r, exp_table, log_table,
                                        compute_loss, loss)
                 if not cbow_mean:
                     for k in range(size):
@@ -281,9 +316,13 @@ def train_job(tokens, sentence_ends, sample_ints, use_sample, syn0, syn1neg, syn
                         continue
                     ctx = kept[j]
                     lf = lockf[ctx % n_lockf]
+                    r1 = at0[ctx]
                     for k in range(size):
-                        syn0[ctx, k] += lf * work[0, k]
+                        syn0[r1, k] += lf * work[0, k]
         start = end
+    own_rows_publish(syn0, own0)
+    own_rows_publish(syn1neg, own1neg)
+    own_rows_publish(syn1, own1)
     return n
 
 
@@ -316,6 +355,20 @@ def make_examples(tokens, sentence_ends, sample_ints, use_sample, window, shrink
     return centres, contexts
 
 
+def own_rows(at, hot, size):
+    """A thread's copies of some rows of a shared matrix, as the kernels take them:
+    ``(at, hot, base)``. ``at[i]`` (int32) is the matrix row where the thread reads and
+    writes row ``i`` (``i`` itself, or the row of its copy); ``hot`` (int32) lists the copied
+    rows; ``base`` holds their values at the latest take or publish."""
+    hot = np.asarray(hot, dtype=np.int32)
+    return at, hot, np.zeros((len(hot), size), dtype=np.float32)
+
+
+def no_own_rows(n, size):
+    """Copies of no row: every row of an ``n``-row matrix is used in place."""
+    return own_rows(np.arange(n, dtype=np.int32), (), size)
+
+
 def warm_up():
     """Compile the kernels once (cached on disk by numba afterwards)."""
     v, d = 4, 3
@@ -329,8 +382,10 @@ def warm_up():
     lens = np.ones(v, dtype=np.int32)
     lockf = np.ones(1, dtype=np.float32)
     loss = np.zeros(1, dtype=np.float64)
+    own = no_own_rows(v, d)
     for sg in (0, 1):
-        train_job(tokens, ends, sample, True, syn, syn.copy(), syn.copy(), keep, alias, points,
-                  codes, lens, lockf, sg, 1, 2, 2, True, 1, np.float32(0.025), 1, False, loss)
+        train_job(tokens, ends, sample, True, syn, syn.copy(), syn.copy(), own, own, own, 2,
+                  keep, alias, points, codes, lens, lockf, sg, 1, 2, 2, True, 1,
+                  np.float32(0.025), 1, False, loss)
     make_examples(tokens, ends, sample, True, 2, True, 1)
     return math.isfinite(loss[0])

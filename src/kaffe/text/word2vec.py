@@ -9,23 +9,20 @@ with gensim 4's API (and the gensim 3 spellings ``size``, ``iter``, ``model.most
     >>> model = word2vec.Word2Vec.load("text8.model")
     >>> model.most_similar(positive=["woman", "king"], negative=["man"], topn=1)
 
-Training streams the corpus: a producer thread turns batches of ``batch_words`` words into
-index arrays and ``workers`` threads train on them at once with compiled kernels
+Training (:mod:`kaffe.text.w2v_training`) streams the corpus: batches of ``batch_words`` words
+become index arrays and ``workers`` threads train on them at once with compiled kernels
 (:mod:`kaffe.text.kernels`) that release the GIL, sharing the weights lock-free as word2vec.c
 does. ``device='cuda'`` (or any torch device) trains with batched PyTorch updates instead
 (:mod:`kaffe.text.torch_trainer`).
 """
 import collections.abc
-import itertools
 import logging
 import os
-import queue
-import threading
 import time
 
 import numpy as np
 
-from kaffe.text import kernels, scoring, vocab
+from kaffe.text import kernels, scoring, vocab, w2v_training
 from kaffe.text.corpora import (MAX_WORDS_IN_BATCH, LineSentence, PathLineSentences,
                                 Text8Corpus, TextSentences)
 from kaffe.text.keyedvectors import KeyedVectors, _load_arrays, _save_arrays
@@ -63,13 +60,6 @@ class WrongModelFileError(ValueError, AttributeError):
 class EmptyVocabularyError(RuntimeError, ValueError):
     """Training asked of a model whose vocabulary is empty; a ``RuntimeError`` as gensim
     raises, and a ``ValueError`` (bad input: the corpus or ``min_count``)."""
-
-
-class _Lookup(dict):
-    """``key_to_index`` whose misses give -1 (an unknown word), so lookups stay in C."""
-
-    def __missing__(self, key):
-        return -1
 
 
 class Word2Vec:
@@ -340,8 +330,8 @@ class Word2Vec:
         for epoch in range(self.epochs):
             for cb in callbacks:
                 _call(cb, "on_epoch_begin", self)
-            t, r = self._train_epoch(trainer, corpus, epoch, total_examples, total_words,
-                                     queue_factor, report_delay)
+            t, r = w2v_training.train_epoch(self, trainer, corpus, epoch, total_examples,
+                                            total_words, queue_factor, report_delay)
             trained += t
             raw += r
             for cb in callbacks:
@@ -359,7 +349,7 @@ class Word2Vec:
 
     def _trainer(self):
         if self.device is None:
-            return _KernelTrainer(self)
+            return w2v_training.KernelTrainer(self)
         from kaffe.text.torch_trainer import TorchTrainer
         return TorchTrainer(self, self.device)
 
@@ -368,112 +358,6 @@ class Word2Vec:
         alpha = max(self.min_alpha, self.alpha - (self.alpha - self.min_alpha) * progress)
         self.min_alpha_yet_reached = alpha
         return alpha
-
-    def _jobs(self, corpus, epoch, total_examples, total_words):
-        """``(sentences, raw words, alpha)`` batches of at most ``batch_words`` words."""
-        batch, n_words, pushed_examples, pushed_words = [], 0, 0, 0
-        alpha = self._next_alpha(0.0, epoch)
-        for sentence in corpus:
-            length = len(sentence)
-            if n_words + length <= self.batch_words or not batch:
-                batch.append(sentence)
-                n_words += length
-                continue
-            yield batch, n_words, alpha
-            pushed_examples += len(batch)
-            pushed_words += n_words
-            progress = pushed_examples / total_examples if total_examples else \
-                pushed_words / total_words
-            alpha = self._next_alpha(progress, epoch)
-            batch, n_words = [sentence], length
-        if batch:
-            yield batch, n_words, alpha
-
-    def _train_epoch(self, trainer, corpus, epoch, total_examples, total_words, queue_factor,
-                     report_delay):
-        """One pass: this thread groups sentences into jobs, ``trainer.threads`` workers
-        train on them.
-
-        The kernels release the GIL, so workers train at once; what serialises them is the
-        GIL they need between kernels. Turning words into rows is pure-Python work (~0.1-0.2
-        us a word, a third of CBOW's kernel time). With one worker this thread does it, in
-        step with the worker's kernel. With several, a feeding thread doing it would hold
-        the GIL most of the time, and a worker back from a kernel waits for it (up to the
-        5 ms switch interval, longer than a CBOW job of 10k words takes); so there the
-        workers look their own jobs up (as gensim's do), overlapping the others' kernels."""
-        get = _Lookup(self.wv.key_to_index).__getitem__
-        n_threads = trainer.threads
-        lookup_in_workers = n_threads > 1
-
-        def to_rows(sentences, n_words):
-            tokens = np.fromiter(map(get, itertools.chain.from_iterable(sentences)),
-                                 dtype=np.int32, count=n_words)
-            return tokens, np.cumsum([len(s) for s in sentences], dtype=np.int64)
-        jobs = queue.Queue(maxsize=max(queue_factor, 1) * n_threads)
-        tally = {"trained": 0, "raw": 0, "sentences": 0}
-        lock = threading.Lock()
-        errors = []
-
-        def work():
-            state = trainer.thread_state()
-            while True:
-                job = jobs.get()
-                if job is None:
-                    break
-                if errors:
-                    continue
-                batch, raw, alpha, seed = job
-                try:
-                    tokens, ends = to_rows(batch, raw) if lookup_in_workers else batch
-                    n = trainer.train_job(state, tokens, ends, alpha, seed)
-                except BaseException as err:  # noqa: BLE001 - re-raised in the caller
-                    errors.append(err)
-                    continue
-                with lock:
-                    tally["trained"] += n
-                    tally["raw"] += raw
-                    tally["sentences"] += len(ends)
-            trainer.thread_done(state)
-
-        threads = [threading.Thread(target=work, daemon=True) for _ in range(n_threads)]
-        for t in threads:
-            t.start()
-        start = time.perf_counter()
-        next_report = start + report_delay
-        try:
-            for sentences, n_words, alpha in self._jobs(corpus, epoch, total_examples,
-                                                         total_words):
-                if errors:
-                    break
-                seed = (2**24) * self.random.randint(0, 2**24) + self.random.randint(0, 2**24)
-                batch = sentences if lookup_in_workers else to_rows(sentences, n_words)
-                jobs.put((batch, n_words, np.float32(alpha), seed))
-                now = time.perf_counter()
-                if now >= next_report:
-                    self._log_progress(epoch, tally, total_examples, total_words, now - start,
-                                       alpha)
-                    next_report = now + report_delay
-        finally:
-            for _ in threads:
-                jobs.put(None)
-            for t in threads:
-                t.join()
-        if errors:
-            raise errors[0]
-        elapsed = time.perf_counter() - start
-        logger.info("EPOCH %d: training on %i raw words (%i effective words) took %.1fs, %.0f "
-                    "effective words/s", epoch + 1, tally["raw"], tally["trained"], elapsed,
-                    tally["trained"] / max(elapsed, 1e-9))
-        if total_examples and tally["sentences"] != total_examples:
-            logger.warning("EPOCH %d: supplied example count (%i) did not equal expected count "
-                           "(%i)", epoch + 1, tally["sentences"], total_examples)
-        return tally["trained"], tally["raw"]
-
-    def _log_progress(self, epoch, tally, total_examples, total_words, elapsed, alpha):
-        done = 100.0 * (tally["sentences"] / total_examples if total_examples
-                        else tally["raw"] / total_words)
-        logger.info("EPOCH %d - PROGRESS: at %.2f%% examples, %.0f words/s, alpha %.5f",
-                    epoch + 1, done, tally["trained"] / max(elapsed, 1e-9), alpha)
 
     def get_latest_training_loss(self):
         """The summed word2vec loss (``-log sigmoid`` of every positive and noise pair, or
@@ -598,55 +482,6 @@ class Word2Vec:
                                tuple(meta["random_state"][2:]))
         model._make_output_tables()
         return model
-
-
-class _KernelTrainer:
-    """Runs jobs through the compiled kernels on ``workers`` threads (Hogwild)."""
-
-    def __init__(self, model):
-        self.model = model
-        self.threads = model.workers
-        m = model
-        for name in ("syn1neg", "syn1"):
-            arr = getattr(m, name)
-            if arr is not None and not arr.flags.writeable:
-                setattr(m, name, np.array(arr))
-        if not m.wv.vectors.flags.writeable:
-            m.wv.vectors = np.array(m.wv.vectors)
-        dummy2 = np.zeros((1, 1), dtype=np.float32)
-        self.syn1neg = m.syn1neg if m.negative else dummy2
-        self.syn1 = m.syn1 if m.hs else dummy2
-        if m.negative:
-            self.noise_keep, self.noise_alias = m._noise_keep, m._noise_alias
-        else:
-            self.noise_keep, self.noise_alias = np.ones(1, np.uint32), np.zeros(1, np.int32)
-        if m.hs:
-            self.points, self.codes, self.code_lens = m._points, m._codes, m._code_lens
-        else:
-            self.points = np.zeros((1, 1), np.uint32)
-            self.codes = np.zeros((1, 1), np.uint8)
-            self.code_lens = np.zeros(1, np.int32)
-        self.sample_ints = m.wv.expandos["sample_int"]
-        self.use_sample = bool(m.sample)
-        self.lock = threading.Lock()
-
-    def thread_state(self):
-        return np.zeros(1, dtype=np.float64)
-
-    def train_job(self, loss, tokens, ends, alpha, seed):
-        m = self.model
-        return kernels.train_job(
-            tokens, ends, self.sample_ints, self.use_sample, m.wv.vectors, self.syn1neg,
-            self.syn1, self.noise_keep, self.noise_alias, self.points, self.codes, self.code_lens,
-            m.wv.vectors_lockf, m.sg, m.hs, m.negative, m.window, m.shrink_windows, m.cbow_mean,
-            alpha, seed, m.compute_loss, loss)
-
-    def thread_done(self, loss):
-        with self.lock:
-            self.model.running_training_loss += float(loss[0])
-
-    def finish(self):
-        pass
 
 
 def _corpus(corpus_iterable, corpus_file):

@@ -1,0 +1,273 @@
+"""Word2Vec's training loop on the CPU: each epoch's corpus cut into jobs of ``batch_words``
+words, which ``workers`` threads train on at once with the compiled kernels
+(:mod:`kaffe.text.kernels`), sharing the weights lock-free as word2vec.c and gensim do.
+
+Several workers sharing the weights fight over the rows every job touches: the output rows of
+frequent words (every positive pair of a frequent centre word and most noise draws) and their
+input rows. Each write of such a row moves its cache lines to the writing core, so two workers
+measured 1.1x one (a pure-compute loop: 2.0x). Here each worker keeps its own copy of the
+``OWN_ROWS`` hottest rows of each matrix and adds what it changed in them to the shared rows
+every ``SYNC_WORDS`` words (see :class:`KernelTrainer`).
+"""
+import itertools
+import logging
+import queue
+import threading
+import time
+
+import numpy as np
+
+from kaffe.text import kernels
+
+logger = logging.getLogger("kaffe.text.word2vec")
+
+class _Lookup(dict):
+    """``key_to_index`` whose misses give -1 (an unknown word), so lookups stay in C."""
+
+    def __missing__(self, key):
+        return -1
+
+
+
+def job_batches(model, corpus, epoch, total_examples, total_words):
+    """``(sentences, raw words, alpha)`` batches of at most ``batch_words`` words."""
+    batch, n_words, pushed_examples, pushed_words = [], 0, 0, 0
+    alpha = model._next_alpha(0.0, epoch)
+    for sentence in corpus:
+        length = len(sentence)
+        if n_words + length <= model.batch_words or not batch:
+            batch.append(sentence)
+            n_words += length
+            continue
+        yield batch, n_words, alpha
+        pushed_examples += len(batch)
+        pushed_words += n_words
+        progress = pushed_examples / total_examples if total_examples else \
+            pushed_words / total_words
+        alpha = model._next_alpha(progress, epoch)
+        batch, n_words = [sentence], length
+    if batch:
+        yield batch, n_words, alpha
+
+
+def train_epoch(model, trainer, corpus, epoch, total_examples, total_words, queue_factor,
+                report_delay):
+    """One pass: this thread groups sentences into jobs, ``trainer.threads`` workers
+    train on them.
+
+    The kernels release the GIL, so workers train at once; what serialises them is the
+    GIL they need between kernels. Turning words into rows is pure-Python work (~0.1-0.2
+    us a word, a third of CBOW's kernel time). With one worker this thread does it, in
+    step with the worker's kernel. With several, a feeding thread doing it would hold
+    the GIL most of the time, and a worker back from a kernel waits for it (up to the
+    5 ms switch interval, longer than a CBOW job of 10k words takes); so there the
+    workers look their own jobs up (as gensim's do), overlapping the others' kernels."""
+    get = _Lookup(model.wv.key_to_index).__getitem__
+    n_threads = trainer.threads
+    lookup_in_workers = n_threads > 1
+
+    def to_rows(sentences, n_words):
+        tokens = np.fromiter(map(get, itertools.chain.from_iterable(sentences)),
+                             dtype=np.int32, count=n_words)
+        return tokens, np.cumsum([len(s) for s in sentences], dtype=np.int64)
+    jobs = queue.Queue(maxsize=max(queue_factor, 1) * n_threads)
+    tally = {"trained": 0, "raw": 0, "sentences": 0}
+    lock = threading.Lock()
+    errors = []
+
+    def work():
+        state = trainer.thread_state()
+        while True:
+            job = jobs.get()
+            if job is None:
+                break
+            if errors:
+                continue
+            batch, raw, alpha, seed = job
+            try:
+                tokens, ends = to_rows(batch, raw) if lookup_in_workers else batch
+                n = trainer.train_job(state, tokens, ends, alpha, seed)
+            except BaseException as err:  # noqa: BLE001 - re-raised in the caller
+                errors.append(err)
+                continue
+            with lock:
+                tally["trained"] += n
+                tally["raw"] += raw
+                tally["sentences"] += len(ends)
+        trainer.thread_done(state)
+
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(n_threads)]
+    for t in threads:
+        t.start()
+    start = time.perf_counter()
+    next_report = start + report_delay
+    try:
+        for sentences, n_words, alpha in job_batches(model, corpus, epoch, total_examples,
+                                                     total_words):
+            if errors:
+                break
+            seed = (2**24) * model.random.randint(0, 2**24) + model.random.randint(0, 2**24)
+            batch = sentences if lookup_in_workers else to_rows(sentences, n_words)
+            jobs.put((batch, n_words, np.float32(alpha), seed))
+            now = time.perf_counter()
+            if now >= next_report:
+                _log_progress(epoch, tally, total_examples, total_words, now - start,
+                                   alpha)
+                next_report = now + report_delay
+    finally:
+        for _ in threads:
+            jobs.put(None)
+        for t in threads:
+            t.join()
+    if errors:
+        raise errors[0]
+    elapsed = time.perf_counter() - start
+    logger.info("EPOCH %d: training on %i raw words (%i effective words) took %.1fs, %.0f "
+                "effective words/s", epoch + 1, tally["raw"], tally["trained"], elapsed,
+                tally["trained"] / max(elapsed, 1e-9))
+    if total_examples and tally["sentences"] != total_examples:
+        logger.warning("EPOCH %d: supplied example count (%i) did not equal expected count "
+                       "(%i)", epoch + 1, tally["sentences"], total_examples)
+    return tally["trained"], tally["raw"]
+
+
+def _log_progress(epoch, tally, total_examples, total_words, elapsed, alpha):
+    done = 100.0 * (tally["sentences"] / total_examples if total_examples
+                    else tally["raw"] / total_words)
+    logger.info("EPOCH %d - PROGRESS: at %.2f%% examples, %.0f words/s, alpha %.5f",
+                epoch + 1, done, tally["trained"] / max(elapsed, 1e-9), alpha)
+
+
+#: with several workers, each keeps its own copy of this many of the hottest rows of each
+#: matrix (``syn0``, ``syn1neg``, ``syn1``) ...
+OWN_ROWS = 512
+#: ... and adds its changes to the shared rows every this many (subsampled) words.
+SYNC_WORDS = 1000
+
+
+class KernelTrainer:
+    """Runs jobs through the compiled kernels on ``model.workers`` threads (Hogwild).
+
+    With one worker the kernels update the model's arrays in place, as word2vec.c. With
+    several, each worker also keeps a private copy of the ``OWN_ROWS`` hottest rows of each
+    matrix (the frequent words' rows; for hierarchical softmax the inner nodes nearest the
+    root, on most words' paths): it trains on its copies and, every ``SYNC_WORDS`` words and
+    at the end of a job, adds what it changed (copy minus the copy's starting value) to the
+    shared rows and restarts its copies from the sum. A hot row thus moves by every worker's
+    updates, like under Hogwild, but seen by the other workers up to ``SYNC_WORDS`` words
+    late instead of at once (Hogwild's staleness, made longer and bounded); in exchange the
+    cache lines of hot rows stop moving between cores at every update.
+
+    The copies live below the ``n`` shared rows in one buffer per matrix (the model's
+    array becomes the buffer's first ``n`` rows while training), so the kernels address every
+    row of a matrix by index, ``at[word]``: the word's shared row or the worker's copy.
+    """
+
+    def __init__(self, model):
+        self.model = model
+        self.threads = model.workers
+        m = model
+        for name in ("syn1neg", "syn1"):
+            arr = getattr(m, name)
+            if arr is not None and not arr.flags.writeable:
+                setattr(m, name, np.array(arr))
+        if not m.wv.vectors.flags.writeable:
+            m.wv.vectors = np.array(m.wv.vectors)
+        dummy2 = np.zeros((1, 1), dtype=np.float32)
+        if m.negative:
+            self.noise_keep, self.noise_alias = m._noise_keep, m._noise_alias
+        else:
+            self.noise_keep, self.noise_alias = np.ones(1, np.uint32), np.zeros(1, np.int32)
+        if m.hs:
+            self.points, self.codes, self.code_lens = m._points, m._codes, m._code_lens
+        else:
+            self.points = np.zeros((1, 1), np.uint32)
+            self.codes = np.zeros((1, 1), np.uint8)
+            self.code_lens = np.zeros(1, np.int32)
+        self.sample_ints = m.wv.expandos["sample_int"]
+        self.use_sample = bool(m.sample)
+        self.lock = threading.Lock()
+        counts = np.asarray(m.wv.expandos["count"], dtype=np.float64)
+        heat = {"syn0": counts, "syn1neg": counts}
+        if m.hs:
+            heat["syn1"] = _node_traffic(counts, self.points, self.code_lens)
+        n_own = OWN_ROWS if self.threads > 1 else 0
+        self.matrices = {}  # name -> (buffer the kernels use, [own rows of each worker slot])
+        for name, enabled in (("syn0", True), ("syn1neg", m.negative), ("syn1", m.hs)):
+            if not enabled:
+                self.matrices[name] = (dummy2, [kernels.no_own_rows(1, 1)] * self.threads)
+                continue
+            shared = self._get(name)
+            buffer, owns = _with_own_rows(shared, heat[name], n_own, self.threads)
+            if buffer is not shared:
+                self._set(name, buffer[:len(shared)])
+            self.matrices[name] = (buffer, owns)
+        self.free_slots = list(range(self.threads))
+
+    def _get(self, name):
+        return self.model.wv.vectors if name == "syn0" else getattr(self.model, name)
+
+    def _set(self, name, array):
+        if name == "syn0":
+            self.model.wv.vectors = array
+        else:
+            setattr(self.model, name, array)
+
+    def thread_state(self):
+        """A worker's loss accumulator and its own rows (a free slot of copies)."""
+        with self.lock:
+            slot = self.free_slots.pop()
+        own = tuple(owns[slot] for _, owns in self.matrices.values())
+        return slot, np.zeros(1, dtype=np.float64), own
+
+    def train_job(self, state, tokens, ends, alpha, seed):
+        m = self.model
+        _, loss, (own0, own1neg, own1) = state
+        syn0, syn1neg, syn1 = (buffer for buffer, _ in self.matrices.values())
+        return kernels.train_job(
+            tokens, ends, self.sample_ints, self.use_sample, syn0, syn1neg, syn1, own0, own1neg,
+            own1, SYNC_WORDS, self.noise_keep, self.noise_alias, self.points, self.codes,
+            self.code_lens, m.wv.vectors_lockf, m.sg, m.hs, m.negative, m.window,
+            m.shrink_windows, m.cbow_mean, alpha, seed, m.compute_loss, loss)
+
+    def thread_done(self, state):
+        slot, loss, _ = state
+        with self.lock:
+            self.model.running_training_loss += float(loss[0])
+            self.free_slots.append(slot)
+
+    def finish(self):
+        """Give the model plain arrays again (not views of the buffers with the copies)."""
+        for name, (buffer, _) in self.matrices.items():
+            shared = self._get(name)
+            if shared is not None and shared.base is buffer:
+                self._set(name, np.array(shared))
+
+
+def _with_own_rows(shared, heat, n_own, n_slots):
+    """``(buffer, [own rows of slot 0, 1, ...])`` for a shared ``(n, size)`` matrix: with
+    ``n_own`` copied rows (the hottest by ``heat``), the buffer is the matrix followed by each
+    slot's copies (one spare row apart, so no cache line holds two slots' rows)."""
+    n, size = shared.shape
+    n_own = min(n_own, n)
+    if n_own == 0:
+        return shared, [kernels.no_own_rows(n, size)] * n_slots
+    hot = np.argsort(-heat, kind="stable")[:n_own].astype(np.int32)
+    buffer = np.zeros((n + 1 + n_slots * (n_own + 1), size), dtype=np.float32)
+    buffer[:n] = shared
+    owns = []
+    for slot in range(n_slots):
+        at = np.arange(n, dtype=np.int32)
+        at[hot] = n + 1 + slot * (n_own + 1) + np.arange(n_own, dtype=np.int32)
+        owns.append(kernels.own_rows(at, hot, size))
+    return buffer, owns
+
+
+def _node_traffic(counts, points, code_lens):
+    """How often each hierarchical-softmax inner node is trained: the summed counts of the
+    words whose Huffman path passes through it."""
+    on_path = np.arange(points.shape[1])[None, :] < code_lens[:, None]
+    rows = np.repeat(np.arange(len(counts)), code_lens)
+    traffic = np.zeros(len(counts), dtype=np.float64)
+    np.add.at(traffic, points[on_path].astype(np.int64), counts[rows])
+    return traffic
