@@ -495,12 +495,13 @@ class SparseCategoricalCrossentropy(LossFunctionWrapper):
 
 
 def _accept_symbolic_tensors():
-    """Make each loss function record a graph node when given KerasTensors, as Keras does
-    (``binary_crossentropy(inputs, outputs)`` in a functional VAE): done before the lookup
+    """Make each loss function record graph nodes when given KerasTensors, the op nodes Keras
+    3's own loss records (``binary_crossentropy(inputs, outputs)`` in a functional VAE; see
+    ``kaffe.engine.symbolic_losses``): done before the lookup
     tables below are built, so every reference holds the same function."""
-    from kaffe.ops.registry import symbolic_function
+    from kaffe.engine.symbolic_losses import accepting_symbolic
     names = globals()
-    wrapped = {fn: symbolic_function(fn, "kaffe.losses") for fn in (
+    wrapped = {fn: accepting_symbolic(fn) for fn in (
         mean_squared_error, mean_absolute_error, mean_absolute_percentage_error,
         mean_squared_logarithmic_error, binary_crossentropy, categorical_crossentropy,
         sparse_categorical_crossentropy, hinge, squared_hinge, categorical_hinge, kl_divergence,

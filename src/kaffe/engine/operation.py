@@ -144,6 +144,13 @@ class OpSpec:
             raise TypeError(f"ops.{self.name}: {error}") from None
         bound.apply_defaults()
         arguments = bound.arguments
+        for key in self.init_params:
+            if contains_symbolic([arguments[key]]):
+                raise TypeError(
+                    f"ops.{self.name}: argument '{key}' received a symbolic tensor (KerasTensor), "
+                    "but it takes a Python value fixed when the graph is built (Keras 3 refuses "
+                    "it too). Use static sizes (x.shape, ops.shape(x)) or compute it inside a "
+                    "layer's call(), where tensors have values.")
         operation = self.operation_class(**{k: arguments[k] for k in self.init_params})
         return operation.symbolic_call([arguments[k] for k in self.call_params])
 

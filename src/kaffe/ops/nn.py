@@ -156,7 +156,7 @@ def moments(x, axes, keepdims=False, synchronized=False):
     return (mean if keepdims else mean.squeeze(dims)), variance
 
 
-@op("BatchNormalization", call=6, module="nn")
+@op("BatchNorm", call=("x", "mean", "variance", "offset", "scale"), module="nn")
 def batch_normalization(x, mean, variance, axis, offset=None, scale=None, epsilon=1e-3):
     x = float_tensor(x)
     shape = [1] * x.dim()
@@ -171,13 +171,18 @@ def batch_normalization(x, mean, variance, axis, offset=None, scale=None, epsilo
     return out if offset is None else out + shaped(offset)
 
 
-@op("LayerNormalization", call=3, module="nn")
-def layer_normalization(x, gamma=None, beta=None, axis=-1, epsilon=None, **kwargs):
+@op("LayerNorm", call=3, module="nn")
+def layer_normalization(x, gamma=None, beta=None, axis=-1, epsilon=None, rms_scaling=False):
+    """Keras's ``LayerNorm`` op (epsilon defaults to Keras's 1e-7). ``rms_scaling`` is Keras's
+    deprecated mode: scale by the variance without centring, ``beta`` ignored."""
     x = float_tensor(x)
     dims = axis_tuple(axis, x.dim())
-    eps = 1e-3 if epsilon is None else epsilon
-    mean = x.mean(dim=dims, keepdim=True)
+    eps = 1e-7 if epsilon is None else epsilon
     variance = x.var(dim=dims, keepdim=True, correction=0)
+    if rms_scaling:
+        out = x * torch.rsqrt(variance + eps)
+        return out if gamma is None else out * tensor(gamma, dtype=x.dtype, device=x.device)
+    mean = x.mean(dim=dims, keepdim=True)
     out = (x - mean) * torch.rsqrt(variance + eps)
     if gamma is not None:
         out = out * tensor(gamma, dtype=x.dtype, device=x.device)
@@ -186,10 +191,10 @@ def layer_normalization(x, gamma=None, beta=None, axis=-1, epsilon=None, **kwarg
     return out
 
 
-@op("RmsNormalization", call=2, module="nn")
+@op("RMSNorm", call=2, module="nn")
 def rms_normalization(x, scale=None, axis=-1, epsilon=None):
     x = float_tensor(x)
-    eps = torch.finfo(x.dtype).eps if epsilon is None else epsilon
+    eps = 1e-7 if epsilon is None else epsilon  # Keras's backend.epsilon()
     out = x * torch.rsqrt(torch.mean(x * x, dim=axis, keepdim=True) + eps)
     return out if scale is None else out * tensor(scale, dtype=x.dtype, device=x.device)
 

@@ -78,6 +78,7 @@ def serialize_layer(layer):
                "config": functional_config(layer), "registered_name": "Functional",
                "build_config": {"input_shape": None}}
     elif _is_operation(layer):  # an op node: Keras 3's keras.src.ops.<group>.<Class>
+        _check_keras_can_load(layer)
         out = {"module": layer.spec.keras_module, "class_name": type(layer).__name__,
                "config": _to_json_values(layer.get_config()),
                "registered_name": type(layer).__name__}
@@ -96,6 +97,23 @@ def serialize_layer(layer):
     if compile_config is not None:
         out["compile_config"] = compile_config
     return out
+
+
+#: ops of kaffe.ops that Keras 3 never records as graph nodes (its creation ops take shapes,
+#: not tensors, so it has no Operation class for them): a node of one cannot be saved.
+OPS_WITHOUT_KERAS_CLASS = frozenset({"empty", "eye", "identity", "ones", "tri", "zeros"})
+
+
+def _check_keras_can_load(operation):
+    """Refuse, before anything is written, an op node Keras 3 could not load from the file."""
+    spec = operation.spec
+    if spec.name in OPS_WITHOUT_KERAS_CLASS or not spec.keras_module.startswith("keras."):
+        raise ValueError(
+            f"Cannot save op node '{operation.name}' (ops.{spec.name}) to a .keras file: Keras 3 "
+            f"has no graph-node class for ops.{spec.name}, so Keras could not load the file. "
+            "Compute it inside a layer instead (a Lambda or a custom Layer's call())"
+            + (f", or use ops.{spec.name}_like(x)" if spec.name in ("zeros", "ones", "empty")
+               else "") + ".")
 
 
 def _is_operation(layer):
@@ -335,9 +353,20 @@ def _operation_class(config, custom_objects):
         config["class_name"])
     if spec is None:
         name = (config.get("config") or {}).get("name")
+        if config["class_name"] in _KERAS_CONTROL_FLOW:
+            raise ValueError(
+                f"op node '{name}' is Keras's control-flow op {config['class_name']}, saved "
+                "without the Python functions it runs: Keras 3 cannot load this file either. "
+                "Rebuild the model in code (a custom Layer's call() holding the control flow) "
+                "and load only its weights (model.load_weights).")
         raise ValueError(f"op node '{name}' is Keras's {module}.{config['class_name']}, an op "
                          "kaffe.ops does not have. Ops kaffe has: see kaffe.ops.__all__.")
     return spec.operation_class
+
+
+#: Keras 3 op classes whose configs lack the functions they call (ops.cond, ops.scan, ...).
+_KERAS_CONTROL_FLOW = frozenset({"Cond", "Switch", "WhileLoop", "ForiLoop", "Scan", "Map",
+                                 "AssociativeScan", "VectorizedMap"})
 
 
 def _resolve_values(value):
