@@ -180,3 +180,17 @@ def test_endpoint_layer_called_by_keyword_in_a_subclassed_model_trains_as_keras_
     np.testing.assert_allclose(hist_ours["loss"], hist_theirs["loss"], rtol=1e-4)
     np.testing.assert_allclose(ours.predict(data, verbose=0), theirs.predict(data, verbose=0),
                                rtol=1e-4, atol=1e-6)
+
+
+def test_tf1_dataset_iterator_is_refused_naming_the_tf2_way(tmp_path, capsys):
+    """TensorFlow 2 (the version the stand-in follows) has no Dataset.make_one_shot_iterator
+    either; the error says what to write instead and where the script asked for it."""
+    source = ("import numpy as np\nimport tensorflow as tf\n"
+              "ds = tf.data.Dataset.from_tensor_slices((np.zeros((4, 2)), np.zeros(4))).batch(2)\n"
+              "x, y = next(iter(ds))\nprint('TF2 WAY', tuple(x.shape))\n"
+              "it = ds.make_one_shot_iterator()\n")
+    _, code = run_in_process(tmp_path, source)
+    captured = capsys.readouterr()
+    assert code == 1 and "TF2 WAY (2, 2)" in captured.out
+    assert "make_one_shot_iterator() is TensorFlow 1's graph API" in captured.err
+    assert "fit(dataset, steps_per_epoch=...)" in captured.err and "line 6" in captured.err

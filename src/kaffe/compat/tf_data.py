@@ -63,6 +63,18 @@ class Dataset:
     def cache(self, filename="", name=None):
         return self
 
+    def make_one_shot_iterator(self):
+        """TensorFlow 1's graph iterator: refused, naming what TensorFlow 2 code writes."""
+        from kaffe.compat.import_hook import MissingAPIError
+        raise MissingAPIError(
+            "Dataset.make_one_shot_iterator() is TensorFlow 1's graph API (TensorFlow 2, which "
+            "kaffe's tensorflow stand-in follows, removed it, and with it Keras 2's "
+            "Input(tensor=iterator.get_next()) and compile(target_tensors=...)). Pass the "
+            "dataset itself to fit(dataset, steps_per_epoch=...), or iterate it: "
+            "for x, y in dataset: ... / next(iter(dataset)).")
+
+    make_initializable_iterator = make_one_shot_iterator
+
     def __len__(self):
         if self._length is None:
             raise TypeError("The dataset repeats forever; it has no length.")
