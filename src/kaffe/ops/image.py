@@ -84,6 +84,13 @@ def hsv_to_rgb(images, data_format=None):
 @op("ExtractPatches", module="image")
 def extract_patches(images, size, strides=None, dilation_rate=1, padding="valid",
                     data_format=None):
+    """Patches of ``size`` (2 numbers: images; 3: volumes, as ``extract_patches_3d``) laid out
+    along the channel axis in (rows, cols, channels) order, as Keras's identity convolution."""
+    if isinstance(size, (list, tuple)) and len(size) == 3:
+        return _extract_patches_3d(images, size, strides, dilation_rate, padding, data_format)
+    if isinstance(size, (list, tuple)) and len(size) != 2:
+        raise ValueError(f"image.extract_patches: size must be an int or a tuple of 2 (images) "
+                         f"or 3 (volumes). Received size={size!r}.")
     x, unbatch = _batched(images)
     last = _channels_last(data_format)
     x = _to_channels_first(x, last)
@@ -101,6 +108,53 @@ def extract_patches(images, size, strides=None, dilation_rate=1, padding="valid"
     cols = cols.reshape(batch, channels, size[0] * size[1], out_h, out_w)
     cols = cols.permute(0, 3, 4, 2, 1).reshape(batch, out_h, out_w, -1)
     out = cols if last else cols.permute(0, 3, 1, 2)
+    return out[0] if unbatch else out
+
+
+def _triple(value, name):
+    triple = tuple(value) if isinstance(value, (list, tuple)) else (value,) * 3
+    if len(triple) != 3:
+        raise ValueError(f"image.extract_patches_3d: {name} must be an int or a tuple of 3. "
+                         f"Received {name}={value!r}.")
+    return tuple(int(v) for v in triple)
+
+
+def extract_patches_3d(volumes, size, strides=None, dilation_rate=1, padding="valid",
+                       data_format=None):
+    """Patches of ``size`` (depth, height, width) from (batches of) volumes, flattened in
+    (depth, rows, cols, channels) order along the channel axis. As in Keras, an
+    ``ExtractPatches`` op with a 3-number size (so a graph node reads back the same)."""
+    return extract_patches(volumes, _triple(size, "size"), strides, dilation_rate, padding,
+                           data_format)
+
+
+def _extract_patches_3d(volumes, size, strides, dilation_rate, padding, data_format):
+    x = float_tensor(volumes)
+    if x.dim() not in (4, 5):
+        raise ValueError("image.extract_patches_3d: expected volumes of rank 4 (one volume) or "
+                         f"5 (a batch). Received shape {tuple(x.shape)}.")
+    unbatch = x.dim() == 4
+    x = x.unsqueeze(0) if unbatch else x
+    last = _channels_last(data_format)
+    x = _to_channels_first(x, last)
+    size = _triple(size, "size")
+    strides = size if strides is None else _triple(strides, "strides")
+    dilation = _triple(dilation_rate, "dilation_rate")
+    if padding not in ("valid", "same"):
+        raise ValueError("image.extract_patches_3d: padding must be 'valid' or 'same'. "
+                         f"Received padding={padding!r}.")
+    if padding == "same":
+        from kaffe.ops.nn import _same_padding
+        x = F.pad(x, _same_padding(x, size, strides, dilation))
+    for axis, (k, s, d) in enumerate(zip(size, strides, dilation), start=2):
+        span = (k - 1) * d + 1
+        if x.shape[axis] < span:
+            raise ValueError(f"image.extract_patches_3d: a patch spans {span} cells along axis "
+                             f"{axis - 2} of the volume, which has only {x.shape[axis]}.")
+        x = x.unfold(axis, span, s)[..., ::d]  # appends the patch axis
+    # (B, C, oD, oH, oW, kd, kh, kw) -> (B, oD, oH, oW, kd*kh*kw*C)
+    patches = x.permute(0, 2, 3, 4, 5, 6, 7, 1).flatten(4)
+    out = patches if last else patches.movedim(-1, 1)
     return out[0] if unbatch else out
 
 

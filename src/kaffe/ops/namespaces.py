@@ -4,7 +4,8 @@ the eager-only helpers (control flow, Python-valued queries) that belong to each
 import functools
 import types
 
-from kaffe.ops import arrays, core, elementwise, image, linalg, math, nn, reductions
+from kaffe.ops import (arrays, core, einops, elementwise, image, image_filters, image_geometry,
+                       linalg, math, nn, reductions)
 from kaffe.ops.registry import REGISTRY
 
 elementwise.declare_all({})
@@ -13,7 +14,8 @@ nn.declare_activations({})
 #: group -> (name -> function) of the helpers that are not graph ops.
 EAGER_ONLY = {
     "numpy": {n: getattr(arrays, n) for n in ("bartlett", "blackman", "hamming", "hanning",
-                                              "kaiser", "ndim", "size")},
+                                              "kaiser", "ndim", "size")}
+    | {"vectorize": core.vectorize},  # Keras has vectorize in ops.numpy and ops.core
     "core": {n: getattr(core, n) for n in (
         "convert_to_numpy", "is_tensor", "shape", "dtype", "cond", "switch", "while_loop",
         "fori_loop", "scan", "map", "vectorized_map", "associative_scan", "custom_gradient",
@@ -21,6 +23,8 @@ EAGER_ONLY = {
     "linalg": {"jvp": core.jvp},
     "nn": {"swish": REGISTRY["silu"].function, "hard_swish": REGISTRY["hard_silu"].function},
 }
+#: group -> (name -> function) of group-only functions that record another op's node.
+COMPOSED = {"image": {"extract_patches_3d": image.extract_patches_3d}}
 
 
 @functools.lru_cache(maxsize=None)
@@ -41,10 +45,10 @@ def groups():
         for name, spec in REGISTRY.items():
             if spec.module == group:
                 setattr(namespace, name, spec.function)
-        for name, function in EAGER_ONLY.get(group, {}).items():
+        for name, function in {**EAGER_ONLY.get(group, {}), **COMPOSED.get(group, {})}.items():
             setattr(namespace, name, function)
         found[group] = namespace
     return found
 
 
-_ = (image, linalg, math, reductions)
+_ = (einops, image, image_filters, image_geometry, linalg, math, reductions)

@@ -6,6 +6,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from kaffe.ops.ctc import ctc_decode  # noqa: F401  (Keras's ops.nn.ctc_decode)
 from kaffe.ops.registry import as_dtype, axis_tuple, float_tensor, float_tensors, op, tensor, tensors
 
 # name: (Keras class, torch function of a float tensor)
@@ -238,31 +239,6 @@ def ctc_loss(target, output, target_length, output_length, mask_index=0):
     return F.ctc_loss(log_probs, target, tensor(output_length).long(),
                       tensor(target_length).long(), blank=mask_index, reduction="none",
                       zero_infinity=False)
-
-
-@op("CTCDecode", call=2, module="nn", dynamic=True)
-def ctc_decode(inputs, sequence_lengths, strategy="greedy", beam_width=100, top_paths=1,
-               merge_repeated=True, mask_index=0):
-    if strategy != "greedy":
-        raise NotImplementedError("ctc_decode: kaffe has the 'greedy' strategy only; "
-                                  "use strategy='greedy'.")
-    inputs = float_tensor(inputs)
-    lengths = tensor(sequence_lengths, device=inputs.device).long()
-    best = inputs.argmax(dim=-1)
-    scores = -inputs.log_softmax(-1).max(dim=-1).values
-    time = torch.arange(best.shape[1], device=best.device)
-    valid = time[None, :] < lengths[:, None]
-    keep = valid & (best != mask_index)
-    if merge_repeated:
-        repeated = torch.cat([torch.zeros_like(best[:, :1], dtype=torch.bool),
-                              best[:, 1:] == best[:, :-1]], dim=1)
-        keep = keep & ~repeated
-    decoded = torch.full_like(best, -1)
-    for row in range(best.shape[0]):
-        values = best[row][keep[row]]
-        decoded[row, :values.numel()] = values
-    log_prob = -(scores * valid).sum(dim=1, keepdim=True)
-    return decoded.unsqueeze(0), log_prob
 
 
 # ---------------------------------------------------------------------------------- conv/pool
