@@ -4,8 +4,9 @@ checkable anywhere (``-gpu N`` past the device count, out of memory in a layer).
 
 Tests marked ``cuda`` skip without a GPU ("no CUDA device"); ``benchmarks/gpu_check.sh
 --dry-run-cpu`` runs them on the CPU (KAFFE_CUDA_TESTS_ON_CPU=1) to check their logic.
-The Caffe-net-on-CUDA test (``caffe.set_mode_gpu()`` forward vs the CPU) belongs with the
-blob host/device bookkeeping and is not here yet.
+The Caffe-net tests (``set_mode_gpu`` net vs real Caffe and the CPU, ``solver_mode: GPU``
+LeNet vs the CPU solver, ``kaffe train/time -gpu 0``) are at the end; their host/device blob
+bookkeeping is proven without a GPU in test_caffe_device.py.
 """
 import os
 import re
@@ -242,3 +243,133 @@ def test_other_errors_pass_through_unchanged():
     with pytest.raises(Exception) as caught:
         model.fit(x[:, :10], y, epochs=1, verbose=0)
     assert not isinstance(caught.value, torch.OutOfMemoryError)
+
+
+# ---------------------------------------------------------------- Caffe nets on the device
+
+MNIST = os.path.join(REF, "mnist")
+LAYERS = os.path.join(REF, "layers")
+
+
+def _caffe_on(cuda_device):
+    """Nets built inside compute on ``cuda_device``; on the CPU (KAFFE_CUDA_TESTS_ON_CPU=1)
+    the CPU stands in for the device, so the same bookkeeping runs."""
+    from kaffe.caffe import device
+    if cuda_device.type == "cuda":
+        return device.computing_on(cuda_device)
+    return device.cpu_stand_in()
+
+
+@pytest.mark.cuda
+def test_caffe_set_mode_gpu_net_matches_caffe_and_the_cpu(cuda_device, exact_cuda_math):
+    """``caffe.set_mode_gpu()`` then ``caffe.Net``: the layers and blobs live on the device and
+    forward/backward equal real Caffe's mini_convnet oracle and the CPU net."""
+    import kaffe.caffe as caffe
+    from kaffe.caffe import device
+    base = os.path.join(LAYERS, "mini_convnet")
+    ref = np.load(base + ".npz")
+    if cuda_device.type == "cuda":
+        caffe.set_device(cuda_device.index or 0)
+        caffe.set_mode_gpu()
+        try:
+            net = caffe.Net(base + ".prototxt", base + ".caffemodel", caffe.TEST)
+        finally:
+            caffe.set_mode_cpu()
+    else:
+        with device.cpu_stand_in():
+            net = caffe.Net(base + ".prototxt", base + ".caffemodel", caffe.TEST)
+    cpu = caffe.Net(base + ".prototxt", base + ".caffemodel", caffe.TEST)
+    assert net._device.type == cuda_device.type
+    assert all(p.device.type == cuda_device.type for p in net.module.parameters())
+    for n in (net, cpu):
+        n.forward(data=ref["data__data"], label=ref["data__label"])
+        n.backward()
+    for blob in net.blobs:
+        if "data__" + blob in ref.files:
+            np.testing.assert_allclose(net.blobs[blob].data, ref["data__" + blob], rtol=1e-4,
+                                       atol=1e-5, err_msg=blob)
+            np.testing.assert_allclose(net.blobs[blob].data, cpu.blobs[blob].data, rtol=1e-5,
+                                       atol=1e-6, err_msg=blob)
+    np.testing.assert_allclose(net.blobs["data"].diff, ref["diff__data"], rtol=1e-4, atol=1e-5)
+    for key in ref.files:
+        if key.startswith("paramdiff__"):
+            _, layer, i = key.split("__")
+            np.testing.assert_allclose(net.params[layer][int(i)].diff, ref[key], rtol=1e-4,
+                                       atol=1e-5, err_msg=key)
+
+
+def _lenet_folder(tmp_path, mode):
+    import shutil
+    for f in ("lenet_solver.prototxt", "lenet_train_test.prototxt"):
+        shutil.copy(os.path.join(MNIST, f), tmp_path)
+    for d in ("mnist_train_lmdb", "mnist_test_lmdb"):
+        os.symlink(os.path.join(MNIST, d), tmp_path / d)
+    path = tmp_path / "lenet_solver.prototxt"
+    path.write_text(path.read_text().replace("solver_mode: CPU", f"solver_mode: {mode}")
+                    .replace("snapshot: 200", "snapshot: 0"))
+    return str(path)
+
+
+def _losses(log):
+    return {int(i): float(v) for i, v in
+            re.findall(r"Iteration (\d+) \([^)]*\), loss = (\S+)", log)}
+
+
+@pytest.mark.cuda
+def test_lenet_solver_mode_gpu_follows_the_cpu(cuda_device, tmp_path, monkeypatch,
+                                               exact_cuda_math):
+    """``solver_mode: GPU``: LeNet on the device from Caffe's initial weights, 30 iterations;
+    the loss curve equals the CPU solver's within float tolerance, the data layer's tops
+    arrive on the device from pinned prefetched batches."""
+    import kaffe.caffe as caffe
+    monkeypatch.chdir(tmp_path)
+    path = _lenet_folder(tmp_path, "GPU")
+    init = os.path.join(MNIST, "lenet_init.caffemodel")
+    curves = {}
+    for where in ("device", "cpu"):
+        if where == "device" and cuda_device.type == "cuda":
+            solver = caffe.get_solver(path)      # solver_mode: GPU, device_id 0 picks it
+            assert solver.device == torch.device("cuda", 0)
+        elif where == "device":
+            with _caffe_on(cuda_device):
+                solver = caffe.get_solver(path)
+        else:
+            solver = caffe.Solver(path, device="cpu")
+        solver.net.copy_from(init)
+        curve = []
+        for _ in range(30):
+            solver.step(1)
+            curve.append(solver._smoothed_loss)
+        curves[where] = (solver, curve)
+    solver, curve = curves["device"]
+    assert all(p.device.type == cuda_device.type for p in solver.net.module.parameters())
+    assert solver.net._tensors["data"].device.type == cuda_device.type
+    np.testing.assert_allclose(curve, curves["cpu"][1], rtol=2e-3, atol=1e-4)
+    np.testing.assert_allclose(solver.net.params["ip2"][0].data,
+                               curves["cpu"][0].net.params["ip2"][0].data, rtol=1e-2, atol=1e-4)
+
+
+@pytest.mark.cuda
+def test_kaffe_train_and_time_with_gpu_flag(tmp_path, monkeypatch):
+    """``kaffe train -gpu 0`` and ``kaffe time -gpu 0`` compute on CUDA device 0 (real GPU
+    only: the CPU path of these commands is covered by test_caffe_device.py)."""
+    if not torch.cuda.is_available():
+        pytest.skip("needs a real CUDA device (the command picks it itself)")
+    monkeypatch.chdir(tmp_path)
+    path = _lenet_folder(tmp_path, "CPU")
+    init = os.path.join(MNIST, "lenet_init.caffemodel")
+    code, gpu_log = run_kaffe("train", "-solver", path, "-weights", init, "-gpu", "0",
+                              "-iterations", "20")
+    assert code == 0, gpu_log[-2000:]
+    assert "Use GPU with device ID 0" in gpu_log
+    code, cpu_log = run_kaffe("train", "-solver", path, "-weights", init, "-iterations", "20")
+    assert code == 0
+    gpu, cpu = _losses(gpu_log), _losses(cpu_log)
+    assert sorted(gpu) == sorted(cpu) and gpu
+    for i in gpu:
+        assert gpu[i] == pytest.approx(cpu[i], rel=5e-3, abs=1e-4), i
+    torch.cuda.reset_peak_memory_stats()
+    code, out = run_kaffe("time", "-model", os.path.join(REF, "zoo", "lenet_deploy.prototxt"),
+                          "-iterations", "5", "-gpu", "0")
+    assert code == 0 and "Use GPU with device ID 0" in out and "Average Forward pass" in out
+    assert torch.cuda.max_memory_allocated() > 0   # the net computed on the GPU

@@ -22,6 +22,8 @@ from torch.nn.utils import parametrize
 
 import kaffe.caffe.builders as _layers_pkg
 from kaffe.caffe import blobs as _blobs
+from kaffe.caffe import device as _device
+from kaffe.caffe import synced as _synced
 from kaffe.caffe import net_weights as _weights
 from kaffe.caffe import prototxt as _prototxt
 from kaffe.caffe import upgrade as _upgrade
@@ -215,6 +217,7 @@ class Net:
         self._build()
         if weights is not None:
             self.copy_from(weights)
+        _device.place_net(self, _device.compute_device())
 
     # -------------------------------------------------------------- building
     def _build(self):
@@ -473,6 +476,8 @@ class Net:
         # free for this run's tops (warm in cache, no fresh pages to fault in)
         tensors = self._tensors = {}
         self._first, self._seeds, self._io = {}, [], {}
+        if _synced.PENDING:   # Python wrote a device parameter's host copy: upload it first
+            _synced.flush_host_writes()
         # a top may be kept without a copy unless it is a parameter's memory (the solver
         # updates that in place)
         param_memory = {_storage(p) for p in self.module.parameters()} if store else ()
@@ -516,6 +521,8 @@ class Net:
         diffs first. Works after a forward (through its autograd graph) or on diffs set by
         hand. Returns ``{blob: diff}`` for the net inputs (or ``end``'s bottoms) plus
         ``diffs``."""
+        if _synced.PENDING:
+            _synced.flush_host_writes()
         for name, value in top_diffs.items():
             if name not in self.outputs:
                 raise KeyError(f"'{name}' is not a net output; outputs: {self.outputs}.")
@@ -604,6 +611,8 @@ class Net:
                 p.grad.add_(g)
 
     def clear_param_diffs(self):
+        if _synced.PENDING:
+            _synced.flush_host_writes()
         torch._foreach_zero_([b.parameter.grad for blobs in self.params.values() for b in blobs])
 
     def reshape(self):
@@ -611,7 +620,8 @@ class Net:
         for (lp, _), layer in zip(self._specs, self._layer_modules):
             if getattr(layer, "net_input", False):
                 continue
-            shapes = _infer_top_shapes(layer, [self.blobs[b].shape for b in lp.bottom])
+            shapes = _infer_top_shapes(layer, [self.blobs[b].shape for b in lp.bottom],
+                                       self._device)
             for top, shape in zip(lp.top, shapes):
                 self.blobs[top].reshape(*shape)
 
@@ -638,6 +648,7 @@ class Net:
 
     def share_with(self, other):
         """Use ``other``'s parameter data for the layers both nets have (pycaffe's)."""
+        _synced.flush_host_writes()
         for name, blobs in self.params.items():
             if name in other.params:
                 for b, o in zip(blobs, other.params[name]):
@@ -683,10 +694,10 @@ def _join_batches(parts, count, size):
     return out
 
 
-def _infer_top_shapes(layer, bottom_shapes):
+def _infer_top_shapes(layer, bottom_shapes, device=None):
     try:
         return [tuple(int(d) for d in s) for s in layer.top_shapes(bottom_shapes)]
     except NotImplementedError:
         with torch.no_grad():
-            tops = layer(*[torch.zeros(s) for s in bottom_shapes])
+            tops = layer(*[torch.zeros(s, device=device) for s in bottom_shapes])
         return [tuple(t.shape) for t in tops]

@@ -12,7 +12,7 @@ import math
 import numpy as np
 import torch
 
-from kaffe.caffe.synced import SyncedTensor
+from kaffe.caffe.synced import MirroredTensor, SyncedTensor
 
 __all__ = ["Blob", "ParamBlob", "BlobVec", "LayerView"]
 
@@ -132,18 +132,31 @@ class ParamBlob(Blob):
     between layers that share the parameter). ``shape`` differs from the parameter's for a
     PERMISSIVE share (same count, this layer's own shape)."""
 
+    _mirrors = None   # (data, diff) MirroredTensors once the parameter lives on a device
+
     def __init__(self, parameter, shape=None):  # noqa: D107 - no Blob storage of its own
         self.parameter = parameter
         self._shape = tuple(parameter.shape) if shape is None else tuple(shape)
         if parameter.grad is None or parameter.grad.shape != parameter.shape:
             parameter.grad = torch.zeros_like(parameter)
 
+    def to_device(self, device):
+        """The parameter now lives on a device (moved by its module): ``data`` / ``diff`` become
+        host copies kept by :class:`~kaffe.caffe.synced.MirroredTensor` (None: views again)."""
+        p = self.parameter
+        self._mirrors = None if device is None else (
+            MirroredTensor(lambda: p), MirroredTensor(lambda: p.grad))
+
     @property
     def data(self):
+        if self._mirrors is not None:
+            return self._mirrors[0].host().numpy().reshape(self._shape)
         return self.parameter.detach().numpy().reshape(self._shape)
 
     @property
     def diff(self):
+        if self._mirrors is not None:
+            return self._mirrors[1].host().numpy().reshape(self._shape)
         return self.parameter.grad.numpy().reshape(self._shape)
 
     @property

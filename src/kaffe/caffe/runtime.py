@@ -1,7 +1,8 @@
 """pycaffe's process-wide switches: mode, device, random seed, the layer type list, NCCL, Timer.
 
-kaffe's Caffe nets run on the CPU. ``set_mode_gpu()`` without CUDA says so once and goes on on
-the CPU (as a net written for the GPU should still run here); with CUDA it is accepted.
+``set_mode_gpu()`` with CUDA makes the nets built afterwards compute on ``cuda:<set_device id>``
+(:mod:`kaffe.caffe.device`); without CUDA it says so once and goes on on the CPU (as a net
+written for the GPU should still run here).
 """
 import logging
 import time
@@ -11,7 +12,7 @@ import torch
 log = logging.getLogger("kaffe.caffe")
 
 __all__ = ["set_mode_cpu", "set_mode_gpu", "set_device", "set_random_seed", "has_nccl",
-           "layer_type_list", "Timer", "mode"]
+           "layer_type_list", "Timer", "mode", "device_id"]
 
 _STATE = {"mode": "CPU", "device": 0, "warned": False}
 
@@ -19,6 +20,11 @@ _STATE = {"mode": "CPU", "device": 0, "warned": False}
 def mode():
     """``'CPU'`` or ``'GPU'``: what ``set_mode_*`` last asked for."""
     return _STATE["mode"]
+
+
+def device_id():
+    """The CUDA device id ``set_device`` last chose (0 by default)."""
+    return _STATE["device"]
 
 
 def set_mode_cpu():
@@ -44,10 +50,16 @@ def set_mode_gpu():
 
 
 def set_device(device_id):
-    """pycaffe's ``caffe.set_device(id)``: the CUDA device GPU mode would use."""
+    """pycaffe's ``caffe.set_device(id)``: the CUDA device GPU mode uses for nets built
+    afterwards. An id past the devices torch sees is refused (without CUDA any id is kept:
+    the nets run on the CPU)."""
     device_id = int(device_id)
     if device_id < 0:
         raise ValueError(f"set_device: expected a device id >= 0; received {device_id}.")
+    if torch.cuda.is_available() and device_id >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
+        raise ValueError(f"set_device({device_id}): torch sees {count} CUDA device"
+                         f"{'s' if count != 1 else ''}; use an id in 0..{count - 1}.")
     _STATE["device"] = device_id
 
 

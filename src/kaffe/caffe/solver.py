@@ -16,6 +16,11 @@ turns SIGINT / SIGHUP into "snapshot" or "stop" as Caffe does.
 Paths in the solver (net files, snapshot prefix) are relative to the current directory, as in
 Caffe.
 
+Device: the nets compute on ``device`` when given (``kaffe train -gpu N`` passes it), else on
+the GPU ``caffe.set_mode_gpu()`` / ``set_device`` chose, else, for ``solver_mode: GPU``, on
+``cuda:<device_id>``; without CUDA on the CPU (saying so once). The optimizer's history lives
+beside the parameters; pycaffe's numpy views are kept in step by :mod:`kaffe.caffe.synced`.
+
 Data-parallel (started by ``kaffe train --nproc N`` / ``-gpu 0,1`` or under torchrun): Caffe's
 multi-GPU training (``NCCL`` in parallel.cpp). Every process builds the train net with the
 prototxt's batch and its own share of the records (``kaffe.caffe.builders.data``: records
@@ -38,10 +43,12 @@ import torch
 from kaffe import distribute as _distribute
 from kaffe import schedules
 from kaffe.caffe import blobs as _blobs
+from kaffe.caffe import device as _device
 from kaffe.caffe import net_weights as _net_weights
 from kaffe.caffe import optimizers as _optimizers
 from kaffe.caffe import prototxt as _prototxt
 from kaffe.caffe import runtime as _runtime
+from kaffe.caffe import synced as _synced
 from kaffe.caffe import upgrade as _upgrade
 from kaffe.caffe.builders import data as _data
 from kaffe.caffe.net import TEST, TRAIN, Net
@@ -84,14 +91,14 @@ class Solver:
         seed = _base_seed(self.param.random_seed, self.world)
         if seed is not None:
             _seed(seed)
-        if device is None and self.param.HasField("solver_mode") and \
-                self.param.solver_mode == caffe_pb2.SolverParameter.GPU:
-            _runtime.gpu_or_cpu(f"{self.source}: solver_mode: GPU")
-        self.device = torch.device(device) if device is not None else torch.device("cpu")
-        with _data.solver_split(self.rank, self.world):
+        placement = self._placement(device)
+        self.device = placement if placement is not None else torch.device("cpu")
+        with _device.placing(placement), _data.solver_split(self.rank, self.world):
             self.net = Net(self._train_net_param(), phase=TRAIN)
         test_params = self._test_net_params()
-        self.test_nets = [Net(p, phase=TEST) for p in test_params] if self.rank == 0 else []
+        with _device.placing(placement):
+            self.test_nets = [Net(p, phase=TEST) for p in test_params] if self.rank == 0 \
+                else []
         for w in [f for entry in self.param.weights for f in _weight_list(entry)] + \
                 _weight_list(weights):
             self.load_weights(w)
@@ -114,6 +121,26 @@ class Solver:
         log.info("Solver scaffolding done.")
 
     # -------------------------------------------------------------- set-up
+    def _placement(self, device):
+        """Where the nets compute (None: the host): ``device``, else the mode pycaffe's
+        switches set, else the solver's ``solver_mode`` / ``device_id``."""
+        if device is not None:
+            device = torch.device(device)
+            return None if device.type == "cpu" else device
+        chosen = _device.compute_device()
+        if chosen is not None or _device.overridden():
+            return chosen
+        if self.param.HasField("solver_mode") and \
+                self.param.solver_mode == caffe_pb2.SolverParameter.GPU and \
+                _runtime.gpu_or_cpu(f"{self.source}: solver_mode: GPU") == "GPU":
+            count = torch.cuda.device_count()
+            if self.param.device_id >= count:
+                raise SolverError(f"{self.source}: device_id: {self.param.device_id}, but torch "
+                                  f"sees {count} CUDA device{'s' if count != 1 else ''}; give "
+                                  f"device_id 0..{count - 1}.")
+            return torch.device("cuda", self.param.device_id)
+        return None
+
     def _validate(self):
         p, where = self.param, self.source
         count = sum(p.HasField(f) for f in _TRAIN_NET_FIELDS)
@@ -228,7 +255,9 @@ class Solver:
         """pycaffe's ``solver.apply_update()``: one update of the weights from their current
         diffs at the current iteration's learning rate (the iteration count stays)."""
         self.optimizer.iterations = self.iter
+        _synced.flush_host_writes()
         self.optimizer.step()
+        _synced.device_written()
 
     def share_weights(self, net):
         """pycaffe's ``solver.share_weights(net)``: ``net`` uses the train net's weights."""
@@ -258,7 +287,8 @@ class Solver:
         request = self._requested_action()
         if self.world == 1:
             return request
-        code = torch.tensor([_ACTION_CODES[request]])
+        code = torch.tensor([_ACTION_CODES[request]], device=self._params[0].device
+                            if self._params else None)
         torch.distributed.all_reduce(code, op=torch.distributed.ReduceOp.MAX)
         return _ACTIONS[int(code)]
 
@@ -317,10 +347,13 @@ class Solver:
         mean loss (a float) and the last pass's outputs."""
         total, outputs = 0.0, {}
         for _ in range(self.param.iter_size):
-            loss, outputs = self.net.forward_tensors()
-            if loss is not None:
-                if loss.requires_grad:
+            try:
+                loss, outputs = self.net.forward_tensors()
+                if loss is not None and loss.requires_grad:
                     loss.backward()
+            except torch.OutOfMemoryError as err:
+                raise _device.out_of_memory(self.net, err, "Training") from err
+            if loss is not None:
                 total += float(loss.detach())
         return total / self.param.iter_size, outputs
 
@@ -346,7 +379,10 @@ class Solver:
         if display:   # the optimizer evaluates the schedule itself; here only for the log
             log.info("Iteration %d, lr = %s", self.iter, _g(self.lr))
         self.optimizer.iterations = self.iter
+        if _synced.PENDING:
+            _synced.flush_host_writes()
         self.optimizer.step()
+        _synced.device_written()
         self.iter += 1
 
     def _log_outputs(self, which, outputs):

@@ -6,12 +6,45 @@ it there (``write``), Python reading ``blob.data`` copies it to the host once (`
 because Python may then write into that numpy view, the host becomes the head and the next
 forward uploads it (``on_device``) -- one copy each way, only when needed. With no device
 (``device=None``, kaffe's CPU nets) there is one tensor and nothing is ever copied.
+
+A parameter lives on the device as a torch ``Parameter`` that layers, autograd and the
+optimizer update in place, so its host copy (:class:`MirroredTensor`) cannot be told of each
+write; it compares a *stamp* instead (the tensor's identity, autograd's in-place version counter,
+its storage, and :data:`EPOCH`, which the solver bumps after each update, as nets that share a
+storage do not share a version counter). Python's ``.data`` / ``.diff`` of a parameter hand out a
+writable host view, so the copy is queued in :data:`PENDING` and uploaded by
+:func:`flush_host_writes` before the device is next read or written (a net's forward, backward,
+``clear_param_diffs``, the solver's update): Caffe's ``mutable_cpu_data`` then ``gpu_data``.
 """
 import torch
 
-__all__ = ["SyncedTensor", "HOST", "DEVICE", "SYNCED"]
+__all__ = ["SyncedTensor", "MirroredTensor", "HOST", "DEVICE", "SYNCED", "PENDING",
+           "flush_host_writes", "device_written"]
 
 HOST, DEVICE, SYNCED = "host", "device", "synced"
+
+PENDING = []     # mirrors Python may have written into, to upload before the device is used
+EPOCH = [0]      # bumped when device memory several nets share changes (a solver update)
+
+
+def flush_host_writes():
+    """Upload every parameter copy Python was handed since the last flush. Other nets' copies
+    of the same memory (test nets share the train net's) re-read it; these stay fresh."""
+    if not PENDING:
+        return
+    uploaded = []
+    while PENDING:
+        mirror = PENDING.pop()
+        if mirror.upload():
+            uploaded.append(mirror)
+    device_written()
+    for mirror in uploaded:
+        mirror.restamp()
+
+
+def device_written():
+    """Say that shared device memory changed (after an optimizer step): every mirror re-reads."""
+    EPOCH[0] += 1
 
 
 class SyncedTensor:
@@ -26,6 +59,7 @@ class SyncedTensor:
         self.uploads = self.downloads = 0
         self.viewed = False     # Python took a numpy view: keep one buffer, copy into it
         self._borrowed = False  # _host is a computed tensor kept without a copy (not ours)
+        self._dev_borrowed = False   # likewise _dev: never written into, replaced instead
 
     @property
     def shape(self):
@@ -51,8 +85,10 @@ class SyncedTensor:
         """The tensor a layer on the device reads, uploaded first if the host is fresher."""
         if self.device is None:
             return self._host
-        if self._dev is None or self._dev.shape != self._host.shape:
+        if self._dev is None or self._dev.shape != self._host.shape or \
+                (self._dev_borrowed and self.head == HOST):
             self._dev = torch.empty(self._host.shape, device=self.device)
+            self._dev_borrowed = False
             if self.head != DEVICE:
                 self.head = HOST
         if self.head == HOST:
@@ -84,10 +120,14 @@ class SyncedTensor:
                 self._host = tensor.to("cpu", torch.float32, copy=True)
             self.head = HOST
             return
-        if self._dev is not None and tuple(tensor.shape) == tuple(self._dev.shape):
+        if borrow and tensor.dtype == torch.float32 and tensor.device == self.device:
+            self._dev, self._dev_borrowed = tensor, True     # Python never views _dev itself
+        elif self._dev is not None and not self._dev_borrowed and \
+                tuple(tensor.shape) == tuple(self._dev.shape):
             self._dev.copy_(tensor)
         else:
             self._dev = tensor.to(self.device, torch.float32, copy=True)
+            self._dev_borrowed = False
         if tuple(self._dev.shape) != self.shape:
             self._host = torch.zeros(self._dev.shape)
         self.head = DEVICE
@@ -103,7 +143,7 @@ class SyncedTensor:
     def reshape(self, shape):
         """Fresh zeros of ``shape`` (on the host; uploaded on the next device read)."""
         self._host = torch.zeros(shape)
-        self._dev, self._borrowed = None, False
+        self._dev, self._borrowed, self._dev_borrowed = None, False, False
         self.head = HOST
 
     def to_device(self, device):
@@ -111,3 +151,47 @@ class SyncedTensor:
         host = self.host(mutable=False)
         self.device = None if device is None else torch.device(device)
         self._host, self._dev, self.head = host, None, HOST
+        self._dev_borrowed = False
+
+
+class MirroredTensor:
+    """The host copy of a device tensor others write in place (a parameter, its ``.grad``):
+    ``host()`` downloads it when its stamp changed since the last copy and queues the copy for
+    upload (Python may write into the view it gets); ``upload()`` writes it back. ``source()``
+    returns the device tensor now (a parameter's ``.grad`` may be replaced by autograd)."""
+
+    def __init__(self, source):
+        self.source = source
+        self._host, self._stamp, self.dirty = None, None, False
+        self.uploads = self.downloads = 0
+
+    @staticmethod
+    def _stamp_of(tensor):
+        return EPOCH[0], id(tensor), tensor._version, tensor.data_ptr()
+
+    def host(self):
+        device = self.source()
+        if not self.dirty:   # else Python's unflushed write is the freshest value
+            if self._host is None or self._host.shape != device.shape:
+                self._host, self._stamp = torch.empty(device.shape), None
+            stamp = self._stamp_of(device)
+            if stamp != self._stamp:
+                self._host.copy_(device.detach())
+                self.downloads += 1
+                self._stamp = stamp
+            self.dirty = True
+            PENDING.append(self)
+        return self._host
+
+    def upload(self):
+        """Write the host copy to the device (if Python was handed it); True if it did."""
+        if not self.dirty:
+            return False
+        self.source().data.copy_(self._host)   # as a numpy write would: the graph stays valid
+        self.uploads += 1
+        self.dirty = False
+        return True
+
+    def restamp(self):
+        """The host copy equals the device tensor as it is now."""
+        self._stamp = self._stamp_of(self.source())

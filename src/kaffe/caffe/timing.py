@@ -11,8 +11,9 @@ is its own; backward then runs layer by layer
 with ``torch.autograd.backward(tops, top_diffs, inputs=bottoms + params)`` and hands the bottoms'
 gradients to the layers that produced them. Loss tops are seeded with their ``loss_weight``;
 tops nobody consumes get zero diffs (as in Caffe, whose diffs start at zero). Times come from
-``time.perf_counter``; on CUDA tensors each layer is followed by ``torch.cuda.synchronize()`` (on
-CPU torch's ops are synchronous, so no host sync is needed).
+``time.perf_counter``; on a net placed on CUDA (``kaffe time -gpu N``) each layer is followed by
+``torch.cuda.synchronize()`` (on CPU torch's ops are synchronous, so no host sync is needed), and
+blobs stay on the device between rounds.
 """
 import dataclasses
 import time
@@ -73,13 +74,14 @@ class _Timer:
 
 def _forward(net, timer, record):
     """One forward pass layer by layer; returns (per-layer ms, per-layer records, loss)."""
-    tensors, producers = {}, {}
+    tensors, producers, read = {}, {}, set()   # read: the blobs' own tensors, left as they are
     times, steps, loss = [], [], 0.0
     for i, ((lp, weights), layer) in enumerate(zip(net._specs, net._layer_modules)):
         start = timer.now()
         if getattr(layer, "net_input", False):
             for k, top in enumerate(lp.top):
-                tensors[top] = torch.from_numpy(net.blobs[top].data)
+                tensors[top] = net.blobs[top]._tensor()   # where the net computes
+                read.add(top)
                 producers[top] = None
             times.append((timer.now() - start) * 1e3)
             steps.append(None)
@@ -88,7 +90,8 @@ def _forward(net, timer, record):
         for j, b in enumerate(lp.bottom):
             t = tensors.get(b)
             if t is None:
-                t = torch.from_numpy(net.blobs[b].data)
+                t = net.blobs[b]._tensor()
+                read.add(b)
             source = producers.get(b)
             needs = record and _propagates_down(net, i, j)
             leaves.append(t.detach().requires_grad_(needs))
@@ -103,9 +106,9 @@ def _forward(net, timer, record):
             if weights[k]:
                 loss += weights[k] * float(t.detach().sum())
         steps.append((leaves, sources, list(tops), weights))
-    for name, t in tensors.items():
-        if name in net.blobs and tuple(t.shape) == net.blobs[name].shape:
-            net.blobs[name].data[...] = t.detach().cpu().numpy()
+    for name, t in tensors.items():   # kept where computed: no copy to the host per round
+        if name not in read and name in net.blobs and tuple(t.shape) == net.blobs[name].shape:
+            net.blobs[name]._store(t.detach())
     return times, steps, loss
 
 
@@ -154,8 +157,9 @@ def time_net(net, iterations=50):
     """Caffe's ``caffe time`` on ``net``: a :class:`TimingReport` over ``iterations`` rounds."""
     if iterations < 1:
         raise ValueError(f"iterations must be at least 1; received {iterations}.")
-    params = [p for p in net.module.parameters()]
-    cuda = any(p.is_cuda for p in params)
+    device = getattr(net, "_device", None)
+    cuda = device is not None and device.type == "cuda" or \
+        any(p.is_cuda for p in net.module.parameters())
     timer = _Timer(cuda)
     _, steps, loss = _forward(net, timer, record=True)
     _backward(net, steps, timer)

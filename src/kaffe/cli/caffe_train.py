@@ -175,9 +175,7 @@ def select_device(gpus):
         torch.cuda.set_device(gpus[0])
         log.info("Use GPU with device ID %d", gpus[0])
         log.info("GPU %d: %s", gpus[0], torch.cuda.get_device_name(gpus[0]))
-        log.warning("Caffe nets run on the CPU in this version of kaffe; the GPU is selected "
-                    "but not used for training yet.")
-        return torch.device("cpu")
+        return torch.device("cuda", gpus[0])
     if gpus:
         log.info("-gpu %s: torch has no CUDA device here; Use CPU.",
                  ",".join(str(g) for g in gpus))
@@ -371,6 +369,7 @@ def test(args):
     import numpy as np
     import torch
 
+    from kaffe.caffe.device import computing_on
     from kaffe.caffe.net import TEST, Net
     if not args.model:
         return _fail("test", "Need a model definition to score: -model net.prototxt")
@@ -381,10 +380,11 @@ def test(args):
                              f"average); received -iterations {args.iterations}.")
     with glog_to_stderr():
         try:
-            select_device(parse_gpus(args.gpu)[:1])
+            device = select_device(parse_gpus(args.gpu)[:1])
             stages = [s for s in args.stage.split(",") if s]
-            net = Net(args.model, weights=args.weights, phase=TEST, level=args.level,
-                      stages=stages)
+            with computing_on(device):
+                net = Net(args.model, weights=args.weights, phase=TEST, level=args.level,
+                          stages=stages)
         except (ValueError, OSError) as err:
             return _fail("test", err)
         log.info("Running for %d iterations.", args.iterations)
@@ -445,18 +445,21 @@ def device_query(args):
 
 def extract_features(args):
     """``extract_features``."""
+    from kaffe.caffe.device import computing_on
     from kaffe.caffe.extract import extract_features as run
     with glog_to_stderr():
+        device = None
         if args.mode == "GPU":
             log.info("Using GPU")
-            select_device([args.device_id])
+            device = select_device([args.device_id])
         else:
             log.info("Using CPU")
         bar = _progress_bar(args.num_batches, 0, "extract_features")
         try:
-            run(args.weights, args.net, args.blobs.split(","), args.datasets.split(","),
-                args.num_batches, args.backend,
-                progress=(lambda i: bar.update(1)) if bar is not None else None)
+            with computing_on(device):
+                run(args.weights, args.net, args.blobs.split(","), args.datasets.split(","),
+                    args.num_batches, args.backend,
+                    progress=(lambda i: bar.update(1)) if bar is not None else None)
         except (ValueError, OSError) as err:
             return _fail("extract_features", err)
         finally:

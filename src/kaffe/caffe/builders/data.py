@@ -6,7 +6,9 @@ data ``N x C x H x W`` in Caffe's BGR order, labels ``(N,)``), going round the s
 ends, as Caffe does. Top shapes are known at build time without consuming a batch. Relative
 ``source`` paths are opened against the current directory, as Caffe does (run from the
 prototxt's folder). ``Data`` and ``ImageData`` read and transform their batches on a background
-thread (``data_param.prefetch`` batches ahead), started at the first forward.
+thread (``data_param.prefetch`` batches ahead), started at the first forward. In a net on a CUDA
+device (``output_device``) that thread also pins each batch (page-locked host memory), so the
+forward's copy to the device runs asynchronously, as Caffe's prefetch into pinned memory does.
 
 Data-parallel solvers split the records as Caffe's multi-GPU training does (``DataLayer::Skip``
 and ``HDF5DataLayer::Skip`` in Caffe 1.0): in the TRAIN phase, solver ``rank`` of ``count``
@@ -77,10 +79,21 @@ class _RecordSplit:
         return n
 
 
+def _as_tensors(arrays):
+    return [torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)) for a in arrays]
+
+
+def _pin(tensor):
+    """Page-locked copy of a host tensor (CUDA's asynchronous copies need one)."""
+    return tensor.pin_memory()
+
+
 class _DataLayer(CaffeLayer):
     """Base of the layers that produce batches: fixed ``shapes`` per top, ``next_batch()``
-    returns one numpy array per top."""
+    returns one numpy array (or host tensor) per top. ``output_device`` (set when the net is
+    placed on a device): where the tops go."""
     data_layer = True
+    output_device = None
 
     def top_shapes(self, bottom_shapes):
         return [tuple(s) for s in self.shapes]
@@ -89,8 +102,10 @@ class _DataLayer(CaffeLayer):
         raise NotImplementedError
 
     def forward(self, *bottoms):
-        return [torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
-                for a in self.next_batch()]
+        tops = _as_tensors(self.next_batch())
+        if self.output_device is None:
+            return tops
+        return [t.to(self.output_device, non_blocking=t.is_pinned()) for t in tops]
 
 
 def _positive_batch_size(param, value, field):
@@ -192,9 +207,17 @@ class _PrefetchingLayer(_DataLayer):
 
     def next_batch(self):
         if self._prefetcher is None:
-            self._prefetcher = Prefetcher(self.make_batch, self.depth, self.thread_setup,
+            make = self.make_batch
+            device = self.output_device
+            if device is not None and device.type == "cuda":
+                make = self._make_pinned_batch
+            self._prefetcher = Prefetcher(make, self.depth, self.thread_setup,
                                           name=f"kaffe-{self.param.type}-{self.name}")
         return self._prefetcher.get()
+
+    def _make_pinned_batch(self):
+        """A batch as pinned host tensors (on the prefetch thread, off the training loop)."""
+        return [_pin(t) for t in _as_tensors(self.make_batch())]
 
     def thread_setup(self):
         """Runs on the prefetch thread before the first batch."""

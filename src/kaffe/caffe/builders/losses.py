@@ -300,13 +300,11 @@ class Accuracy(CaffeLayer):
         better = (scores >= true_score).sum(1) - 1  # the true class counts itself
         hit = (better < self.top_k) & valid
         count = int(valid.sum())
-        acc = hit.sum().to(x.dtype) / count if count else torch.zeros((), dtype=x.dtype)
+        acc = hit.sum().to(x.dtype) / count if count else x.new_zeros(())
         tops = [acc.reshape(())]
         if len(self.param.top) > 1:
-            per_label = torch.zeros(k, dtype=x.dtype).index_add_(
-                0, safe[valid], torch.ones(count, dtype=x.dtype))
-            hits = torch.zeros(k, dtype=x.dtype).index_add_(
-                0, safe[hit], torch.ones(int(hit.sum()), dtype=x.dtype))
+            per_label = x.new_zeros(k).index_add_(0, safe[valid], x.new_ones(count))
+            hits = x.new_zeros(k).index_add_(0, safe[hit], x.new_ones(int(hit.sum())))
             tops.append(torch.where(per_label > 0, hits / per_label.clamp(min=1),
                                     torch.zeros_like(hits)))
         return tops

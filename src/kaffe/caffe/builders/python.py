@@ -59,8 +59,16 @@ class PythonLayer(CaffeLayer):
         self.impl.reshape(self.bottom_blobs, self.top_blobs)
         return [b.shape for b in self.top_blobs]
 
+    output_device = None   # set when the net is placed on a device: where tops and diffs go
+
     def forward(self, *bottoms):
         return list(_PythonStep.apply(self, len(bottoms), *bottoms, *self.blobs))
+
+    def _to_net(self, tensors):
+        """The layer works on the host; the net's other layers on ``output_device``."""
+        if self.output_device is None:
+            return tensors
+        return [t.to(self.output_device) for t in tensors]
 
     # -------------------------------------------------------------- on blobs
     def run_forward(self, bottoms):
@@ -69,7 +77,7 @@ class PythonLayer(CaffeLayer):
             blob._hold(t)
         self.impl.reshape(self.bottom_blobs, self.top_blobs)
         self.impl.forward(self.bottom_blobs, self.top_blobs)
-        return [b._data.clone() for b in self.top_blobs]
+        return self._to_net([b._data.clone() for b in self.top_blobs])
 
     def run_backward(self, top_diffs, propagate_down):
         """The tops' diffs (tensors or None) in, the bottoms' diffs (tensors) out."""
@@ -79,7 +87,7 @@ class PythonLayer(CaffeLayer):
         for blob in self.bottom_blobs:
             blob._diff = torch.zeros(blob.shape)
         self.impl.backward(self.top_blobs, list(propagate_down), self.bottom_blobs)
-        return [b._diff for b in self.bottom_blobs]
+        return self._to_net([b._diff for b in self.bottom_blobs])
 
     def backward_blobs(self, tops, propagate_down, bottoms):
         """Caffe's layer-by-layer backward on the net's own blobs."""

@@ -342,7 +342,7 @@ class Pooling(CaffeLayer):
         sums = F.avg_pool2d(padded, kernel, self.stride, divisor_override=1)
         counts = []
         for o, s, k, n, pd in zip(pooled, self.stride, kernel, size, self.pad):
-            start = torch.arange(o) * s - pd
+            start = torch.arange(o, device=x.device) * s - pd
             counts.append((torch.clamp(start + k, max=n + pd) - start).to(x.dtype))
         out = sums / (counts[0][:, None] * counts[1][None, :])
         return [out] * (2 if self.mask_top else 1)
@@ -400,7 +400,7 @@ class BatchNorm(CaffeLayer):
         axes = [0] + list(range(2, x.dim()))
         if self.use_global_stats:
             s = self.blobs[2].detach()[0]
-            factor = 0.0 if s == 0 else 1.0 / s
+            factor = torch.where(s == 0, 0.0, 1.0 / s)   # a tensor: no host sync on a GPU
             mean, var = self.blobs[0].detach() * factor, self.blobs[1].detach() * factor
             # one fused pass over x instead of a subtract and a divide (ResNet-50 TEST forward)
             return [F.batch_norm(x, mean, var, None, None, False, 0.0, self.eps)]
