@@ -194,3 +194,14 @@ def test_tf1_dataset_iterator_is_refused_naming_the_tf2_way(tmp_path, capsys):
     assert code == 1 and "TF2 WAY (2, 2)" in captured.out
     assert "make_one_shot_iterator() is TensorFlow 1's graph API" in captured.err
     assert "fit(dataset, steps_per_epoch=...)" in captured.err and "line 6" in captured.err
+
+
+def test_tf_name_scope_is_accepted(tmp_path, capsys):
+    source = ("import tensorflow as tf\n"
+              "with tf.name_scope('augmentation') as scope:\n"
+              "    x = tf.cast(tf.shape(tf.zeros((2, 3)))[1], tf.float32)\n"
+              "print('SCOPE', scope, float(x))\n")
+    _, code = run_in_process(tmp_path, source)
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "SCOPE augmentation 3.0" in captured.out

@@ -127,6 +127,12 @@ def get_memory_growth(device):
     return True
 
 
+def _name_scope():
+    """``tf.name_scope('block')``: accepted (kaffe names layers, not graph scopes)."""
+    from kaffe.backend import name_scope
+    return name_scope
+
+
 def _namespace(name, doc, **attrs):
     module = CompatModule(name, hint=TF_HINT, doc=doc)
     for key, value in attrs.items():
@@ -150,6 +156,7 @@ def build_module(name="tensorflow"):
                     convert_to_tensor=convert_to_tensor, **DTYPES, **tf_ops.TOP_LEVEL,
                     GradientTape=tf_autodiff.GradientTape, Variable=tf_autodiff.Variable,
                     function=tf_autodiff.function, Tensor=torch.Tensor,
+                    name_scope=_name_scope(),
                     **{attr: _tf1_only(attr) for attr in TF1_NAMES})
     tf.compat = CompatModule(f"{name}.compat", hint=(
         "kaffe's tensorflow stand-in has no tf.compat (TensorFlow 1's v1 API: sessions, "
