@@ -121,7 +121,7 @@ class Functional(Model):
                 else:
                     for slot, tensor in zip(out_slots, result):
                         values[slot] = tensor
-        except LayerCallError:
+        except (LayerCallError, torch.OutOfMemoryError):  # OOM keeps its type
             raise
         except (RuntimeError, ValueError, IndexError) as error:
             raise _call_error(layer, args, error) from error
@@ -164,6 +164,13 @@ class Functional(Model):
         for function in self._loss_functions:
             value = function()
             self._added_losses.append(value if value.dim() == 0 else value.sum())
+
+    def _raw_input_dtypes(self, inputs):
+        """``model(np_array)`` converts each array to its ``Input``'s dtype, as Keras 3 does."""
+        if not self.inputs:
+            return getattr(self, "input_dtype", "float32")
+        dtypes = [t.dtype for t in self.inputs]
+        return dict(zip(self.input_names, dtypes)) if isinstance(inputs, dict) else dtypes
 
     def _flatten_inputs(self, inputs):
         if isinstance(inputs, dict):

@@ -20,7 +20,7 @@ from torch import nn
 from kaffe import constraints, initializers, regularizers
 from kaffe.engine.keras_tensor import KerasTensor, Node, flatten, is_symbolic
 from kaffe.engine.naming import to_snake_case, unique_name
-from kaffe.engine.operation import _template, fill
+from kaffe.engine.operation import _template, fill, torch_dtype
 
 
 @dataclass
@@ -315,6 +315,12 @@ class Layer(nn.Module):
         inputs = args[0] if args else kwargs.get(self._call_first_arg)
         if is_symbolic(inputs):
             return self._call_symbolic(*args, **kwargs)
+        if type(inputs) is not torch.Tensor and _holds_arrays(inputs):
+            inputs = self._arrays_to_tensors(inputs)
+            if args:
+                args = (inputs,) + args[1:]
+            else:
+                kwargs[self._call_first_arg] = inputs
         if not self.built:
             self._build_from_tensors(inputs)
         training = kwargs.pop("training", None)
@@ -330,6 +336,18 @@ class Layer(nn.Module):
         if self.activity_regularizer is not None and not torch.is_inference_mode_enabled():
             self._record_activity_loss(outputs)
         return outputs
+
+    def _arrays_to_tensors(self, inputs):
+        """Keras 3 converts numpy arrays given to a layer (``layer(np_array)``) to tensors:
+        floats to floatx, each to the dtype the layer takes (``input_dtype``), on the device of
+        the layer's weights. Models convert each input to its ``Input``'s dtype instead."""
+        dtypes = self._raw_input_dtypes(inputs)
+        device = next(self.parameters(), None)
+        device = None if device is None or device.device.type == "cpu" else device.device
+        return _map_arrays(inputs, dtypes, device)
+
+    def _raw_input_dtypes(self, inputs):
+        return self.input_dtype
 
     def _record_activity_loss(self, outputs):
         """Keras 3: the activity penalty of each output, divided by its batch size."""
@@ -441,6 +459,41 @@ class Layer(nn.Module):
 
     def extra_repr(self):
         return f"name={self.name!r}"
+
+
+def _holds_arrays(value):
+    """Whether a layer's first argument is or holds numpy arrays (to convert before the call)."""
+    if isinstance(value, np.ndarray):
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(isinstance(v, np.ndarray) for v in value)
+    if isinstance(value, dict):
+        return any(isinstance(v, np.ndarray) for v in value.values())
+    return False
+
+
+def _map_arrays(value, dtypes, device):
+    """``value`` with its numpy arrays as tensors; ``dtypes`` is one dtype name or a list (one
+    per item of a list/tuple, or a dict by key)."""
+    from kaffe.training.data_adapters import as_tensor
+
+    def convert(item, dtype):
+        if not isinstance(item, np.ndarray):
+            return item
+        tensor = as_tensor(item)  # float64 -> float32 (floatx), other ints -> int64
+        target = torch_dtype(dtype)
+        if target is not None and tensor.dtype != target:
+            tensor = tensor.to(target)
+        return tensor if device is None else tensor.to(device)
+    if isinstance(value, (list, tuple)):
+        per_item = dtypes if isinstance(dtypes, list) and len(dtypes) == len(value) else None
+        items = [convert(v, per_item[i] if per_item else dtypes) for i, v in enumerate(value)]
+        return items if isinstance(value, list) else tuple(items)
+    if isinstance(value, dict):
+        per_key = dtypes if isinstance(dtypes, dict) else {}
+        return {k: convert(v, per_key.get(k, dtypes if isinstance(dtypes, str) else None))
+                for k, v in value.items()}
+    return convert(value, dtypes[0] if isinstance(dtypes, list) else dtypes)
 
 
 def _map_shapes(inputs, fn):

@@ -1,4 +1,5 @@
 """``Sequential``: a plain stack of layers, each feeding the next."""
+import torch
 from torch import nn
 
 from kaffe.engine.functional import Functional, _call_error, call_with_mask
@@ -108,7 +109,7 @@ class Sequential(Functional):
                     x, mask = call_with_mask(layer, x, mask, {})
                 else:
                     x = layer(x)
-        except LayerCallError:
+        except (LayerCallError, torch.OutOfMemoryError):  # OOM keeps its type
             raise
         except (RuntimeError, ValueError, IndexError) as error:
             raise _call_error(layer, x_in, error) from error
