@@ -111,6 +111,9 @@ class OpSpec:
         self.init_params = tuple(p.name for p in params if p.name not in self.call_params)
         self.dynamic = dynamic  # output size depends on the values (unique, nonzero)
         self._positional = [(p.name, p.kind) for p in params]
+        # a ``**kwargs`` call parameter (rearrange's axes lengths): Keras files hold it as kwargs
+        self.var_keyword = next((p.name for p in params
+                                 if p.kind is inspect.Parameter.VAR_KEYWORD), None)
         self.operation_class = type(class_name, (Operation,), {"spec": self})
 
     @property
@@ -197,6 +200,9 @@ class Operation:
         names = self.spec.call_params
         values = dict(zip(names, args))
         values.update(kwargs)
+        if self.spec.var_keyword in names:  # loose keywords (a Keras file's kwargs) go there
+            extra = {k: values.pop(k) for k in list(values) if k not in names}
+            values[self.spec.var_keyword] = {**values.get(self.spec.var_keyword, {}), **extra}
         call_args = [values[n] if n in values else _default(self.spec, n) for n in names]
         if contains_symbolic(call_args):
             return self.symbolic_call(call_args)

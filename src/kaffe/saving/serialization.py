@@ -237,8 +237,11 @@ def functional_config(model):
                 if getattr(node, "op_template", None) is not None:
                     from kaffe.engine.operation import fill
                     tensors = [tensor_config(t) for t in node.inputs]
-                    args = fill(node.op_template, tensors)
-                    config["inbound_nodes"].append({"args": _to_json_values(args), "kwargs": {}})
+                    args, keywords = fill(node.op_template, tensors), {}
+                    if layer.spec.var_keyword in layer.spec.call_params[-1:]:
+                        args, keywords = args[:-1], args[-1]  # f(x, **lengths): as Keras writes
+                    config["inbound_nodes"].append({"args": _to_json_values(args),
+                                                    "kwargs": _to_json_values(keywords)})
                     continue
                 if getattr(node, "args_template", None) is not None:  # layer(a, b, key=c)
                     from kaffe.engine.operation import fill
