@@ -105,3 +105,16 @@ def test_bad_arguments_name_the_op_and_the_value():
         ops.image.extract_patches_3d(VOLUMES, (2, 2))
     with pytest.raises(ValueError, match=r"extract_patches_3d: a patch spans 9 cells"):
         ops.image.extract_patches_3d(VOLUMES, 9)
+
+
+@pytest.mark.parametrize("shape", [(2, 9, 14, 3), (14, 9, 3)])
+@pytest.mark.parametrize("kwargs", [{"crop_to_aspect_ratio": True},
+                                    {"pad_to_aspect_ratio": True},
+                                    {"pad_to_aspect_ratio": True, "fill_value": 0.5}])
+def test_resize_to_aspect_ratio_equals_keras(shape, kwargs):
+    images = rng.uniform(size=shape).astype("float32")
+    for size in [(6, 6), (12, 20), (5, 2)]:
+        close(ops.image.resize(images, size, **kwargs),
+              keras.ops.image.resize(images, size, **kwargs), rtol=1e-4)
+    with pytest.raises(ValueError, match="only one of crop_to_aspect_ratio"):
+        ops.image.resize(images, (4, 4), crop_to_aspect_ratio=True, pad_to_aspect_ratio=True)

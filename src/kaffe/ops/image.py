@@ -22,16 +22,31 @@ def resize(images, size, interpolation="bilinear", antialias=False, crop_to_aspe
     if mode is None:
         raise ValueError(f"image.resize: interpolation {interpolation!r} is not supported; use "
                          f"one of {[k for k, v in _MODES.items() if v]}.")
+    if crop_to_aspect_ratio and pad_to_aspect_ratio:
+        raise ValueError("image.resize: only one of crop_to_aspect_ratio and "
+                         "pad_to_aspect_ratio can be True.")
+    if fill_mode != "constant":
+        raise ValueError(f"image.resize: fill_mode must be 'constant'. Received "
+                         f"fill_mode={fill_mode!r}.")
+    if len(size) != 2:
+        raise ValueError(f"image.resize: size must be (height, width). Received size={size!r}.")
     x, unbatch = _batched(images)
+    if x.dim() != 4:
+        raise ValueError("image.resize: expected images of rank 3 (one image) or 4 (a batch). "
+                         f"Received shape {tuple(float_tensor(images).shape)}.")
     last = _channels_last(data_format)
     x = _to_channels_first(x, last)
     height, width = size
+    h, w = x.shape[-2:]
     if crop_to_aspect_ratio:
-        h, w = x.shape[-2:]
-        crop_h = min(h, int(w * height / width))
-        crop_w = min(w, int(h * width / height))
+        crop_h = max(min(h, int(w * height / width)), 1)
+        crop_w = max(min(w, int(h * width / height)), 1)
         top, left = (h - crop_h) // 2, (w - crop_w) // 2
         x = x[..., top:top + crop_h, left:left + crop_w]
+    elif pad_to_aspect_ratio:  # as Keras: the same margin on both sides, fill_value
+        top = (max(h, int(w * height / width)) - h) // 2
+        left = (max(w, int(h * width / height)) - w) // 2
+        x = F.pad(x, (left, left, top, top), value=float(fill_value))
     kwargs = {} if mode in ("nearest-exact", "area") else {"align_corners": False,
                                                     "antialias": bool(antialias)}
     out = F.interpolate(x, size=(height, width), mode=mode, **kwargs)
