@@ -202,3 +202,10 @@ def crop_images(images, top_cropping=None, left_cropping=None, bottom_cropping=N
     width = target_width if target_width is not None else w - left - (right_cropping or 0)
     out = _from_channels_first(x[..., top:top + height, left:left + width], last)
     return out[0] if unbatch else out
+
+
+# The whole of Keras's ops.image also in this module (``kaffe run`` serves it as keras.ops.image).
+from kaffe.ops.image_filters import gaussian_blur, sobel_edges, ssim  # noqa: E402,F401
+from kaffe.ops.image_geometry import (affine_transform, elastic_transform,  # noqa: E402,F401
+                                      map_coordinates, perspective_transform,
+                                      scale_and_translate)
