@@ -21,6 +21,8 @@ def _names(namespace):
 def test_every_keras_op_name_is_in_kaffe_ops():
     assert sorted(_names(keras.ops) - _names(ops)) == []
     for group in GROUPS:
+        if not hasattr(keras.ops, group):
+            continue  # Keras 3 serves math ops at ops level only
         theirs = _names(getattr(keras.ops, group))
         assert sorted(theirs - _names(getattr(ops, group))) == [], group
 
