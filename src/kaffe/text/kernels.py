@@ -120,6 +120,13 @@ def _sigmoid_index(f):
 # Vectors are passed as (2-D array, row) rather than as row views: a view costs an atomic
 # reference-count update, and threads sharing ``syn0`` would fight over that counter.
 
+@njit(nogil=True, cache=True, inline="always")
+def _row(at, idx):
+    """The row where this thread keeps row ``idx`` of a matrix: ``at[idx]`` (see
+    :func:`own_rows`), or ``idx`` itself when ``at`` is empty (no own copies)."""
+    return at[idx] if at.shape[0] else idx
+
+
 # _negative_step and _hs_step repeat the same output-row update on purpose: moving it into one
 # shared inlined function measured 2.3x slower skip-gram (855k -> 364k words/s, 1 worker).
 @njit(nogil=True, cache=True, fastmath=True)
@@ -137,7 +144,7 @@ def _negative_step(l1, r1, target, syn1neg, at1neg, work, negative, noise_keep, 
             if idx == target:
                 continue
             label = np.float32(0.0)
-        row = at1neg[idx]
+        row = _row(at1neg, idx)
         f = _dot(l1, r1, syn1neg, row, size)
         if f <= -MAX_EXP or f >= MAX_EXP:
             continue
@@ -159,7 +166,7 @@ def _hs_step(l1, r1, target, syn1, at1, work, points, codes, code_lens, alpha, e
     """Hierarchical-softmax updates along ``target``'s Huffman path."""
     size = l1.shape[1]
     for b in range(code_lens[target]):
-        row = at1[points[target, b]]
+        row = _row(at1, points[target, b])
         f = _dot(l1, r1, syn1, row, size)
         if f <= -MAX_EXP or f >= MAX_EXP:
             continue
@@ -225,16 +232,17 @@ def own_rows_publish(matrix, own):
 
 
 @njit(nogil=True, cache=True, fastmath=True)
-def train_job(tokens, sentence_ends, sample_ints, use_sample, syn0, syn1neg, syn1, own0,
-              own1neg, own1, sync_words, noise_keep, noise_alias, points, codes, code_lens,
+def train_job(tokens, sentence_ends, sample_ints, use_sample, syn0, syn1neg, syn1, own1neg,
+              own1, sync_pairs, noise_keep, noise_alias, points, codes, code_lens,
               lockf, sg, hs, negative, window, shrink_windows, cbow_mean, alpha, seed,
               compute_loss, loss):
     """Train on one job: ``tokens`` (word indices, ``-1`` unknown) split into sentences ending
     at ``sentence_ends``. Returns the number of words trained on (after subsampling).
 
-    ``own0``/``own1neg``/``own1`` say where this thread keeps each row of ``syn0``/
-    ``syn1neg``/``syn1``: ``(at, hot, base)`` from :func:`own_rows`. Its copies of the
-    ``hot`` rows are taken at the start, published every ``sync_words`` words and at the end."""
+    ``own1neg``/``own1`` say where this thread keeps each output row (``syn1neg``, ``syn1``):
+    ``(at, hot, base)`` from :func:`own_rows`, taken before its first job
+    (:func:`own_rows_take`). Its copies are published after every ``sync_pairs``
+    (context word, centre word) pairs and at the end of the job."""
     size = syn0.shape[1]
     r = np.uint64(seed) & LCG_MASK
     kept = np.empty(tokens.shape[0], dtype=np.int32)
@@ -245,18 +253,16 @@ def train_job(tokens, sentence_ends, sample_ints, use_sample, syn0, syn1neg, syn
     exp_table = EXP_TABLE
     log_table = LOG_TABLE
     n_lockf = lockf.shape[0]
-    at0, at1neg, at1 = own0[0], own1neg[0], own1[0]
-    own_rows_take(syn0, own0)
-    own_rows_take(syn1neg, own1neg)
-    own_rows_take(syn1, own1)
+    at1neg, at1 = own1neg[0], own1[0]
+    pairs = 0
     start = 0
     for s in range(n_sent):
         end = kept_ends[s]
         for i in range(start, end):
-            if i % sync_words == sync_words - 1:
-                own_rows_publish(syn0, own0)
+            if pairs >= sync_pairs:
                 own_rows_publish(syn1neg, own1neg)
                 own_rows_publish(syn1, own1)
+                pairs = 0
             b = 0
             if shrink_windows:
                 b = int((r >> SHIFT16) % np.uint64(window))
@@ -269,19 +275,19 @@ def train_job(tokens, sentence_ends, sample_ints, use_sample, syn0, syn1neg, syn
                     if j == i:
                         continue
                     ctx = kept[j]
-                    r1 = at0[ctx]
+                    pairs += 1
                     for k in range(size):
                         work[0, k] = 0.0
                     if hs:
-                        _hs_step(syn0, r1, word, syn1, at1, work, points, codes, code_lens,
+                        _hs_step(syn0, ctx, word, syn1, at1, work, points, codes, code_lens,
                                  alpha, exp_table, log_table, compute_loss, loss)
                     if negative:
-                        r = _negative_step(syn0, r1, word, syn1neg, at1neg, work, negative,
+                        r = _negative_step(syn0, ctx, word, syn1neg, at1neg, work, negative,
                                            noise_keep, noise_alias, alpha, r, exp_table,
                                            log_table, compute_loss, loss)
                     lf = lockf[ctx % n_lockf]
                     for k in range(size):
-                        syn0[r1, k] += lf * work[0, k]
+                        syn0[ctx, k] += lf * work[0, k]
             else:
                 for k in range(size):
                     neu1[0, k] = 0.0
@@ -289,12 +295,13 @@ def train_job(tokens, sentence_ends, sample_ints, use_sample, syn0, syn1neg, syn
                 for j in range(j0, j1):
                     if j == i:
                         continue
-                    r1 = at0[kept[j]]
+                    ctx = kept[j]
                     for k in range(size):
-                        neu1[0, k] += syn0[r1, k]
+                        neu1[0, k] += syn0[ctx, k]
                     count += 1
                 if count == 0:
                     continue
+                pairs += count
                 inv = np.float32(1.0) / np.float32(count)
                 if cbow_mean:
                     for k in range(size):
@@ -316,11 +323,9 @@ def train_job(tokens, sentence_ends, sample_ints, use_sample, syn0, syn1neg, syn
                         continue
                     ctx = kept[j]
                     lf = lockf[ctx % n_lockf]
-                    r1 = at0[ctx]
                     for k in range(size):
-                        syn0[r1, k] += lf * work[0, k]
+                        syn0[ctx, k] += lf * work[0, k]
         start = end
-    own_rows_publish(syn0, own0)
     own_rows_publish(syn1neg, own1neg)
     own_rows_publish(syn1, own1)
     return n
@@ -358,15 +363,16 @@ def make_examples(tokens, sentence_ends, sample_ints, use_sample, window, shrink
 def own_rows(at, hot, size):
     """A thread's copies of some rows of a shared matrix, as the kernels take them:
     ``(at, hot, base)``. ``at[i]`` (int32) is the matrix row where the thread reads and
-    writes row ``i`` (``i`` itself, or the row of its copy); ``hot`` (int32) lists the copied
-    rows; ``base`` holds their values at the latest take or publish."""
+    writes row ``i`` (``i`` itself, or the row of its copy; ``at`` empty: every row in
+    place); ``hot`` (int32) lists the copied rows; ``base`` holds their values at the latest
+    take or publish."""
     hot = np.asarray(hot, dtype=np.int32)
     return at, hot, np.zeros((len(hot), size), dtype=np.float32)
 
 
-def no_own_rows(n, size):
-    """Copies of no row: every row of an ``n``-row matrix is used in place."""
-    return own_rows(np.arange(n, dtype=np.int32), (), size)
+def no_own_rows(size):
+    """Copies of no row: every row of a matrix is used in place."""
+    return own_rows(np.zeros(0, dtype=np.int32), (), size)
 
 
 def warm_up():
@@ -382,9 +388,9 @@ def warm_up():
     lens = np.ones(v, dtype=np.int32)
     lockf = np.ones(1, dtype=np.float32)
     loss = np.zeros(1, dtype=np.float64)
-    own = no_own_rows(v, d)
+    own = no_own_rows(d)
     for sg in (0, 1):
-        train_job(tokens, ends, sample, True, syn, syn.copy(), syn.copy(), own, own, own, 2,
+        train_job(tokens, ends, sample, True, syn, syn.copy(), syn.copy(), own, own, 2,
                   keep, alias, points, codes, lens, lockf, sg, 1, 2, 2, True, 1,
                   np.float32(0.025), 1, False, loss)
     make_examples(tokens, ends, sample, True, 2, True, 1)

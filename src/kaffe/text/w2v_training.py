@@ -2,12 +2,12 @@
 words, which ``workers`` threads train on at once with the compiled kernels
 (:mod:`kaffe.text.kernels`), sharing the weights lock-free as word2vec.c and gensim do.
 
-Several workers sharing the weights fight over the rows every job touches: the output rows of
-frequent words (every positive pair of a frequent centre word and most noise draws) and their
-input rows. Each write of such a row moves its cache lines to the writing core, so two workers
-measured 1.1x one (a pure-compute loop: 2.0x). Here each worker keeps its own copy of the
-``OWN_ROWS`` hottest rows of each matrix and adds what it changed in them to the shared rows
-every ``SYNC_WORDS`` words (see :class:`KernelTrainer`).
+Several workers sharing the weights fight over the rows every job writes, above all the
+output rows of frequent words (every positive pair of a frequent centre word and most noise
+draws update them): each write moves the row's cache lines to the writing core, so two workers
+measured 1.1x one (a pure-compute loop: 2.0x). So each worker keeps its own copy of the
+``OWN_ROWS`` hottest output rows and adds what it changed in them to the shared rows after
+every ``SYNC_PAIRS`` training pairs (see :class:`KernelTrainer`).
 """
 import itertools
 import logging
@@ -19,14 +19,14 @@ import numpy as np
 
 from kaffe.text import kernels
 
-logger = logging.getLogger("kaffe.text.word2vec")
+logger = logging.getLogger("kaffe.text.word2vec")  # the messages Word2Vec.train always gave
+
 
 class _Lookup(dict):
     """``key_to_index`` whose misses give -1 (an unknown word), so lookups stay in C."""
 
     def __missing__(self, key):
         return -1
-
 
 
 def job_batches(model, corpus, epoch, total_examples, total_words):
@@ -139,28 +139,32 @@ def _log_progress(epoch, tally, total_examples, total_words, elapsed, alpha):
 
 
 #: with several workers, each keeps its own copy of this many of the hottest rows of each
-#: matrix (``syn0``, ``syn1neg``, ``syn1``) ...
-OWN_ROWS = 512
-#: ... and adds its changes to the shared rows every this many (subsampled) words.
-SYNC_WORDS = 1000
+#: output matrix (``syn1neg``, ``syn1``) ...
+OWN_ROWS = 2048
+#: ... and adds its changes to the shared rows after this many (context word, centre word)
+#: pairs, about 1,000 words with the default window.
+SYNC_PAIRS = 6000
 
 
 class KernelTrainer:
     """Runs jobs through the compiled kernels on ``model.workers`` threads (Hogwild).
 
     With one worker the kernels update the model's arrays in place, as word2vec.c. With
-    several, each worker also keeps a private copy of the ``OWN_ROWS`` hottest rows of each
-    matrix (the frequent words' rows; for hierarchical softmax the inner nodes nearest the
-    root, on most words' paths): it trains on its copies and, every ``SYNC_WORDS`` words and
-    at the end of a job, adds what it changed (copy minus the copy's starting value) to the
-    shared rows and restarts its copies from the sum. A hot row thus moves by every worker's
-    updates, like under Hogwild, but seen by the other workers up to ``SYNC_WORDS`` words
-    late instead of at once (Hogwild's staleness, made longer and bounded); in exchange the
-    cache lines of hot rows stop moving between cores at every update.
+    several, each worker also keeps a private copy of the ``OWN_ROWS`` hottest rows of the
+    output layer (``syn1neg``: the frequent words' rows, which every positive pair of a
+    frequent centre word and most noise draws update; ``syn1``: the Huffman inner nodes
+    nearest the root, on most words' paths). It trains on its copies and, after every
+    ``SYNC_PAIRS`` (context, centre) pairs and at the end of a job, adds what it changed (copy minus the
+    copy's value at the last publish) to the shared rows and restarts its copies from the
+    sum. A hot row thus moves by every worker's updates, as under Hogwild, but a worker sees
+    the others' updates up to ``SYNC_PAIRS`` pairs late instead of at once (Hogwild's
+    staleness, made longer and bounded). In exchange the cache lines of hot rows stop moving
+    between cores at every update: on 2 cores two workers measured 1.1x one worker without
+    this; the input rows (``syn0``) contend far less and stay shared.
 
     The copies live below the ``n`` shared rows in one buffer per matrix (the model's
-    array becomes the buffer's first ``n`` rows while training), so the kernels address every
-    row of a matrix by index, ``at[word]``: the word's shared row or the worker's copy.
+    array is the buffer's first ``n`` rows while training), so the kernels address every
+    row by index, ``at[word]``: the word's shared row or the worker's copy.
     """
 
     def __init__(self, model):
@@ -188,60 +192,51 @@ class KernelTrainer:
         self.use_sample = bool(m.sample)
         self.lock = threading.Lock()
         counts = np.asarray(m.wv.expandos["count"], dtype=np.float64)
-        heat = {"syn0": counts, "syn1neg": counts}
-        if m.hs:
-            heat["syn1"] = _node_traffic(counts, self.points, self.code_lens)
         n_own = OWN_ROWS if self.threads > 1 else 0
-        self.matrices = {}  # name -> (buffer the kernels use, [own rows of each worker slot])
-        for name, enabled in (("syn0", True), ("syn1neg", m.negative), ("syn1", m.hs)):
+        self.outputs = {}  # name -> (buffer the kernels use, [own rows of each worker slot])
+        for name, enabled in (("syn1neg", m.negative), ("syn1", m.hs)):
             if not enabled:
-                self.matrices[name] = (dummy2, [kernels.no_own_rows(1, 1)] * self.threads)
+                self.outputs[name] = (dummy2, [kernels.no_own_rows(1)] * self.threads)
                 continue
-            shared = self._get(name)
-            buffer, owns = _with_own_rows(shared, heat[name], n_own, self.threads)
-            if buffer is not shared:
-                self._set(name, buffer[:len(shared)])
-            self.matrices[name] = (buffer, owns)
+            heat = counts if name == "syn1neg" else node_traffic(counts, self.points,
+                                                                 self.code_lens)
+            shared = getattr(m, name)
+            buffer, owns = _with_own_rows(shared, heat, n_own, self.threads)
+            setattr(m, name, buffer[:len(shared)])
+            self.outputs[name] = (buffer, owns)
         self.free_slots = list(range(self.threads))
 
-    def _get(self, name):
-        return self.model.wv.vectors if name == "syn0" else getattr(self.model, name)
-
-    def _set(self, name, array):
-        if name == "syn0":
-            self.model.wv.vectors = array
-        else:
-            setattr(self.model, name, array)
-
     def thread_state(self):
-        """A worker's loss accumulator and its own rows (a free slot of copies)."""
+        """A worker's loss accumulator and its own rows (a free slot of copies, taken now)."""
         with self.lock:
             slot = self.free_slots.pop()
-        own = tuple(owns[slot] for _, owns in self.matrices.values())
-        return slot, np.zeros(1, dtype=np.float64), own
+        for buffer, owns in self.outputs.values():
+            kernels.own_rows_take(buffer, owns[slot])
+        return slot, np.zeros(1, dtype=np.float64)
 
     def train_job(self, state, tokens, ends, alpha, seed):
         m = self.model
-        _, loss, (own0, own1neg, own1) = state
-        syn0, syn1neg, syn1 = (buffer for buffer, _ in self.matrices.values())
+        slot, loss = state
+        (syn1neg, owns1neg), (syn1, owns1) = self.outputs.values()
         return kernels.train_job(
-            tokens, ends, self.sample_ints, self.use_sample, syn0, syn1neg, syn1, own0, own1neg,
-            own1, SYNC_WORDS, self.noise_keep, self.noise_alias, self.points, self.codes,
-            self.code_lens, m.wv.vectors_lockf, m.sg, m.hs, m.negative, m.window,
-            m.shrink_windows, m.cbow_mean, alpha, seed, m.compute_loss, loss)
+            tokens, ends, self.sample_ints, self.use_sample, m.wv.vectors, syn1neg, syn1,
+            owns1neg[slot], owns1[slot], SYNC_PAIRS, self.noise_keep, self.noise_alias,
+            self.points, self.codes, self.code_lens, m.wv.vectors_lockf, m.sg, m.hs,
+            m.negative, m.window, m.shrink_windows, m.cbow_mean, alpha, seed, m.compute_loss,
+            loss)
 
     def thread_done(self, state):
-        slot, loss, _ = state
+        slot, loss = state
         with self.lock:
             self.model.running_training_loss += float(loss[0])
             self.free_slots.append(slot)
 
     def finish(self):
         """Give the model plain arrays again (not views of the buffers with the copies)."""
-        for name, (buffer, _) in self.matrices.items():
-            shared = self._get(name)
+        for name, (buffer, _) in self.outputs.items():
+            shared = getattr(self.model, name)
             if shared is not None and shared.base is buffer:
-                self._set(name, np.array(shared))
+                setattr(self.model, name, np.array(shared))
 
 
 def _with_own_rows(shared, heat, n_own, n_slots):
@@ -251,7 +246,7 @@ def _with_own_rows(shared, heat, n_own, n_slots):
     n, size = shared.shape
     n_own = min(n_own, n)
     if n_own == 0:
-        return shared, [kernels.no_own_rows(n, size)] * n_slots
+        return shared, [kernels.no_own_rows(size)] * n_slots
     hot = np.argsort(-heat, kind="stable")[:n_own].astype(np.int32)
     buffer = np.zeros((n + 1 + n_slots * (n_own + 1), size), dtype=np.float32)
     buffer[:n] = shared
@@ -263,7 +258,7 @@ def _with_own_rows(shared, heat, n_own, n_slots):
     return buffer, owns
 
 
-def _node_traffic(counts, points, code_lens):
+def node_traffic(counts, points, code_lens):
     """How often each hierarchical-softmax inner node is trained: the summed counts of the
     words whose Huffman path passes through it."""
     on_path = np.arange(points.shape[1])[None, :] < code_lens[:, None]
