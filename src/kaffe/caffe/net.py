@@ -22,6 +22,7 @@ from torch.nn.utils import parametrize
 
 import kaffe.caffe.builders as _layers_pkg
 from kaffe.caffe import blobs as _blobs
+from kaffe.caffe import fusion as _fusion
 from kaffe.caffe import device as _device
 from kaffe.caffe import synced as _synced
 from kaffe.caffe import net_weights as _weights
@@ -287,6 +288,11 @@ class Net:
         self._diff_outputs = [n for n in self._outputs if self._runs_backward[producer[n]]]
         self._tensors, self._first, self._io = {}, {}, {}
         self._graph = False
+        # no layer runs backward (a deploy net: no loss, no force_backward): Caffe's backward
+        # does nothing, so forward() records no autograd graph and may fuse in-place chains
+        self._inference_only = not any(self._runs_backward)
+        self._chains = (_fusion.find_conv_chains(self._specs, self._layer_modules)
+                        if self._inference_only else {})
 
     def _consumed_at_end(self):
         available = set()
@@ -397,7 +403,11 @@ class Net:
                                  f"*shape) and net.reshape() first.")
             self.blobs[name].data[...] = value
         first, last = self._index(start, 0), self._index(end, len(self.layers) - 1)
-        self._run(first, last)
+        if self._inference_only:
+            with torch.no_grad():
+                self._run(first, last, chains=self._chains)
+        else:
+            self._run(first, last)
         names = list(self._specs[last][0].top) if end is not None else self.outputs
         names += [b for b in (blobs or []) if b not in names]
         return {n: self.blobs[n].data for n in names}
@@ -471,7 +481,10 @@ class Net:
         for name, t in self._tensors.items():
             self.blobs[name]._store(t, borrow=_storage(t) not in param_memory)
 
-    def _run(self, first, last, store=True):
+    def _run(self, first, last, store=True, chains=None):
+        """Layers ``first..last``; ``chains`` (no autograd only): convolutions whose in-place
+        followers run fused with them (see :mod:`kaffe.caffe.fusion`) where the whole chain is
+        in the range, so the blob ends as Caffe leaves it."""
         # the last run's tensors are let go now, not after this run: their memory is then
         # free for this run's tops (warm in cache, no fresh pages to fault in)
         tensors = self._tensors = {}
@@ -481,9 +494,15 @@ class Net:
         # a top may be kept without a copy unless it is a parameter's memory (the solver
         # updates that in place)
         param_memory = {_storage(p) for p in self.module.parameters()} if store else ()
+        skip_to = -1
         for i in range(first, last + 1):
+            if i <= skip_to:
+                continue
             lp, weights = self._specs[i]
             layer = self._layer_modules[i]
+            chain = chains.get(i) if chains else None
+            if chain is not None and chain.last > last:
+                chain = None
             if getattr(layer, "net_input", False):
                 for top in lp.top:
                     tensors[top] = self._leaf(top)
@@ -498,7 +517,10 @@ class Net:
                 if lp.propagate_down and not lp.propagate_down[j]:
                     t = t.detach()
                 bottoms.append(t)
-            tops = layer(*bottoms)
+            if chain is not None:
+                tops, skip_to = [chain(*bottoms)], chain.last
+            else:
+                tops = layer(*bottoms)
             if len(tops) != len(lp.top):
                 raise RuntimeError(f"Layer '{lp.name}' ({lp.type}) returned {len(tops)} tops; "
                                    f"the net expects {len(lp.top)}.")

@@ -1,0 +1,116 @@
+"""Inference fusion of Convolution -> BatchNorm -> Scale -> ReLU (all in place on the conv top):
+the fused forward of a deploy net (no layer runs backward) leaves every blob as real Caffe
+does, follows writes into ``net.params`` (fresh ones and through kept numpy views) on the next
+forward, and runs unfused where a forward stops inside the chain.
+
+Oracle: real Caffe's ``layers/batchnorm_scale`` (BatchNorm with global statistics, eps 1e-3,
+then Scale with bias, on recorded data). A 1x1 convolution with identity weights in front
+hands the data through exactly, so the chain's Caffe value is ``max(out, 0)`` of that oracle.
+"""
+import os
+
+import numpy as np
+import pytest
+
+import kaffe.caffe as caffe
+from kaffe.caffe import parse_net_param
+
+REF = "/work/shared/reference"
+if not os.path.isdir(REF):
+    REF = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "shared",
+                                       "reference"))
+pytestmark = pytest.mark.skipif(not os.path.isdir(REF), reason="shared/reference (real-Caffe "
+                                                               "oracles) is absent")
+
+CHAIN = """
+name: "chain"
+layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 2 dim: 4 dim: 3 dim: 3 } } }
+layer { name: "conv" type: "Convolution" bottom: "data" top: "conv"
+        convolution_param { num_output: 4 kernel_size: 1 bias_term: false } }
+layer { name: "bn" type: "BatchNorm" bottom: "conv" top: "conv"
+        batch_norm_param { use_global_stats: true eps: 0.001 } }
+layer { name: "scale" type: "Scale" bottom: "conv" top: "conv" scale_param { bias_term: true } }
+layer { name: "relu" type: "ReLU" bottom: "conv" top: "conv" }
+layer { name: "pool" type: "Pooling" bottom: "conv" top: "pool"
+        pooling_param { pool: MAX kernel_size: 3 } }
+"""
+
+
+def _oracle():
+    return dict(np.load(os.path.join(REF, "layers", "batchnorm_scale.npz")))
+
+
+def _net(force_backward=False):
+    text = CHAIN + ("force_backward: true\n" if force_backward else "")
+    net = caffe.Net(parse_net_param(text), caffe.TEST)
+    ref = _oracle()
+    net.params["conv"][0].data[...] = np.eye(4, dtype=np.float32)[:, :, None, None]
+    for i in range(3):
+        net.params["bn"][i].data[...] = ref[f"param__bn__{i}"]
+    for i in range(2):
+        net.params["scale"][i].data[...] = ref[f"param__scale__{i}"]
+    return net, ref
+
+
+def test_chain_is_found_and_fused_output_matches_real_caffe():
+    net, ref = _net()
+    assert net._inference_only and list(net._chains) == [1]
+    chain = net._chains[1]
+    assert (chain.bn, chain.scale, chain.relu) != (None, None, None) and chain.last == 4
+    out = net.forward(data=ref["data__data"])
+    expect = np.maximum(ref["data__out"], 0)
+    np.testing.assert_allclose(net.blobs["conv"].data, expect, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out["pool"], expect.max(axis=(2, 3), keepdims=True), rtol=1e-5,
+                               atol=1e-6)
+
+
+def test_fused_equals_unfused_and_training_nets_keep_autograd():
+    fused, ref = _net()
+    plain, _ = _net(force_backward=True)   # a layer runs backward: no fusion, autograd kept
+    assert not plain._inference_only and not plain._chains
+    a = fused.forward(data=ref["data__data"])["pool"].copy()
+    b = plain.forward(data=ref["data__data"])["pool"].copy()
+    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(fused.blobs["conv"].data, plain.blobs["conv"].data, rtol=1e-6,
+                               atol=1e-7)
+    plain.blobs["pool"].diff[...] = 1.0
+    plain.backward()
+    assert np.abs(plain.blobs["data"].diff).sum() > 0
+
+
+def test_param_writes_after_a_forward_change_the_next_forward():
+    net, ref = _net()
+    kept_mean = net.params["bn"][0].data   # a numpy view kept across forwards
+    net.forward(data=ref["data__data"])
+    # new Scale factors and bias, through fresh views: Caffe's BN output times the new affine
+    new_scale = np.array([2.0, -1.0, 0.5, 3.0], np.float32)
+    new_bias = np.array([0.1, 0.2, -0.3, 0.0], np.float32)
+    net.params["scale"][0].data[...] = new_scale
+    net.params["scale"][1].data[...] = new_bias
+    net.forward(data=ref["data__data"])
+    expect = np.maximum(ref["data__bn"] * new_scale[:, None, None] + new_bias[:, None, None], 0)
+    np.testing.assert_allclose(net.blobs["conv"].data, expect, rtol=1e-5, atol=1e-6)
+    # the BatchNorm mean through the view taken before the first forward
+    s = ref["param__bn__2"][0]
+    factor = 0.0 if s == 0 else 1.0 / s
+    kept_mean += 0.5 / factor if factor else 0.0   # the mean statistic moves by +0.5
+    net.forward(data=ref["data__data"])
+    var = ref["param__bn__1"] * factor
+    shifted = ref["data__bn"] - 0.5 / np.sqrt(var + 1e-3)[:, None, None]
+    expect = np.maximum(shifted * new_scale[:, None, None] + new_bias[:, None, None], 0)
+    np.testing.assert_allclose(net.blobs["conv"].data, expect, rtol=1e-4, atol=1e-5)
+    # and the convolution's weights (doubling them doubles BN's input)
+    net.params["conv"][0].data[...] *= 2
+    net.forward(data=ref["data__data"] / 2)
+    np.testing.assert_allclose(net.blobs["conv"].data, expect, rtol=1e-4, atol=1e-5)
+
+
+def test_forward_stopping_inside_the_chain_leaves_caffes_intermediate_value():
+    net, ref = _net()
+    out = net.forward(data=ref["data__data"], end="bn")
+    np.testing.assert_allclose(out["conv"], ref["data__bn"], rtol=1e-5, atol=1e-6)
+    net.forward(start="scale", end="scale")   # Scale alone, on the blob as it stands
+    np.testing.assert_allclose(net.blobs["conv"].data, ref["data__out"], rtol=1e-5, atol=1e-6)
+    net.forward(start="conv")   # the whole chain again, fused
+    np.testing.assert_allclose(net.blobs["conv"].data, np.maximum(ref["data__out"], 0),
+                               rtol=1e-5, atol=1e-6)
