@@ -205,3 +205,22 @@ def test_tf_name_scope_is_accepted(tmp_path, capsys):
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "SCOPE augmentation 3.0" in captured.out
+
+
+def test_constant_initializer_takes_a_pretrained_matrix_as_keras_does():
+    """pretrained_word_embeddings.py: Embedding(..., embeddings_initializer=Constant(matrix))."""
+    import keras
+    import kaffe
+    matrix = np.random.default_rng(3).normal(size=(7, 4)).astype("float32")
+    ids = np.array([[1, 6, 0], [3, 3, 2]])
+    ours = kaffe.layers.Embedding(7, 4, embeddings_initializer=kaffe.initializers.Constant(matrix))
+    theirs = keras.layers.Embedding(7, 4, embeddings_initializer=keras.initializers.Constant(matrix))
+    import torch
+    np.testing.assert_array_equal(ours(torch.tensor(ids)).detach().numpy(),
+                                  keras.ops.convert_to_numpy(theirs(ids)))
+    config = kaffe.initializers.Constant(matrix).get_config()
+    assert config == keras.initializers.Constant(matrix).get_config()
+    np.testing.assert_array_equal(kaffe.initializers.Constant(**config)((7, 4)).numpy(), matrix)
+    assert kaffe.initializers.Constant(0.5).get_config() == {"value": 0.5}
+    with pytest.raises(ValueError, match=r"shape \(7, 4\) cannot fill a weight of shape \(5, 4\)"):
+        kaffe.initializers.Constant(matrix)((5, 4))

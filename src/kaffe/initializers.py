@@ -6,6 +6,7 @@ counted from that shape the way Keras counts them, so scales match Keras's.
 """
 import math
 
+import numpy as np
 import torch
 
 
@@ -60,14 +61,31 @@ class Ones(Initializer):
 
 
 class Constant(Initializer):
+    """A scalar, or an array broadcast to the weight's shape (Keras 2 programs pass a whole
+    pretrained matrix: ``Embedding(..., embeddings_initializer=Constant(embedding_matrix))``)."""
+
     def __init__(self, value=0.0):
+        if isinstance(value, dict) and value.get("class_name") == "__numpy__":
+            value = np.asarray(value["config"]["value"], dtype=value["config"]["dtype"])
         self.value = value
 
     def __call__(self, shape, dtype=torch.float32):
-        return torch.full(shape, float(self.value), dtype=dtype)
+        if np.ndim(self.value) == 0:
+            return torch.full(shape, float(self.value), dtype=dtype)
+        value = torch.as_tensor(np.asarray(self.value), dtype=dtype)
+        try:
+            return value.broadcast_to(tuple(shape)).clone()
+        except RuntimeError as error:
+            raise ValueError(f"Constant initializer: a value of shape {tuple(value.shape)} cannot "
+                             f"fill a weight of shape {tuple(shape)}; pass an array of that "
+                             "shape (or one that broadcasts to it).") from error
 
     def get_config(self):
-        return {"value": self.value}
+        if np.ndim(self.value) == 0:
+            return {"value": self.value}
+        array = np.asarray(self.value)   # Keras 3 writes arrays in a config this way
+        return {"value": {"class_name": "__numpy__",
+                          "config": {"value": array.tolist(), "dtype": str(array.dtype)}}}
 
 
 class RandomUniform(_Seeded):
