@@ -9,8 +9,8 @@ The beam search keeps, per sequence, ``beam_width`` label prefixes each with two
 emitted a label / last emitted a blank), extends every prefix by every class per step, merges
 equal prefixes in log space and keeps the best ``beam_width``; all sequences of the batch at
 once, one loop over time steps. Equal prefixes are found by sorting packed integer keys of
-the rows (exact, no hashing), so among exactly tied scores the order is the lexicographic one of Keras's JAX backend (Keras's
-torch backend orders ties by a hash instead).
+the rows (exact, no hashing), so among exactly tied scores the order is the lexicographic one
+of Keras's JAX backend (Keras's torch backend orders ties by a hash instead).
 """
 import torch
 import torch.nn.functional as F
