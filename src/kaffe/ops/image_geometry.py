@@ -166,7 +166,8 @@ def affine_transform(images, transform, interpolation="bilinear", fill_mode="con
                      fill_value=0, data_format=None):
     """Warp by ``transform`` rows ``[a0, a1, a2, b0, b1, b2, c0, c1]``, which map each output
     point (x, y) to the input point ((a0 x + a1 y + a2) / k, (b0 x + b1 y + b2) / k) with
-    k = c0 x + c1 y + 1 (Keras's torch backend documents c0, c1 as 0; they are 0 in practice)."""
+    k = c0 x + c1 y + 1, as TensorFlow does (Keras documents c0, c1 as taken for 0 on its other
+    backends; Keras's own image layers always pass 0)."""
     name = "image.affine_transform"
     _check_choice(name, "interpolation", interpolation, _ORDERS)
     _check_choice(name, "fill_mode", fill_mode, _INDEX_FIXERS)
