@@ -5,6 +5,7 @@ import builtins
 import numpy as np
 import torch
 
+from kaffe.ops.int_dtypes import from_python_ints, index_result
 from kaffe.ops.registry import (as_dtype, axis_tuple, float_tensor, float_tensors, op, tensor,
                                 tensors)
 
@@ -162,7 +163,7 @@ def append(x1, x2, axis=None):
 
 @op("Stack")
 def stack(x, axis=0):
-    return torch.stack(_promoted(tensors(*x)), dim=axis)
+    return from_python_ints(list(x), torch.stack(_promoted(tensors(*x)), dim=axis))
 
 
 @op("Hstack")
@@ -284,7 +285,7 @@ def where(condition, x1=None, x2=None):
 
 @op("Nonzero", dynamic=True)
 def nonzero(x):
-    return tuple(torch.nonzero(tensor(x), as_tuple=True))
+    return index_result(tuple(torch.nonzero(tensor(x), as_tuple=True)))
 
 
 @op("Select", call=3)
@@ -432,8 +433,8 @@ def sort(x, axis=-1):
 def argsort(x, axis=-1):
     x = tensor(x)
     if axis is None:
-        return torch.argsort(x.reshape(-1), stable=True)
-    return torch.argsort(x, dim=axis, stable=True)
+        return index_result(torch.argsort(x.reshape(-1), stable=True))
+    return index_result(torch.argsort(x, dim=axis, stable=True))
 
 
 @op("Argpartition")
@@ -444,13 +445,13 @@ def argpartition(x, kth, axis=-1):
 @op("SearchSorted", call=2)
 def searchsorted(sorted_sequence, values, side="left"):
     seq, values = tensors(sorted_sequence, values)
-    return torch.searchsorted(seq, values.to(seq.dtype), right=(side == "right"))
+    return index_result(torch.searchsorted(seq, values.to(seq.dtype), right=(side == "right")))
 
 
 @op("Digitize", call=2)
 def digitize(x, bins):
     x, bins = tensors(x, bins)
-    return torch.bucketize(x, bins.to(x.dtype), right=True)
+    return index_result(torch.bucketize(x, bins.to(x.dtype), right=True))
 
 
 @op("Unique", dynamic=True)
@@ -476,12 +477,15 @@ def unique(x, sorted=True, return_index=False, return_inverse=False, return_coun
 
 @op("Bincount", dynamic=True)
 def bincount(x, weights=None, minlength=0, sparse=False):
-    x = tensor(x).long()
+    x = tensor(x)
     w = None if weights is None else tensor(weights, device=x.device)
+    # Keras's dtype: int32 counts, or the weights' and x's promoted dtype
+    dtype = torch.int32 if w is None else torch.promote_types(x.dtype, w.dtype)
+    x = x.long()
     if x.dim() == 2:
         return torch.stack([torch.bincount(row, None if w is None else w[i], minlength)
-                            for i, row in enumerate(x)])
-    return torch.bincount(x, w, minlength)
+                            for i, row in enumerate(x)]).to(dtype)
+    return torch.bincount(x, w, minlength).to(dtype)
 
 
 @op("Histogram", dynamic=True)
@@ -580,16 +584,6 @@ def view(x, dtype=None):
 
 
 # ---------------------------------------------------------------------------------- creation
-def _creation_dtype(dtype, fill_value=None):
-    if dtype is not None:
-        return as_dtype(dtype)
-    if isinstance(fill_value, bool):
-        return torch.bool
-    if isinstance(fill_value, int):
-        return torch.int64
-    return torch.float32
-
-
 def _shape(shape):
     return (shape,) if isinstance(shape, int) else tuple(int(d) for d in shape)
 
@@ -614,7 +608,9 @@ def full(shape, fill_value, dtype=None):
     if isinstance(fill_value, torch.Tensor) or isinstance(fill_value, np.ndarray):
         value = tensor(fill_value, dtype=as_dtype(dtype))
         return torch.broadcast_to(value, _shape(shape)).clone()
-    return torch.full(_shape(shape), fill_value, dtype=_creation_dtype(dtype, fill_value))
+    # Keras's full: floatx unless a dtype is given, whatever the Python fill value
+    return torch.full(_shape(shape), fill_value,
+                      dtype=torch.float32 if dtype is None else as_dtype(dtype))
 
 
 def _like(x, dtype):
@@ -675,7 +671,7 @@ def arange(start, stop=None, step=None, dtype=None):
     if dtype is None:
         floating = any(isinstance(v, float) or (isinstance(v, torch.Tensor)
                                                  and v.is_floating_point()) for v in values)
-        dtype = torch.float32 if floating else torch.int64
+        dtype = torch.float32 if floating else torch.int32  # Keras's, whatever the ints
     values = [v.item() if isinstance(v, torch.Tensor) else v for v in values]
     return torch.arange(*values, dtype=as_dtype(dtype))
 
@@ -711,7 +707,7 @@ def geomspace(start, stop, num=50, endpoint=True, dtype=None, axis=0):
 
 @op("Array")
 def array(x, dtype=None):
-    return tensor(x, dtype=as_dtype(dtype))
+    return from_python_ints(x, tensor(x, dtype=as_dtype(dtype)), dtype)
 
 
 def _window(fn, x, **kwargs):

@@ -8,6 +8,7 @@ import torch
 
 from kaffe.engine.keras_tensor import KerasTensor
 from kaffe.engine.operation import dtype_name
+from kaffe.ops.int_dtypes import from_python_ints
 from kaffe.ops.registry import as_dtype, op, tensor, tensors
 
 
@@ -28,7 +29,8 @@ def saturate_cast(x, dtype):
 
 @op("ConvertToTensor", module="core")
 def convert_to_tensor(x, dtype=None, sparse=None, ragged=None):
-    return tensor(x, dtype=as_dtype(dtype))
+    """Python ints become int32 (Keras's), numpy arrays and tensors keep their dtype."""
+    return from_python_ints(x, tensor(x, dtype=as_dtype(dtype)), dtype)
 
 
 def convert_to_numpy(x):

@@ -1,6 +1,7 @@
 """Reductions and scans of ``keras.ops.numpy`` (sum, mean, max, argmax, var, cumsum, ...)."""
 import torch
 
+from kaffe.ops.int_dtypes import cumulative_dtype, index_result, reduction_dtype
 from kaffe.ops.registry import as_dtype, axis_tuple, float_tensor, op, tensor
 
 
@@ -21,9 +22,12 @@ def _dims(x, axis):
 @op("Sum")
 def sum(x, axis=None, keepdims=False):
     x = tensor(x)
-    if x.dtype == torch.bool:
-        x = x.to(torch.int64)
-    return torch.sum(x, dim=_dims(x, axis), keepdim=keepdims) if x.dim() else x
+    if x.is_floating_point() or x.is_complex():
+        return torch.sum(x, dim=_dims(x, axis), keepdim=keepdims) if x.dim() else x
+    dtype = reduction_dtype(x.dtype)  # Keras's: int32 stays int32 (torch would give int64)
+    if not x.dim():
+        return x.to(dtype)
+    return torch.sum(x, dim=_dims(x, axis), keepdim=keepdims, dtype=dtype)
 
 
 @op("Mean")
@@ -61,9 +65,9 @@ def amin(x, axis=None, keepdims=False):
 @op("Prod")
 def prod(x, axis=None, keepdims=False, dtype=None):
     x = tensor(x, dtype=as_dtype(dtype))
-    if x.dtype == torch.bool:
-        x = x.to(torch.int64)
-    return _reduce(lambda t, a, k: torch.prod(t, dim=a, keepdim=k), x, axis, keepdims)
+    out_dtype = reduction_dtype(x.dtype)
+    return _reduce(lambda t, a, k: torch.prod(t, dim=a, keepdim=k, dtype=out_dtype), x, axis,
+                   keepdims)
 
 
 @op("All")
@@ -101,8 +105,8 @@ def _arg(fn, x, axis, keepdims):
     x = tensor(x)
     if axis is None:
         result = fn(x.reshape(-1), dim=0)
-        return result.reshape([1] * x.dim()) if keepdims else result
-    return fn(x, dim=axis, keepdim=keepdims)
+        return index_result(result.reshape([1] * x.dim()) if keepdims else result)
+    return index_result(fn(x, dim=axis, keepdim=keepdims))
 
 
 @op("Argmax")
@@ -159,7 +163,8 @@ def percentile(x, q, axis=None, method="linear", keepdims=False):
 @op("CountNonzero")
 def count_nonzero(x, axis=None):
     x = tensor(x)
-    return torch.count_nonzero(x, dim=None if axis is None else axis_tuple(axis, x.dim()))
+    return index_result(torch.count_nonzero(
+        x, dim=None if axis is None else axis_tuple(axis, x.dim())))
 
 
 @op("Average", call=("x", "weights"))
@@ -179,11 +184,10 @@ def average(x, axis=None, weights=None):
 
 def _cumulative(fn, x, axis, dtype):
     x = tensor(x, dtype=as_dtype(dtype))
-    if x.dtype == torch.bool:
-        x = x.to(torch.int64)
+    out_dtype = cumulative_dtype(x.dtype)  # Keras's: the input's own (torch: ints -> int64)
     if axis is None:
-        return fn(x.reshape(-1), dim=0)
-    return fn(x, dim=axis)
+        return fn(x.reshape(-1), dim=0, dtype=out_dtype)
+    return fn(x, dim=axis, dtype=out_dtype)
 
 
 @op("Cumsum")
