@@ -184,3 +184,14 @@ def test_bad_arguments_name_the_op_and_the_value():
         ops.image.elastic_transform(IMAGES[0, :, :, 0])
     with pytest.raises(kaffe.engine.operation.OpError, match="affine_transform"):
         ops.image.affine_transform(kaffe.Input((9, 10, 3)), np.zeros((3, 8)))
+
+
+def test_affine_transform_projective_terms_act_as_tensorflow_documents():
+    """c0, c1 divide as TensorFlow's transform does: the homography that Keras's
+    perspective_transform solves, given as affine_transform rows, warps the same way."""
+    from kaffe.ops.image_geometry import homography
+    rows = homography(torch.as_tensor(START), torch.as_tensor(END))
+    assert float(rows[:, 6:].abs().max()) > 1e-3  # a truly projective case
+    close(ops.image.affine_transform(IMAGES, rows, fill_value=0.3),
+          keras.ops.image.perspective_transform(IMAGES, START, END, fill_value=0.3),
+          rtol=1e-4, atol=1e-4)
