@@ -338,3 +338,25 @@ def test_kaffe_time_and_test_take_gpu_and_fall_back_without_cuda(monkeypatch):
     assert code == 0 and "Use CPU." in out and "Average Forward pass" in out
     code, out = run_kaffe("time", "-model", deploy, "-gpu", "0,1")
     assert code == 1 and "kaffe time times one device" in out
+
+
+def test_views_taken_before_an_update_show_its_result(tmp_path, monkeypatch):
+    """BVLC's test_apply_update / test_clear_param_diffs on the device: numpy views Python took
+    just before ``apply_update`` or ``clear_param_diffs`` show the result (one copy each)."""
+    (tmp_path / "net.prototxt").write_text(WITH_LOSS)
+    (tmp_path / "solver.prototxt").write_text(
+        f'net: "{tmp_path / "net.prototxt"}" base_lr: 0.01 lr_policy: "fixed" max_iter: 1')
+    monkeypatch.setenv("KAFFE_CAFFE_STAND_IN", "1")   # every net "on the device"
+    solver = caffe.get_solver(str(tmp_path / "solver.prototxt"))
+    assert solver.net._device == torch.device("cpu")
+    data = solver.net.params["ip"][0].data
+    data[...] = 0
+    solver.net.params["ip"][0].diff[...] = 1
+    solver.apply_update()
+    np.testing.assert_allclose(data, np.full(data.shape, -0.01, np.float32), atol=1e-7)
+    solver.net.forward()
+    solver.net.backward()
+    diff = solver.net.params["ip"][0].diff
+    assert np.abs(diff).max() > 0
+    solver.net.clear_param_diffs()
+    assert not diff.any()

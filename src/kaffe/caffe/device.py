@@ -9,9 +9,12 @@ no copies, no extra work per layer.
 
 Tests prove the bookkeeping without a GPU: inside :func:`cpu_stand_in` the CPU plays the device
 (blobs and parameters get separate host copies, every copy is counted), so a "device" net can be
-compared with a host net on the same machine.
+compared with a host net on the same machine. ``KAFFE_CAFFE_STAND_IN=1`` in the environment does
+the same for every net of a process (to run an outside suite, such as BVLC's pycaffe tests, with
+its nets "on the device").
 """
 import contextlib
+import os
 
 import torch
 
@@ -28,6 +31,8 @@ def compute_device():
     one in tests), or None for the host."""
     if _OVERRIDE:
         return _OVERRIDE[-1]
+    if os.environ.get("KAFFE_CAFFE_STAND_IN") == "1":
+        return torch.device("cpu")
     if _runtime.mode() == "GPU" and torch.cuda.is_available():
         return torch.device("cuda", _runtime.device_id())
     return None

@@ -633,9 +633,10 @@ class Net:
                 p.grad.add_(g)
 
     def clear_param_diffs(self):
-        if _synced.PENDING:
-            _synced.flush_host_writes()
+        touched = _synced.flush_host_writes() if _synced.PENDING else ()
         torch._foreach_zero_([b.parameter.grad for blobs in self.params.values() for b in blobs])
+        if touched:   # views Python took just before see the zeros
+            _synced.refresh(touched)
 
     def reshape(self):
         """Recompute every blob's shape from the input blobs' current shapes."""

@@ -255,9 +255,10 @@ class Solver:
         """pycaffe's ``solver.apply_update()``: one update of the weights from their current
         diffs at the current iteration's learning rate (the iteration count stays)."""
         self.optimizer.iterations = self.iter
-        _synced.flush_host_writes()
+        touched = _synced.flush_host_writes()
         self.optimizer.step()
         _synced.device_written()
+        _synced.refresh(touched)
 
     def share_weights(self, net):
         """pycaffe's ``solver.share_weights(net)``: ``net`` uses the train net's weights."""
@@ -287,8 +288,7 @@ class Solver:
         request = self._requested_action()
         if self.world == 1:
             return request
-        code = torch.tensor([_ACTION_CODES[request]], device=self._params[0].device
-                            if self._params else None)
+        code = torch.tensor([_ACTION_CODES[request]])   # gloo beside NCCL takes CPU tensors
         torch.distributed.all_reduce(code, op=torch.distributed.ReduceOp.MAX)
         return _ACTIONS[int(code)]
 
@@ -379,10 +379,11 @@ class Solver:
         if display:   # the optimizer evaluates the schedule itself; here only for the log
             log.info("Iteration %d, lr = %s", self.iter, _g(self.lr))
         self.optimizer.iterations = self.iter
-        if _synced.PENDING:
-            _synced.flush_host_writes()
+        touched = _synced.flush_host_writes() if _synced.PENDING else ()
         self.optimizer.step()
         _synced.device_written()
+        if touched:
+            _synced.refresh(touched)
         self.iter += 1
 
     def _log_outputs(self, which, outputs):

@@ -19,7 +19,7 @@ writable host view, so the copy is queued in :data:`PENDING` and uploaded by
 import torch
 
 __all__ = ["SyncedTensor", "MirroredTensor", "HOST", "DEVICE", "SYNCED", "PENDING",
-           "flush_host_writes", "device_written"]
+           "flush_host_writes", "refresh", "device_written"]
 
 HOST, DEVICE, SYNCED = "host", "device", "synced"
 
@@ -28,10 +28,11 @@ EPOCH = [0]      # bumped when device memory several nets share changes (a solve
 
 
 def flush_host_writes():
-    """Upload every parameter copy Python was handed since the last flush. Other nets' copies
-    of the same memory (test nets share the train net's) re-read it; these stay fresh."""
+    """Upload every parameter copy Python was handed since the last flush and return those
+    copies. Other nets' copies of the same memory (test nets share the train net's) re-read
+    it; these stay fresh."""
     if not PENDING:
-        return
+        return []
     uploaded = []
     while PENDING:
         mirror = PENDING.pop()
@@ -40,6 +41,15 @@ def flush_host_writes():
     device_written()
     for mirror in uploaded:
         mirror.restamp()
+    return uploaded
+
+
+def refresh(mirrors):
+    """Copy the device values into these host copies' own buffers: the numpy views Python
+    took just before an update or ``clear_param_diffs`` show its result (as pycaffe's do on
+    the CPU), at the cost of one copy each, only for the views Python took."""
+    for mirror in mirrors:
+        mirror.download()
 
 
 def device_written():
@@ -191,6 +201,13 @@ class MirroredTensor:
         self.uploads += 1
         self.dirty = False
         return True
+
+    def download(self):
+        """Bring the host copy (same buffer) up to date now."""
+        device = self.source()
+        self._host.copy_(device.detach())
+        self.downloads += 1
+        self._stamp = self._stamp_of(device)
 
     def restamp(self):
         """The host copy equals the device tensor as it is now."""
