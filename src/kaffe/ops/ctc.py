@@ -9,7 +9,8 @@ The beam search keeps, per sequence, ``beam_width`` label prefixes each with two
 emitted a label / last emitted a blank), extends every prefix by every class per step, merges
 equal prefixes in log space and keeps the best ``beam_width``; all sequences of the batch at
 once, one loop over time steps. Equal prefixes are found by sorting packed integer keys of
-the rows (exact, no hashing), so among exactly tied scores the order is the lexicographic one
+the rows (exact, no hashing; a child's key is its parent's plus the label written, so the
+``beam_width * classes`` children never become rows), so among exactly tied scores the order is the lexicographic one
 of Keras's JAX backend (Keras's torch backend orders ties by a hash instead).
 """
 import torch
@@ -37,79 +38,95 @@ def _greedy(inputs, lengths, merge_repeated, mask_index):
     return decoded.unsqueeze(0), log_prob
 
 
-def _row_keys(paths, classes):
-    """Exact int64 keys of the rows of ``paths`` (labels -1..classes-1): a few columns packed
-    per key, first column most significant, so comparing keys compares rows."""
-    bits = max(1, int(classes).bit_length())
-    per_key = 62 // bits
-    steps = paths.shape[-1]
-    keys = []
-    for start in range(0, steps, per_key):
-        chunk = paths[..., start:start + per_key] + 1
-        shifts = bits * torch.arange(chunk.shape[-1] - 1, -1, -1, device=paths.device)
-        keys.append((chunk << shifts).sum(dim=-1))
-    return torch.stack(keys, dim=-1)  # (batch, n, keys)
+class _Packing:
+    """Exact int64 keys of label rows (labels -1..classes-1): ``per_key`` columns packed per
+    key, first column most significant, so comparing keys compares rows lexicographically."""
+
+    def __init__(self, classes, steps, device):
+        self.bits = max(1, int(classes).bit_length())
+        self.per_key = 62 // self.bits
+        self.count = -(-steps // self.per_key)
+        self.steps = steps
+        self.shifts = self.bits * torch.arange(self.per_key - 1, -1, -1, device=device)
+
+    def keys(self, paths):
+        """(..., steps) rows -> (..., count) keys."""
+        padded = F.pad(paths + 1, (0, self.count * self.per_key - self.steps))
+        chunks = padded.reshape(*paths.shape[:-1], self.count, self.per_key)
+        return (chunks << self.shifts).sum(dim=-1)
+
+    def written(self, position, labels):
+        """What writing ``labels`` into empty cells at ``position`` adds to the keys."""
+        value = (labels + 1) << (self.bits * (self.per_key - 1 - position % self.per_key))
+        added = torch.zeros(*labels.shape, self.count, dtype=labels.dtype, device=labels.device)
+        return added.scatter_(-1, (position // self.per_key)[..., None], value[..., None])
 
 
-def _unique_rows(paths, size, classes):
-    """Per sequence, its distinct rows of ``paths`` (batch, n, steps) in lexicographic order,
-    padded with -1 rows to ``size``; and for each input row the flat index (b * size +
-    position) of its distinct row. A stable sort per packed key, last key first (LSD)."""
-    batch, n, steps = paths.shape
-    keys = _row_keys(paths, classes)
-    order = torch.arange(n, device=paths.device).expand(batch, n)
-    for k in reversed(range(keys.shape[-1])):
-        column = keys[..., k].gather(1, order)
-        order = order.gather(1, column.argsort(dim=1, stable=True))
-    ranked = keys.gather(1, order[..., None].expand_as(keys))
-    new = torch.ones((batch, n), dtype=torch.bool, device=paths.device)
+def _distinct(keys, size, used):
+    """Per sequence, the distinct rows of ``keys`` (batch, n, count; the first ``used`` keys
+    can differ) in lexicographic order: each row's position among them (batch, n), and a
+    row holding each position (batch, size; -1 for positions past the last). Stable sorts,
+    least significant key first."""
+    batch, n, _ = keys.shape
+    order = torch.arange(n, device=keys.device).expand(batch, n)
+    for k in reversed(range(used)):
+        order = order.gather(1, keys[..., k].gather(1, order).argsort(dim=1, stable=True))
+    ranked = keys[..., :used].gather(1, order[..., None].expand(-1, -1, used))
+    new = torch.ones((batch, n), dtype=torch.bool, device=keys.device)
     new[:, 1:] = (ranked[:, 1:] != ranked[:, :-1]).any(dim=-1)
-    position = torch.cumsum(new.long(), dim=1) - 1  # of each sorted row
-    offset = torch.arange(batch, device=paths.device)[:, None] * size
-    slots = torch.empty_like(order).scatter_(1, order, position + offset)
-    table = torch.full((batch * size, steps), _PAD, dtype=paths.dtype, device=paths.device)
-    firsts = (order + torch.arange(batch, device=paths.device)[:, None] * n)[new]
-    table[(position + offset)[new]] = paths.reshape(batch * n, steps)[firsts]
-    return table.reshape(batch, size, steps), slots
+    sorted_position = torch.cumsum(new.long(), dim=1) - 1
+    position = torch.empty_like(order).scatter_(1, order, sorted_position)
+    holder = torch.full((batch, size), -1, dtype=order.dtype, device=keys.device)
+    holder.scatter_(1, sorted_position, order)  # equal rows: any one of them
+    return position, holder
 
 
-def _merge(slots, scores, size):
-    """log(sum(exp(score))) of the rows that share a slot: (batch, size), -inf where empty."""
+def _merge(position, scores, size):
+    """log(sum(exp(score))) of the rows at each position: (batch, size), -inf where none."""
     top = scores.max(dim=1, keepdim=True).values
     top = torch.where(torch.isfinite(top), top, torch.zeros_like(top))
-    total = torch.zeros(scores.shape[0] * size, dtype=scores.dtype, device=scores.device)
-    total.scatter_add_(0, slots.reshape(-1), torch.exp(scores - top).reshape(-1))
-    return torch.log(total.reshape(-1, size)) + top
+    total = torch.zeros((scores.shape[0], size), dtype=scores.dtype, device=scores.device)
+    total.scatter_add_(1, position, torch.exp(scores - top))
+    return torch.log(total) + top
 
 
-def _extend(paths, scores, masked, step_scores, classes, blank):
-    """Every prefix followed by every class (the blank appends nothing, nor does a repeat of
-    the last label unless a blank came between): (batch, rows * classes, ...)."""
+def _rows(paths, holder, chosen):
+    """Rows of ``paths`` at ``holder``'s ``chosen`` positions; all -1 where none."""
+    index = holder.gather(1, chosen)
+    rows = paths.gather(1, index.clamp(min=0)[..., None].expand(-1, -1, paths.shape[2]))
+    return torch.where((index >= 0)[..., None], rows, _PAD)
+
+
+def _step(paths, scores, masked, step_scores, blank, beam_width, packing, used):
+    """One time step: every prefix followed by every class (the blank appends nothing, nor
+    does a repeat of the last label unless a blank came between), equal prefixes merged in
+    log space, the ``beam_width`` best kept as (emit, blank) rows. Children are handled as
+    packed keys; only the kept ones become rows."""
     batch, rows, steps = paths.shape
-    paths = paths.repeat_interleave(classes, dim=1)
-    scores = scores.repeat_interleave(classes, dim=1) + step_scores.repeat(1, rows)
-    was_blank = masked.repeat_interleave(classes, dim=1)
-    end = (paths == _PAD).int().argmax(dim=-1, keepdim=True)  # first free cell
-    last = paths.gather(2, (end - 1).clamp(min=0))[..., 0]
-    last = torch.where(end[..., 0] == 0, _PAD, last)
+    classes = step_scores.shape[1]
+    end = (paths == _PAD).int().argmax(dim=-1)  # first free cell (batch, rows)
+    last = paths.gather(2, (end - 1).clamp(min=0)[..., None])[..., 0]
+    last = torch.where(end == 0, _PAD, last)
     labels = torch.arange(classes, device=paths.device, dtype=paths.dtype)
-    labels = torch.where(labels == blank, _PAD, labels).repeat(rows).expand(batch, -1)
-    is_blank = labels == _PAD
-    labels = torch.where(~was_blank & (last == labels), _PAD, labels)
-    paths = paths.scatter(2, end, labels[..., None])
-    return paths, scores, is_blank
-
-
-def _prune(paths, scores, masked, beam_width, classes):
-    """Merge equal prefixes and keep the ``beam_width`` best, each as (emit, blank) rows."""
-    size = paths.shape[1]
-    unique, slots = _unique_rows(paths, size, classes)
-    minus_inf = torch.full_like(scores, float("-inf"))
-    emit = _merge(slots, torch.where(masked, minus_inf, scores), size)
-    blank = _merge(slots, torch.where(masked, scores, minus_inf), size)
-    best = torch.logaddexp(emit, blank).argsort(dim=1, stable=True)[:, -beam_width:]
-    kept = unique.gather(1, best[..., None].expand(-1, -1, unique.shape[2]))
-    scores = torch.cat([emit.gather(1, best), blank.gather(1, best)], dim=1)
+    labels = torch.where(labels == blank, _PAD, labels).expand(batch, rows, classes)
+    by_blank = (labels == _PAD).reshape(batch, -1)
+    labels = torch.where(~masked[..., None] & (last[..., None] == labels), _PAD, labels)
+    cells = end[..., None].expand_as(labels)
+    keys = packing.keys(paths)[:, :, None] + packing.written(cells, labels)
+    children = (scores[..., None] + step_scores[:, None, :]).reshape(batch, -1)
+    size = rows * classes
+    position, holder = _distinct(keys.reshape(batch, size, -1), size, used)
+    minus_inf = torch.full_like(children, float("-inf"))
+    emit = _merge(position, torch.where(by_blank, minus_inf, children), size)
+    blanks = _merge(position, torch.where(by_blank, children, minus_inf), size)
+    best = torch.logaddexp(emit, blanks).argsort(dim=1, stable=True)[:, -beam_width:]
+    child = holder.gather(1, best)
+    parent = child.clamp(min=0) // classes
+    kept = paths.gather(1, parent[..., None].expand(-1, -1, steps))
+    label = labels.reshape(batch, -1).gather(1, child.clamp(min=0))
+    kept = kept.scatter(2, end.gather(1, parent)[..., None], label[..., None])
+    kept = torch.where((child >= 0)[..., None], kept, _PAD)
+    scores = torch.cat([emit.gather(1, best), blanks.gather(1, best)], dim=1)
     masked = torch.zeros_like(scores, dtype=torch.bool)
     masked[:, beam_width:] = True
     return kept.repeat(1, 2, 1), scores, masked
@@ -120,6 +137,7 @@ def _beam_search(inputs, lengths, beam_width, top_paths, mask_index):
     # classes reversed, so that ascending stable sorts break ties as Keras does
     log_probs = torch.log_softmax(inputs, dim=-1).flip(-1)
     blank = classes - 1 - mask_index
+    packing = _Packing(classes, steps, inputs.device)
     width = 2 * beam_width
     first = min(classes, beam_width)
     top = log_probs[:, 0].argsort(dim=-1, stable=True)[:, -first:]
@@ -130,17 +148,17 @@ def _beam_search(inputs, lengths, beam_width, top_paths, mask_index):
     masked = paths[:, :, 0] == _PAD
     longest = int(lengths.max()) if batch else 0
     for t in range(1, min(longest, steps)):
-        grown = _prune(*_extend(paths, scores, masked, log_probs[:, t], classes, blank),
-                       beam_width, classes)
+        used = t // packing.per_key + 1  # children hold labels in cells 0..t only
+        grown = _step(paths, scores, masked, log_probs[:, t], blank, beam_width, packing, used)
         active = (lengths > t)[:, None]
         paths = torch.where(active[..., None], grown[0], paths)
         scores = torch.where(active, grown[1], scores)
         masked = torch.where(active, grown[2], masked)
     size = 2 * classes * beam_width
-    unique, slots = _unique_rows(paths, size, classes)
-    merged = _merge(slots, scores, size)
+    position, holder = _distinct(packing.keys(paths), size, packing.count)
+    merged = _merge(position, scores, size)
     best = merged.argsort(dim=1, stable=True)[:, -top_paths:].flip(1)
-    decoded = unique.gather(1, best[..., None].expand(-1, -1, steps))
+    decoded = _rows(paths, holder, best)
     decoded = torch.where(decoded == _PAD, _PAD, classes - 1 - decoded)
     return decoded.permute(1, 0, 2), merged.gather(1, best)
 
