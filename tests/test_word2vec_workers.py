@@ -64,7 +64,7 @@ def test_node_traffic_counts_words_on_gensims_huffman_paths(lee):
 def small_copies(monkeypatch):
     """Few copied rows published often, so a small corpus exercises copies, shared rows and
     publishes in the middle of jobs."""
-    monkeypatch.setattr(w2v_training, "OWN_ROWS", 20)
+    monkeypatch.setattr(w2v_training, "OWN_ROWS", {0: 20, 1: 20})
     monkeypatch.setattr(w2v_training, "SYNC_PAIRS", 50)
 
 

@@ -139,8 +139,10 @@ def _log_progress(epoch, tally, total_examples, total_words, elapsed, alpha):
 
 
 #: with several workers, each keeps its own copy of this many of the hottest rows of each
-#: output matrix (``syn1neg``, ``syn1``) ...
-OWN_ROWS = 2048
+#: output matrix (``syn1neg``, ``syn1``), by ``sg``: CBOW updates the output rows once per
+#: centre word, skip-gram once per (context, centre) pair, so fewer of CBOW's rows are
+#: updated often enough between publishes to repay a copy (best measured: 1024 against 2048)
+OWN_ROWS = {1: 2048, 0: 1024}
 #: ... and adds its changes to the shared rows after this many (context word, centre word)
 #: pairs, about 1,000 words with the default window.
 SYNC_PAIRS = 6000
@@ -192,7 +194,7 @@ class KernelTrainer:
         self.use_sample = bool(m.sample)
         self.lock = threading.Lock()
         counts = np.asarray(m.wv.expandos["count"], dtype=np.float64)
-        n_own = OWN_ROWS if self.threads > 1 else 0
+        n_own = OWN_ROWS[1 if m.sg else 0] if self.threads > 1 else 0
         self.outputs = {}  # name -> (buffer the kernels use, [own rows of each worker slot])
         for name, enabled in (("syn1neg", m.negative), ("syn1", m.hs)):
             if not enabled:
