@@ -105,9 +105,10 @@ def test_two_workers_quality_as_gensims_two_workers(hs):
     """Skip-gram: analogy accuracy and WordSim-353 Spearman (points), mean over seeds 1-3, two
     workers each, on the first 40 articles of enwiki_excerpt. Two workers are not
     deterministic in either library (thread timing): a seed's Spearman varies by about a
-    point from run to run, so the means may differ by 2.5 points (test_word2vec: 1). CBOW is left out here: with negative sampling it learns next to nothing
-    from so few words (Spearman about 3), and with hierarchical softmax one kaffe worker
-    already scores below gensim's on this cut (17 against 24; equal on the whole excerpt)."""
+    point from run to run, so the means may differ by 2.5 points (test_word2vec: 1).
+    CBOW is left out here: with negative sampling it learns next to nothing from so few
+    words (Spearman about 3), and with hierarchical softmax one kaffe worker already scores
+    below gensim's on this cut (17 against 24; equal on the whole excerpt)."""
     sg = 1
     corpus = list(LineSentence(os.path.join(TEXT, "enwiki_excerpt.txt"), limit=40))
     kwargs = dict(sg=sg, hs=hs, negative=0 if hs else 5, workers=2)
