@@ -90,9 +90,11 @@ def test_ctc_beam_search_equals_keras(shape, seed, beam_width, top_paths):
                        keras.ops.nn.ctc_decode(inputs, lengths, **kwargs))
 
 
-def test_ctc_beam_search_wide_beam_and_long_sequence_equal_keras():
-    inputs, lengths = _ctc_case(2, 20, 12, 4)
-    kwargs = dict(strategy="beam_search", beam_width=40, top_paths=3)
+@pytest.mark.parametrize("shape,beam_width", [((2, 20, 12), 40), ((3, 25, 40), 8)])
+def test_ctc_beam_search_wide_beam_and_long_sequence_equal_keras(shape, beam_width):
+    """Long enough that a path's packed key spans several int64 words."""
+    inputs, lengths = _ctc_case(*shape, 4)
+    kwargs = dict(strategy="beam_search", beam_width=beam_width, top_paths=3)
     _same_decoding(ops.nn.ctc_decode(inputs, lengths, **kwargs),
                    keras.ops.nn.ctc_decode(inputs, lengths, **kwargs))
 
