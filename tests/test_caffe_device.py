@@ -360,3 +360,19 @@ def test_views_taken_before_an_update_show_its_result(tmp_path, monkeypatch):
     assert np.abs(diff).max() > 0
     solver.net.clear_param_diffs()
     assert not diff.any()
+
+
+@pytest.mark.skipif(not os.path.isdir(MNIST), reason="needs shared/reference/mnist")
+def test_kaffe_test_out_of_memory_names_the_layer(monkeypatch):
+    from conftest import run_kaffe
+    from kaffe.caffe.builders.registry import LAYER_BUILDERS
+
+    def no_memory(self, *args):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.00 GiB")
+    monkeypatch.setattr(LAYER_BUILDERS["Pooling"], "forward", no_memory)
+    code, out = run_kaffe("test", "-model", os.path.join(SHARED, "zoo", "lenet_deploy.prototxt"),
+                          "-weights", os.path.join(MNIST, "lenet_iter_200.caffemodel"),
+                          "-iterations", "1")
+    assert code == 1
+    assert "kaffe test ran out of device memory in layer 'pool1' (Pooling) with a batch of 64" \
+        in out and "batch_size: 32" in out

@@ -369,7 +369,7 @@ def test(args):
     import numpy as np
     import torch
 
-    from kaffe.caffe.device import computing_on
+    from kaffe.caffe.device import computing_on, out_of_memory
     from kaffe.caffe.net import TEST, Net
     if not args.model:
         return _fail("test", "Need a model definition to score: -model net.prototxt")
@@ -391,8 +391,11 @@ def test(args):
         scores, loss_total = None, 0.0
         names, weights = [], []
         for i in range(args.iterations):
-            with torch.no_grad():
-                loss, outputs = net.forward_tensors()
+            try:
+                with torch.no_grad():
+                    loss, outputs = net.forward_tensors()
+            except torch.OutOfMemoryError as err:
+                return _fail("test", out_of_memory(net, err, "kaffe test"))
             loss_total += float(loss) if loss is not None else 0.0
             values = []
             for name, (tensor, weight) in outputs.items():
