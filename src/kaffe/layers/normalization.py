@@ -24,13 +24,19 @@ class BatchNormalization(Layer):
     """Normalise ``axis`` (the channels) over every other axis.
 
     Training (``layer.train()`` or ``training=True``, and the layer trainable): the batch's mean and
-    biased variance normalise the inputs and move ``moving_mean``/``moving_variance``. Inference:
-    the moving statistics normalise. ``output = gamma * (x - mean) / sqrt(var + epsilon) + beta``.
+    biased variance normalise the inputs and move ``moving_mean``/``moving_variance``. Inference,
+    or a frozen layer (``trainable=False``, Keras 3's rule): the moving statistics normalise.
+    Within a compiled model's training steps ``trainable`` is the value it had at that model's
+    ``compile()``, like the weights it trains. ``output = gamma * (x - mean) / sqrt(var + epsilon) + beta``.
 
     Weights, in Keras's order: gamma (ones; ``scale``), beta (zeros; ``center``), then the
     non-trainable moving_mean (zeros) and moving_variance (ones), each ``(channels,)``.
     ``axis=1`` suits channels_first convolutions, the default ``-1`` channels_last ones.
     """
+
+    #: the training steps of a compiled model see ``trainable`` as it was at ``compile()``
+    mode_follows_trainable = True
+    _compiled_trainable = None  # set by those steps when it differs from ``trainable`` now
 
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones",
@@ -104,7 +110,9 @@ class BatchNormalization(Layer):
                              f"axis {self.axis}. Received input shape {tuple(shape)}.")
         # (before, channels, after): torch's (N, C, L) layout, a view for contiguous inputs.
         x = inputs.reshape(math.prod(shape[:axis]), channels, math.prod(shape[axis + 1:]))
-        if training and self.trainable:
+        trainable = self.trainable if self._compiled_trainable is None else \
+            self._compiled_trainable
+        if training and trainable:
             out = self._train_forward(x)
         else:
             out = torch.batch_norm(x, self.gamma, self.beta, self.moving_mean,

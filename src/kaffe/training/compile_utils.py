@@ -221,11 +221,18 @@ class TrainableAtCompile:
     rule). The GAN pattern relies on it: ``discriminator.compile()``, then
     ``discriminator.trainable = False`` and ``combined.compile()``; the discriminator's own
     steps still update it, ``combined``'s update only the generator. A later ``trainable``
-    change takes effect at the next ``compile()``."""
+    change takes effect at the next ``compile()``. Layers whose training behaviour follows
+    ``trainable`` (a frozen ``BatchNormalization`` normalises with its moving statistics, as in
+    Keras 3) keep in this model's steps the behaviour they had at ``compile()`` too, so weights
+    and modes stay one consistent state (Keras's documented contract: "the trainable attribute
+    values at the time the model is compiled should be preserved ... until compile is called
+    again")."""
 
     def __init__(self, model):
         self.params = list(model.parameters())
         self.flags = [p.requires_grad for p in self.params]
+        self.modes = [(layer, layer.trainable) for layer in model.modules()
+                      if getattr(layer, "mode_follows_trainable", False)]
         self.warned = False
 
     def current(self, model):
@@ -240,20 +247,29 @@ class TrainableAtCompile:
         flags the user set are restored after. One pass over the flags when nothing changed."""
         changed = [(p, want) for p, want in zip(self.params, self.flags)
                    if p.requires_grad != want]
-        if not changed:
+        modes = [(layer, want) for layer, want in self.modes if layer.trainable != want]
+        if not changed and not modes:
             yield
             return
         if not self.warned:
             self.warned = True
+            parts = [f"{len(changed)} weight(s)"] if changed else []
+            if modes:  # layers whose training behaviour follows the flag (BatchNormalization)
+                parts.append("layer(s) " + ", ".join(f"'{layer.name}'" for layer, _ in modes))
+            what = " and ".join(parts)
             warnings.warn(
-                f"The trainable state of {len(changed)} weight(s) of model '{model_name}' changed "
-                "since it was compiled; as in Keras 2, it keeps training the weights that were "
-                "trainable at compile() time. Call compile() again to apply the change.",
-                stacklevel=4)
+                f"The trainable state of {what} of model '{model_name}' changed since it was "
+                "compiled; as in Keras 2 (and Keras's compile() contract), it keeps training "
+                "what was trainable at compile() time. Call compile() again to apply the "
+                "change.", stacklevel=4)
         for p, want in changed:
             p.requires_grad_(want)
+        for layer, want in modes:
+            layer._compiled_trainable = want
         try:
             yield
         finally:
             for p, want in changed:
                 p.requires_grad_(not want)
+            for layer, _ in modes:
+                layer._compiled_trainable = None
