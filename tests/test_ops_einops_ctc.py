@@ -66,6 +66,7 @@ def _ctc_case(batch, steps, classes, seed):
 
 
 def _same_decoding(ours, theirs):
+    assert ours[0].dtype == theirs[0].dtype == torch.int32
     np.testing.assert_array_equal(ours[0].numpy(), np.asarray(theirs[0]))
     np.testing.assert_allclose(ours[1].numpy(), np.asarray(theirs[1]), rtol=1e-5, atol=1e-5)
 

@@ -2,7 +2,7 @@
 
 Both follow Keras 3 (whose torch backend ports its JAX one): ``inputs`` (batch, steps, classes)
 are scores (greedy: taken as they are; beam search: ``log_softmax``-ed), ``mask_index`` is the
-blank class, and the result is ``(decoded, scores)`` with ``decoded`` of shape
+blank class, and the result is ``(decoded, scores)`` with ``decoded`` int32 of shape
 (top_paths, batch, steps), labels first and -1 after, and ``scores`` (batch, top_paths).
 
 The beam search keeps, per sequence, ``beam_width`` label prefixes each with two scores (last
@@ -35,7 +35,7 @@ def _greedy(inputs, lengths, merge_repeated, mask_index):
     order = torch.where(blank, steps, time).argsort(dim=-1, stable=True)
     decoded = torch.where(blank, _PAD, best).gather(1, order)
     log_prob = -torch.where(valid, scores, torch.zeros_like(scores)).sum(dim=1, keepdim=True)
-    return decoded.unsqueeze(0), log_prob
+    return decoded.unsqueeze(0).to(torch.int32), log_prob
 
 
 class _Packing:
@@ -160,7 +160,7 @@ def _beam_search(inputs, lengths, beam_width, top_paths, mask_index):
     best = merged.argsort(dim=1, stable=True)[:, -top_paths:].flip(1)
     decoded = _rows(paths, holder, best)
     decoded = torch.where(decoded == _PAD, _PAD, classes - 1 - decoded)
-    return decoded.permute(1, 0, 2), merged.gather(1, best)
+    return decoded.permute(1, 0, 2).to(torch.int32), merged.gather(1, best)
 
 
 @op("CTCDecode", call=2, module="nn")
