@@ -46,6 +46,25 @@ def _loss_graph(lib, names=LOSSES):
     return lib.Model([x, labels], lib.ops.stack(losses, axis=-1))
 
 
+def _many_ops_graph(lib):
+    """Ops with several outputs (split, moments, top_k), *operands (einsum), int results
+    (argmax -> one_hot, top_k indices -> cast), constants and slicing, in five outputs."""
+    o = lib.ops
+    x = lib.Input((6,))
+    h = lib.layers.Dense(6, name="dense_a")(x)
+    a, b = o.split(h, 2, axis=-1)
+    outer = o.transpose(o.einsum("bi,bj->bij", a, b), (0, 2, 1))
+    mean, variance = o.nn.moments(h, axes=[-1], keepdims=True)
+    values, indices = o.top_k(h, 2)
+    joined = o.concatenate([
+        o.one_hot(o.argmax(h, axis=-1), 6), o.where(h > 0, h, 0.1 * h),
+        o.reshape(o.stack([a, b], axis=1), (-1, 6)), o.matmul(h, np.eye(6, dtype="float32") * 2),
+        o.cumsum(h, axis=-1), o.clip(h, -0.5, 0.5), (h - mean) / o.sqrt(variance + 1e-3)], axis=-1)
+    scaled = h[:, 1:3] * o.expand_dims(o.sum(outer, axis=(1, 2)), -1)
+    return lib.Model(x, [joined, scaled, values + o.cast(indices, "float32"),
+                         o.take(h, np.array([0, 2]), axis=1), o.logsumexp(h, axis=-1)])
+
+
 def _data(seed=0):
     rng = np.random.default_rng(seed)
     return rng.normal(size=(16, 6)).astype("float32")
@@ -58,7 +77,10 @@ def _loss_data(seed=0):
 
 
 def _predict(model, x):
-    return np.asarray(model.predict(x, verbose=0))
+    result = model.predict(x, verbose=0)
+    if isinstance(result, list):
+        return np.concatenate([np.asarray(r).reshape(len(x), -1) for r in result], axis=1)
+    return np.asarray(result)
 
 
 def _node_classes(path):
@@ -67,7 +89,8 @@ def _node_classes(path):
                   if layer["module"].startswith("keras.src.ops"))
 
 
-@pytest.mark.parametrize("build, data", [(_norm_graph, _data), (_loss_graph, _loss_data)])
+@pytest.mark.parametrize("build, data", [(_norm_graph, _data), (_loss_graph, _loss_data),
+                                         (_many_ops_graph, _data)])
 def test_kaffe_op_graph_loads_in_keras_and_back(build, data, tmp_path):
     kaffe.backend.clear_session()
     model = build(kaffe)
@@ -83,11 +106,12 @@ def test_kaffe_op_graph_loads_in_keras_and_back(build, data, tmp_path):
     np.testing.assert_allclose(_predict(mine, x), expected, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("build, data", [(_norm_graph, _data), (_loss_graph, _loss_data)])
+@pytest.mark.parametrize("build, data", [(_norm_graph, _data), (_loss_graph, _loss_data),
+                                         (_many_ops_graph, _data)])
 def test_keras_op_graph_loads_in_kaffe(build, data, tmp_path):
     """(Keras records its hinge losses with a ``Cond`` node it cannot load itself: left out.)"""
     keras.backend.clear_session()
-    theirs = build(keras) if build is _norm_graph else build(keras, _LOADABLE_IN_KERAS)
+    theirs = build(keras, _LOADABLE_IN_KERAS) if build is _loss_graph else build(keras)
     x = data(1)
     path = str(tmp_path / "keras_ops.keras")
     theirs.save(path)

@@ -114,6 +114,9 @@ class OpSpec:
         # a ``**kwargs`` call parameter (rearrange's axes lengths): Keras files hold it as kwargs
         self.var_keyword = next((p.name for p in params
                                  if p.kind is inspect.Parameter.VAR_KEYWORD), None)
+        # a ``*operands`` call parameter (einsum, meshgrid): Keras files hold its items as args
+        self.var_positional = next((p.name for p in params
+                                    if p.kind is inspect.Parameter.VAR_POSITIONAL), None)
         self.operation_class = type(class_name, (Operation,), {"spec": self})
 
     @property
@@ -198,6 +201,9 @@ class Operation:
         """Call with the op's call arguments: records a node on symbolic inputs, computes on
         tensors (``Add()(x, y)``)."""
         names = self.spec.call_params
+        if self.spec.var_positional in names:  # Einsum()(a, b): the rest of args is *operands
+            at = names.index(self.spec.var_positional)
+            args = tuple(args[:at]) + ((tuple(args[at:]),) if len(args) > at else ())
         values = dict(zip(names, args))
         values.update(kwargs)
         if self.spec.var_keyword in names:  # loose keywords (a Keras file's kwargs) go there

@@ -240,6 +240,9 @@ def functional_config(model):
                     args, keywords = fill(node.op_template, tensors), {}
                     if layer.spec.var_keyword in layer.spec.call_params[-1:]:
                         args, keywords = args[:-1], args[-1]  # f(x, **lengths): as Keras writes
+                    if layer.spec.var_positional in layer.spec.call_params:  # f(*operands)
+                        at = layer.spec.call_params.index(layer.spec.var_positional)
+                        args = args[:at] + list(args[at]) + args[at + 1:]
                     config["inbound_nodes"].append({"args": _to_json_values(args),
                                                     "kwargs": _to_json_values(keywords)})
                     continue
