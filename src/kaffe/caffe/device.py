@@ -20,7 +20,7 @@ import torch
 
 from kaffe.caffe import runtime as _runtime
 
-__all__ = ["compute_device", "computing_on", "cpu_stand_in", "placing", "overridden",
+__all__ = ["compute_device", "computing_on", "resolve", "cpu_stand_in", "placing", "overridden",
            "place_net", "describe", "out_of_memory"]
 
 _OVERRIDE = []   # innermost last: a torch.device, or None for the host
@@ -54,11 +54,21 @@ def placing(device):
         _OVERRIDE.pop()
 
 
+def resolve(device):
+    """``device`` as a net's placement: None for the host (None, ``'cpu'``), a CUDA device
+    with its index (``'cuda'`` is the current one; blobs compare devices exactly)."""
+    device = None if device is None else torch.device(device)
+    if device is None or device.type == "cpu":
+        return None
+    if device.type == "cuda" and device.index is None:
+        return torch.device("cuda", torch.cuda.current_device())
+    return device
+
+
 def computing_on(device):
     """Nets built inside this block compute on ``device`` (``'cuda:1'``, a ``torch.device``;
     ``'cpu'`` or None: the host), whatever ``set_mode_*`` says."""
-    device = None if device is None else torch.device(device)
-    return placing(None if device is None or device.type == "cpu" else device)
+    return placing(resolve(device))
 
 
 def cpu_stand_in():

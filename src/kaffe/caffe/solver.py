@@ -125,8 +125,7 @@ class Solver:
         """Where the nets compute (None: the host): ``device``, else the mode pycaffe's
         switches set, else the solver's ``solver_mode`` / ``device_id``."""
         if device is not None:
-            device = torch.device(device)
-            return None if device.type == "cpu" else device
+            return _device.resolve(device)
         chosen = _device.compute_device()
         if chosen is not None or _device.overridden():
             return chosen
