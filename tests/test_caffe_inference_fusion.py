@@ -114,3 +114,23 @@ def test_forward_stopping_inside_the_chain_leaves_caffes_intermediate_value():
     net.forward(start="conv")   # the whole chain again, fused
     np.testing.assert_allclose(net.blobs["conv"].data, np.maximum(ref["data__out"], 0),
                                rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["conv_basic", "conv_rect_nobias", "conv_group_pad_stride",
+                                  "conv_dilation"])
+def test_deploy_convolutions_match_real_caffe(name, monkeypatch):
+    """As a deploy net (force_backward dropped), small plain convolutions run torch's direct
+    kernel instead of oneDNN; every kind still gives Caffe's recorded output."""
+    import torch
+    calls = []
+    direct = torch._C._nn.thnn_conv2d
+    monkeypatch.setattr(torch._C._nn, "thnn_conv2d",
+                        lambda *a: calls.append(1) or direct(*a))
+    path = os.path.join(REF, "layers", name)
+    text = open(path + ".prototxt").read().replace("force_backward: true", "")
+    net = caffe.Net(parse_net_param(text), caffe.TEST, weights=path + ".caffemodel")
+    ref = np.load(path + ".npz")
+    out = net.forward(data=ref["data__data"])["out"]
+    np.testing.assert_allclose(out, ref["data__out"], rtol=1e-5, atol=1e-5)
+    plain = name in ("conv_basic", "conv_rect_nobias")   # group 1, no dilation
+    assert bool(calls) == plain

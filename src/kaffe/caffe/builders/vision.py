@@ -151,6 +151,12 @@ class DummyData(CaffeLayer):
 
 # ------------------------------------------------------------------------------ convolution
 
+# below this many FLOPs per call, a CPU convolution at inference skips oneDNN (1 thread, this
+# project's Xeon: LeNet's 0.6 and 3.2 MFLOP convs win 2-5x, GoogLeNet's 5x5 convs of 7-15 MFLOP
+# a little, 20 MFLOP and up lose)
+_ONEDNN_MIN_FLOPS = 16e6
+
+
 @register("Convolution", "Deconvolution")
 class Convolution(CaffeLayer):
     """Caffe's (de)convolution over the axes after ``axis`` (1). Weight blob
@@ -192,6 +198,10 @@ class Convolution(CaffeLayer):
             self.blobs.append(_param_blob((out,), p.bias_filler))
         self.num_output = out
         self._conv = [F.conv1d, F.conv2d, F.conv3d][nsp - 1]
+        # torch's direct (im2col + GEMM) kernel serves plain 2-D convolutions
+        self._direct = (nsp == 2 and group == 1 and not self.transposed
+                        and all(d == 1 for d in self.dilation))
+        self._macs_per_output = (channels // group) * math.prod(self.kernel)
         self._deconv = [F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d][nsp - 1]
         self.top_shapes(bottom_shapes)
 
@@ -212,12 +222,23 @@ class Convolution(CaffeLayer):
         return [tuple(shape[:1]) + (self.num_output,) + tuple(sizes)]
 
     def forward(self, x):
-        bias = self.blobs[1] if self.bias_term else None
+        weight, bias = self.blobs[0], (self.blobs[1] if self.bias_term else None)
         if self.transposed:
-            return [self._deconv(x, self.blobs[0], bias, self.stride, self.pad, 0, self.group,
+            return [self._deconv(x, weight, bias, self.stride, self.pad, 0, self.group,
                                  self.dilation)]
-        return [self._conv(x, self.blobs[0], bias, self.stride, self.pad, self.dilation,
-                           self.group)]
+        if self._direct and not torch.is_grad_enabled() and x.device.type == "cpu" and \
+                x.shape[0] * self._flops_per_image(x) < _ONEDNN_MIN_FLOPS:
+            # a small convolution at inference: oneDNN's per-call set-up (~40-50 us) outweighs
+            # its faster arithmetic, torch's im2col + GEMM kernel is 2-5x faster (LeNet
+            # batch 1: conv1 53 -> 12 us, conv2 117 -> 43 us, 1 thread)
+            return [torch._C._nn.thnn_conv2d(x, weight, self.kernel, bias, self.stride,
+                                             self.pad)]
+        return [self._conv(x, weight, bias, self.stride, self.pad, self.dilation, self.group)]
+
+    def _flops_per_image(self, x):
+        out = [(n + 2 * p - k) // s + 1 for n, p, k, s in
+               zip(x.shape[2:], self.pad, self.kernel, self.stride)]
+        return 2 * self.num_output * math.prod(out) * self._macs_per_output
 
 
 @register("InnerProduct")
