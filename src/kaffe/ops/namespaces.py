@@ -5,7 +5,7 @@ import functools
 import types
 
 from kaffe.ops import (arrays, core, einops, elementwise, image, image_filters, image_geometry,
-                       linalg, math, nn, reductions)
+                       linalg, math, nn, reductions, vectorize)
 from kaffe.ops.registry import REGISTRY
 
 elementwise.declare_all({})
@@ -15,11 +15,11 @@ nn.declare_activations({})
 EAGER_ONLY = {
     "numpy": {n: getattr(arrays, n) for n in ("bartlett", "blackman", "hamming", "hanning",
                                               "kaiser", "ndim", "size")}
-    | {"vectorize": core.vectorize},  # Keras has vectorize in ops.numpy and ops.core
+    | {"vectorize": vectorize.vectorize},  # Keras has vectorize in ops.numpy and ops.core
     "core": {n: getattr(core, n) for n in (
         "convert_to_numpy", "is_tensor", "shape", "dtype", "cond", "switch", "while_loop",
-        "fori_loop", "scan", "map", "vectorized_map", "associative_scan", "custom_gradient",
-        "vectorize")},
+        "fori_loop", "scan", "map", "vectorized_map", "associative_scan", "custom_gradient")}
+    | {"vectorize": vectorize.vectorize},
     "linalg": {"jvp": core.jvp},
     "nn": {"swish": REGISTRY["silu"].function, "hard_swish": REGISTRY["hard_silu"].function},
 }
