@@ -9,6 +9,10 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 python="${PYTHON:-$repo/.venv/bin/python}"
 [ -x "$python" ] || python="$(command -v python3)"
 export KERAS_BACKEND=torch
+# the dry run's pycaffe nets take the device path with the CPU standing in for the GPU
+# (kaffe.caffe.device): the same blob/parameter bookkeeping a GPU run uses, checked on the CPU
+for arg in "$@"; do [ "$arg" = "--dry-run-cpu" ] && export KAFFE_CAFFE_STAND_IN=1; done
+[ "${KAFFE_GPU_CHECK_DRY:-0}" = "1" ] && export KAFFE_CAFFE_STAND_IN=1
 export PYTHONPATH="$repo/src${PYTHONPATH:+:$PYTHONPATH}"
 cd "$repo"
 exec "$python" "$repo/benchmarks/gpu/check.py" "$@"
