@@ -376,3 +376,40 @@ def test_kaffe_test_out_of_memory_names_the_layer(monkeypatch):
     assert code == 1
     assert "kaffe test ran out of device memory in layer 'pool1' (Pooling) with a batch of 64" \
         in out and "batch_size: 32" in out
+
+
+@pytest.mark.skipif(not os.path.isdir(MNIST), reason="needs shared/reference/mnist")
+@pytest.mark.usefixtures("one_torch_thread")
+def test_kaffe_train_gpu_flag_places_the_solver_nets(tmp_path, monkeypatch):
+    """``kaffe train -gpu 0`` as on a 1-GPU machine, with the CPU standing in for cuda:0: the
+    solver's nets are placed on the device the flag names, and the losses follow Caffe's."""
+    import re
+
+    from conftest import run_kaffe
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda i: None)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda i: "stand-in")
+    asked = []
+    real_resolve = device.resolve
+
+    def stand_in(dev):   # cuda:0 -> the CPU playing the device
+        asked.append(dev)
+        return torch.device("cpu") if torch.device(dev).type == "cuda" else real_resolve(dev)
+    monkeypatch.setattr(device, "resolve", stand_in)
+    placed = []
+    real_place = device.place_net
+    monkeypatch.setattr(device, "place_net",
+                        lambda net, dev: placed.append(dev) or real_place(net, dev))
+    monkeypatch.chdir(tmp_path)
+    path = _stage_lenet(tmp_path)
+    code, log = run_kaffe("train", "-solver", path, "-gpu", "0", "-iterations", "10",
+                          "-weights", os.path.join(MNIST, "lenet_init.caffemodel"))
+    assert code == 0, log[-2000:]
+    assert "Use GPU with device ID 0" in log
+    assert torch.device("cuda", 0) in asked
+    assert placed and all(d == torch.device("cpu") for d in placed)   # train + test net
+    losses = {int(i): float(v) for i, v in
+              re.findall(r"Iteration (\d+) \([^)]*\), loss = (\S+)", log)}
+    caffe_losses = _caffe_losses()
+    assert losses[0] == pytest.approx(caffe_losses[0], rel=1e-5)
