@@ -103,3 +103,13 @@ def test_other_layer_failures_still_name_the_layer():
     model = kaffe.Model(x, layers.Dense(2, name="head")(x))
     with pytest.raises(kaffe.engine.layer.LayerCallError, match="head"):
         model(torch.ones(2, 5))
+
+
+def test_float64_tensors_are_cast_to_float32_as_keras_autocasts():
+    ours, theirs = _pair(_mlp)
+    x = torch.randn(4, 3, dtype=torch.float64)
+    np.testing.assert_allclose(ours(x).detach().numpy(), theirs(x).detach().cpu().numpy(),
+                               rtol=1e-5)
+    dense = layers.Dense(2, kernel_initializer="ones")
+    assert dense(x).dtype == keras.layers.Dense(2)(x).dtype == torch.float32
+    assert layers.Concatenate()([x, x[:, :1]]).dtype == torch.float32

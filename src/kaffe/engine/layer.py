@@ -315,7 +315,8 @@ class Layer(nn.Module):
         inputs = args[0] if args else kwargs.get(self._call_first_arg)
         if is_symbolic(inputs):
             return self._call_symbolic(*args, **kwargs)
-        if type(inputs) is not torch.Tensor and _holds_arrays(inputs):
+        if (inputs.dtype is torch.float64 if type(inputs) is torch.Tensor
+                else _holds_arrays(inputs)):
             inputs = self._arrays_to_tensors(inputs)
             if args:
                 args = (inputs,) + args[1:]
@@ -340,7 +341,8 @@ class Layer(nn.Module):
     def _arrays_to_tensors(self, inputs):
         """Keras 3 converts numpy arrays given to a layer (``layer(np_array)``) to tensors:
         floats to floatx, each to the dtype the layer takes (``input_dtype``), on the device of
-        the layer's weights. Models convert each input to its ``Input``'s dtype instead."""
+        the layer's weights; float64 tensors become float32 too (its autocast). Models convert
+        each input to its ``Input``'s dtype instead."""
         dtypes = self._raw_input_dtypes(inputs)
         device = next(self.parameters(), None)
         device = None if device is None or device.device.type == "cpu" else device.device
@@ -462,14 +464,20 @@ class Layer(nn.Module):
 
 
 def _holds_arrays(value):
-    """Whether a layer's first argument is or holds numpy arrays (to convert before the call)."""
+    """Whether a layer's first argument is or holds numpy arrays or float64 tensors (to convert
+    before the call)."""
     if isinstance(value, np.ndarray):
         return True
     if isinstance(value, (list, tuple)):
-        return any(isinstance(v, np.ndarray) for v in value)
+        return any(_converts(v) for v in value)
     if isinstance(value, dict):
-        return any(isinstance(v, np.ndarray) for v in value.values())
+        return any(_converts(v) for v in value.values())
     return False
+
+
+def _converts(value):
+    return isinstance(value, np.ndarray) or (isinstance(value, torch.Tensor)
+                                             and value.dtype is torch.float64)
 
 
 def _map_arrays(value, dtypes, device):
@@ -478,10 +486,13 @@ def _map_arrays(value, dtypes, device):
     from kaffe.training.data_adapters import as_tensor
 
     def convert(item, dtype):
-        if not isinstance(item, np.ndarray):
+        if not _converts(item):
             return item
-        tensor = as_tensor(item)  # float64 -> float32 (floatx), other ints -> int64
         target = torch_dtype(dtype)
+        if isinstance(item, torch.Tensor) or target is torch.float64:
+            tensor = torch.as_tensor(item)
+        else:
+            tensor = as_tensor(item)  # float64 -> float32 (floatx), other ints -> int64
         if target is not None and tensor.dtype != target:
             tensor = tensor.to(target)
         return tensor if device is None else tensor.to(device)
