@@ -224,3 +224,25 @@ def test_constant_initializer_takes_a_pretrained_matrix_as_keras_does():
     assert kaffe.initializers.Constant(0.5).get_config() == {"value": 0.5}
     with pytest.raises(ValueError, match=r"shape \(7, 4\) cannot fill a weight of shape \(5, 4\)"):
         kaffe.initializers.Constant(matrix)((5, 4))
+
+
+def test_cardinality_of_datasets(tmp_path):
+    """keras.io text_classification_from_scratch prints raw_train_ds.cardinality(): tf.data's
+    count of batches (ceil(n / batch_size)), -1 for a dataset that repeats forever."""
+    import kaffe
+    from kaffe.compat import tf_data
+    for label, count in (("neg", 5), ("pos", 6)):
+        (tmp_path / label).mkdir()
+        for i in range(count):
+            (tmp_path / label / f"{i}.txt").write_text(f"review {label} {i}")
+    ds = kaffe.utils.text_dataset_from_directory(str(tmp_path), batch_size=4)
+    assert int(ds.cardinality()) == 3 and ds.cardinality().dtype == __import__("torch").int64
+    pipeline = tf_data.Dataset.from_tensor_slices(np.zeros((10, 2))).batch(3)
+    assert int(pipeline.cardinality()) == 4
+    assert int(pipeline.repeat().cardinality()) == -1
+    forever = tf_data.Dataset.from_tensor_slices(np.arange(5.0)).repeat().shuffle(5).batch(2)
+    assert int(forever.cardinality()) == -1
+    first = next(iter(forever))
+    assert tuple(first.shape) == (2,)
+    values = [float(v) for batch, _ in zip(forever, range(10)) for v in batch]
+    assert len(values) == 20 and set(values) == {0.0, 1.0, 2.0, 3.0, 4.0}   # it goes on

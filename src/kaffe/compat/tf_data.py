@@ -15,9 +15,10 @@ class Dataset:
 
     AUTOTUNE = -1
 
-    def __init__(self, arrays, structure, steps=(), length=None):
+    def __init__(self, arrays, structure, steps=(), length="slices"):
         self._arrays, self._structure, self._steps = arrays, structure, tuple(steps)
-        self._length = len(arrays[0]) if length is None else length
+        # None: repeats forever; "slices": one element per slice of the arrays
+        self._length = len(arrays[0]) if length == "slices" else length
 
     @staticmethod
     def from_tensor_slices(tensors, name=None):
@@ -39,10 +40,13 @@ class Dataset:
         return Dataset(self._arrays, self._structure, self._steps + (step,), length)
 
     def shuffle(self, buffer_size, seed=None, reshuffle_each_iteration=True, name=None):
+        if self._length is None:  # endless: tf.data's buffer of buffer_size elements
+            return self._with(("buffer_shuffle", seed, int(buffer_size)), None)
         return self._with(("shuffle", seed), self._length)
 
     def batch(self, batch_size, drop_remainder=False, **kwargs):
-        n = self._length // batch_size if drop_remainder else math.ceil(self._length / batch_size)
+        n = (None if self._length is None else self._length // batch_size if drop_remainder
+             else math.ceil(self._length / batch_size))
         return self._with(("batch", int(batch_size), drop_remainder), n)
 
     def map(self, map_func, num_parallel_calls=None, deterministic=None, name=None):
@@ -51,7 +55,8 @@ class Dataset:
     def repeat(self, count=None, name=None):
         if count is None:
             return self._with(("repeat", None), None)
-        return self._with(("repeat", int(count)), self._length * int(count))
+        return self._with(("repeat", int(count)),
+                          None if self._length is None else self._length * int(count))
 
     def take(self, count, name=None):
         return self._with(("take", int(count)), min(int(count), self._length)
@@ -82,6 +87,11 @@ class Dataset:
 
     def __iter__(self):
         return self._elements()
+
+    def cardinality(self):
+        """Elements (batches once batched) as a 0-d int64 tensor; -1 (tf.data.INFINITE_CARDINALITY)
+        for a dataset that repeats forever."""
+        return torch.tensor(-1 if self._length is None else self._length, dtype=torch.int64)
 
     def as_numpy_iterator(self):
         for element in self:
@@ -153,6 +163,25 @@ def _shuffle(stream, seed):
     return _Replayable(run)
 
 
+def _buffer_shuffle(stream, seed, buffer_size):
+    """tf.data's shuffle of an endless stream: keep ``buffer_size`` elements, yield a random
+    one and put the next element of the stream in its place."""
+    def run():
+        gen = torch.Generator()
+        gen.manual_seed(int(seed) if seed is not None else int(torch.randint(2**31, ())))
+        buffer = []
+        for element in stream:
+            if len(buffer) < max(buffer_size, 1):
+                buffer.append(element)
+                continue
+            i = int(torch.randint(len(buffer), (), generator=gen))
+            yield buffer[i]
+            buffer[i] = element
+        while buffer:
+            yield buffer.pop(int(torch.randint(len(buffer), (), generator=gen)))
+    return _Replayable(run)
+
+
 def _batch(stream, size, drop_remainder):
     def run():
         chunk = []
@@ -192,4 +221,5 @@ def _take(stream, count):
     return _Replayable(run)
 
 
-_STEPS = {"shuffle": _shuffle, "batch": _batch, "map": _map, "repeat": _repeat, "take": _take}
+_STEPS = {"shuffle": _shuffle, "buffer_shuffle": _buffer_shuffle, "batch": _batch, "map": _map,
+          "repeat": _repeat, "take": _take}

@@ -3,6 +3,7 @@
 take, iterable for one pass, with the few ``tf.data`` methods Keras scripts chain on it.
 """
 import numpy as np
+import torch
 
 from kaffe.utils.sequence import PyDataset
 
@@ -81,6 +82,11 @@ class BatchDataset(PyDataset):
 
     def as_numpy_iterator(self):
         return iter(self)
+
+    def cardinality(self):
+        """The number of batches (elements when unbatched), as ``tf.data`` gives it: a 0-d
+        int64 tensor."""
+        return torch.tensor(len(self), dtype=torch.int64)
 
 
 def _stack(samples):
