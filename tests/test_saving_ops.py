@@ -205,3 +205,32 @@ def test_keras_file_with_cond_node_is_refused_naming_it(tmp_path):
     keras.Model([t, p], keras.losses.hinge(t, p)).save(path)
     with pytest.raises(ValueError, match="control-flow op Cond.*Keras 3 cannot load"):
         kaffe.models.load_model(path, compile=False)
+
+
+def test_model_with_symbolic_added_loss_saves_its_inference_graph(tmp_path, caplog):
+    """Keras 2's VAE: ``add_loss`` on KerasTensors. Keras 3 files have no place for such
+    losses: the file holds the inputs-to-outputs graph (Keras and kaffe load it and predict the
+    same), and the warning names what was left out (the loss-only ``z_log_var`` layer)."""
+    x = kaffe.Input((8,))
+    h = kaffe.layers.Dense(6, activation="relu")(x)
+    z_mean = kaffe.layers.Dense(2)(h)
+    z_log_var = kaffe.layers.Dense(2, name="z_log_var")(h)
+    out = kaffe.layers.Dense(8, activation="sigmoid")(z_mean)
+    model = kaffe.Model(x, out)
+    kl = -0.5 * ops.sum(1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=-1)
+    model.add_loss(ops.mean(kaffe.losses.binary_crossentropy(x, out) * 8 + kl))
+    model.compile("adam")
+    data = np.random.default_rng(0).random((16, 8), dtype=np.float32)
+    model.fit(data, epochs=1, verbose=0)
+    path = str(tmp_path / "vae.keras")
+    with caplog.at_level("WARNING", logger="kaffe"):
+        model.save(path)
+    assert "z_log_var" in caplog.text and "add_loss" in caplog.text
+    expected = _predict(model, data)
+    np.testing.assert_allclose(_predict(keras.saving.load_model(path), data), expected,
+                               rtol=1e-6)
+    np.testing.assert_allclose(_predict(kaffe.models.load_model(path), data), expected,
+                               rtol=1e-6)
+    weights = str(tmp_path / "vae.weights.h5")  # save_weights keeps every layer
+    model.save_weights(weights)
+    model.load_weights(weights)

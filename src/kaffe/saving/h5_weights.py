@@ -69,21 +69,28 @@ def _join(*parts):
     return "/".join(p for p in parts if p)
 
 
-def weight_entries(model):
-    """``_Entry`` for every layer in Keras's ``_save_state`` order and paths."""
+def weight_entries(model, inference_only=False):
+    """``_Entry`` for every layer in Keras's ``_save_state`` order and paths. ``inference_only``
+    (a ``.keras`` file): the top model's layers between its inputs and outputs, as the file's
+    config holds them (layers used only by losses added on symbolic tensors are left out)."""
     entries, visited = [], set()
-    _walk(model, "", entries, visited)
+    _walk(model, "", entries, visited, inference_only)
     return entries
 
 
-def _walk(layer, path, entries, visited):
+def _walk(layer, path, entries, visited, inference_only=False):
     if id(layer) in visited:
         return
     visited.add(id(layer))
     entries.append(_Entry(path, layer))
     from kaffe.engine.functional import Functional
     if isinstance(layer, Functional):
-        _walk_container(layer.layers, _join(path, "layers"), entries, visited)
+        layers = layer.layers
+        if inference_only and getattr(layer, "_loss_slots", None):
+            from kaffe.engine.graph import map_graph
+            kept = set(map_graph(layer.inputs, layer.outputs)[1])
+            layers = [l for l in layers if l in kept]
+        _walk_container(layers, _join(path, "layers"), entries, visited)
         return
     def private_last(item):
         return "~" + item[0] if item[0].startswith("_") else item[0]
@@ -108,10 +115,10 @@ def _walk_container(layers, path, entries, visited):
 
 
 # ---------------------------------------------------------------------------------- Keras 3 layout
-def write_weights(model, target):
+def write_weights(model, target, inference_only=False):
     """Write ``model``'s weights in Keras 3's layout to ``target`` (a path or a binary file)."""
     with h5py.File(target, "w") as f:
-        for entry in weight_entries(model):
+        for entry in weight_entries(model, inference_only):
             group = f.create_group(_join(entry.path, "vars"))
             group.attrs["name"] = entry.layer.name
             if entry.vars_path != _join(entry.path, "vars"):

@@ -198,7 +198,7 @@ def save_keras(model, filepath):
                            "kaffe_version": kaffe.__version__,
                            "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")})
     weights = io.BytesIO()
-    h5_weights.write_weights(model, weights)
+    h5_weights.write_weights(model, weights, inference_only=True)
 
     def write(path):
         with zipfile.ZipFile(path, "w") as zf:  # stored, not deflated, like Keras

@@ -207,8 +207,28 @@ def sequential_config(model):
     return config
 
 
+def inference_graph(model):
+    """``(nodes, operations)`` a file holds for ``model``: those between its inputs and its
+    outputs. A model with losses added on symbolic tensors (Keras 2's ``model.add_loss``) has
+    more; Keras 3 has no place for them in a ``.keras`` file, so they (and layers used only by
+    them) are left out, with a warning naming them."""
+    if not getattr(model, "_loss_slots", None):
+        return model._nodes, getattr(model, "operations", model.layers)
+    from kaffe.engine.graph import map_graph
+    nodes, operations = map_graph(model.inputs, model.outputs)
+    kept = set(operations)
+    dropped = [op.name for op in model.operations if op not in kept and op.count_params()]
+    log.warning("Model '%s' has %d loss(es) added on symbolic tensors (add_loss): a .keras file "
+                "holds the graph from the inputs to the outputs only, as Keras 3's does, so the "
+                "added losses%s are not saved. The loaded model predicts the same; to train it "
+                "again, build it in code and load_weights() from model.save_weights().",
+                model.name, len(model._loss_slots),
+                f" and the layers used only by them ({', '.join(dropped)})" if dropped else "")
+    return set(nodes), operations
+
+
 def functional_config(model):
-    own = model._nodes
+    own, operations = inference_graph(model)
 
     def own_index(layer, node_index):
         nodes = layer._inbound_nodes[:node_index]
@@ -227,7 +247,7 @@ def functional_config(model):
                 tensor_index]
 
     layer_configs = []
-    for layer in getattr(model, "operations", model.layers):
+    for layer in operations:
         config = serialize_layer(layer)
         config["name"] = layer.name
         config["inbound_nodes"] = []
