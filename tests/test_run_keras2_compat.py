@@ -246,3 +246,19 @@ def test_cardinality_of_datasets(tmp_path):
     assert tuple(first.shape) == (2,)
     values = [float(v) for batch, _ in zip(forever, range(10)) for v in batch]
     assert len(values) == 20 and set(values) == {0.0, 1.0, 2.0, 3.0, 4.0}   # it goes on
+
+
+def test_fit_on_an_endless_tf_dataset_takes_steps_per_epoch():
+    import kaffe
+    from kaffe.compat import tf_data
+    from kaffe.training.data_adapters import DataError
+    x = np.random.default_rng(4).normal(size=(10, 3)).astype("float32")
+    ds = tf_data.Dataset.from_tensor_slices((x, x[:, :1])).repeat().shuffle(10).batch(4)
+    model = kaffe.Sequential([kaffe.Input((3,)), kaffe.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    seen = []
+    counter = kaffe.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: seen.append(b))
+    model.fit(ds, steps_per_epoch=3, epochs=2, verbose=0, callbacks=[counter])
+    assert seen == [0, 1, 2, 0, 1, 2]
+    with pytest.raises(DataError, match="repeats forever.*steps_per_epoch"):
+        model.fit(ds, epochs=1, verbose=0)

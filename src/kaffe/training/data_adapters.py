@@ -135,6 +135,21 @@ def _take(tensors, pick):
 
 
 # --------------------------------------------------------------------------- iterables
+def _length_or_none(source):
+    """``len(source)`` when it has one (an endless tf.data-style dataset has not)."""
+    if isinstance(source, types.GeneratorType) or not hasattr(source, "__len__"):
+        return None
+    try:
+        return len(source)
+    except TypeError:
+        return None
+
+
+def _is_endless(source):
+    cardinality = getattr(source, "cardinality", None)
+    return callable(cardinality) and int(cardinality()) == -1
+
+
 class IterableData:
     """Generators, ``Sequence``s, torch ``DataLoader``s and other iterables of batches."""
 
@@ -143,14 +158,16 @@ class IterableData:
         self._is_sequence = isinstance(source, Sequence) or (
             hasattr(source, "__getitem__") and hasattr(source, "__len__")
             and not isinstance(source, (list, tuple, np.ndarray, torch.utils.data.Dataset)))
-        length = len(source) if hasattr(source, "__len__") and not isinstance(
-            source, types.GeneratorType) else None
-        self.steps = steps if steps is not None else length
+        self.steps = steps if steps is not None else _length_or_none(source)
         self._iterator = None
         if self.steps is None and isinstance(source, types.GeneratorType):
             raise DataError("A Python generator never ends by itself: pass steps_per_epoch "
                             "(and validation_steps / steps for evaluation) to say how many "
                             "batches make one epoch.")
+        if self.steps is None and _is_endless(source):
+            raise DataError(f"The {type(source).__name__} repeats forever (repeat() without a "
+                            "count): pass steps_per_epoch (and validation_steps / steps for "
+                            "evaluation) to say how many batches make one epoch.")
 
     def batches(self):
         if self._is_sequence:
