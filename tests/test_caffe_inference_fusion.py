@@ -116,21 +116,45 @@ def test_forward_stopping_inside_the_chain_leaves_caffes_intermediate_value():
                                rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", ["conv_basic", "conv_rect_nobias", "conv_group_pad_stride",
-                                  "conv_dilation"])
-def test_deploy_convolutions_match_real_caffe(name, monkeypatch):
-    """As a deploy net (force_backward dropped), small plain convolutions run torch's direct
-    kernel instead of oneDNN; every kind still gives Caffe's recorded output."""
+
+def _deploy_net(name):
+    """A real-Caffe layer oracle as a deploy net (force_backward dropped: no layer runs
+    backward, so the inference paths run), its weights and recorded blobs."""
+    path = os.path.join(REF, "layers", name)
+    text = open(path + ".prototxt").read().replace("force_backward: true", "")
+    weights = path + ".caffemodel" if os.path.exists(path + ".caffemodel") else None
+    net = caffe.Net(parse_net_param(text), caffe.TEST, weights=weights)
+    assert net._inference_only
+    return net, dict(np.load(path + ".npz"))
+
+
+DEPLOY_ORACLES = ["conv_basic", "conv_rect_nobias", "conv_group_pad_stride", "conv_dilation",
+                  "pool_max_6_k2_s2", "pool_max_7_k3_s2", "pool_max_7_k3_s2_p1",
+                  "pool_max_8_k3_s2", "pool_max_rect", "pool_global_max", "lrn_across",
+                  "lrn_across_default", "lrn_within"]
+
+
+@pytest.mark.parametrize("name", DEPLOY_ORACLES)
+def test_deploy_layers_match_real_caffe(name):
+    """Convolution (torch's direct kernel when small), MAX pooling (channels-last, torch's own
+    padding where its windows are Caffe's) and LRN (summed channel window) at inference give
+    Caffe's recorded outputs."""
+    net, ref = _deploy_net(name)
+    out = net.forward(data=ref["data__data"])
+    for top, value in out.items():
+        np.testing.assert_allclose(value, ref[f"data__{top}"], rtol=1e-5, atol=1e-5,
+                                   err_msg=f"{name}: blob {top}")
+
+
+def test_small_plain_convolutions_skip_onednn_at_inference(monkeypatch):
     import torch
     calls = []
     direct = torch._C._nn.thnn_conv2d
     monkeypatch.setattr(torch._C._nn, "thnn_conv2d",
                         lambda *a: calls.append(1) or direct(*a))
-    path = os.path.join(REF, "layers", name)
-    text = open(path + ".prototxt").read().replace("force_backward: true", "")
-    net = caffe.Net(parse_net_param(text), caffe.TEST, weights=path + ".caffemodel")
-    ref = np.load(path + ".npz")
-    out = net.forward(data=ref["data__data"])["out"]
-    np.testing.assert_allclose(out, ref["data__out"], rtol=1e-5, atol=1e-5)
-    plain = name in ("conv_basic", "conv_rect_nobias")   # group 1, no dilation
-    assert bool(calls) == plain
+    for name, plain in [("conv_basic", True), ("conv_rect_nobias", True),
+                        ("conv_group_pad_stride", False), ("conv_dilation", False)]:
+        calls.clear()
+        net, ref = _deploy_net(name)
+        net.forward(data=ref["data__data"])
+        assert bool(calls) == plain, name   # group 1, no dilation: the direct kernel
