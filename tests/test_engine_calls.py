@@ -113,3 +113,32 @@ def test_float64_tensors_are_cast_to_float32_as_keras_autocasts():
     dense = layers.Dense(2, kernel_initializer="ones")
     assert dense(x).dtype == keras.layers.Dense(2)(x).dtype == torch.float32
     assert layers.Concatenate()([x, x[:, :1]]).dtype == torch.float32
+
+
+def test_subclassed_model_called_on_int_and_float_arrays_equals_keras():
+    def build(lib):
+        class Bag(lib.Model):
+            def __init__(self):
+                super().__init__()
+                self.embed = lib.layers.Embedding(10, 3, embeddings_initializer="ones")
+                self.head = lib.layers.Dense(2, kernel_initializer="ones")
+
+            def call(self, ids):
+                return self.head(lib.ops.sum(self.embed(ids), axis=1))
+        return Bag()
+    ids = np.array([[1, 2], [3, 4]])
+    ours, theirs = build(kaffe), build(keras)
+    out, expected = ours(ids), theirs(ids)
+    assert out.dtype == expected.dtype
+    np.testing.assert_allclose(out.detach().numpy(), expected.detach().cpu().numpy())
+
+
+def test_float64_input_through_a_default_layer_is_float32_as_keras_autocasts():
+    value = np.array([[1 + 1e-12, 2.0]])
+    results = []
+    for lib in (kaffe, keras):
+        x = lib.Input((2,), dtype="float64")
+        results.append(lib.Model(x, lib.layers.Lambda(lambda t: t * 1)(x))(value))
+    ours, theirs = results
+    assert ours.dtype == theirs.dtype == torch.float32
+    assert ours[0, 0].item() == theirs[0, 0].item()

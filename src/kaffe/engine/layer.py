@@ -349,7 +349,7 @@ class Layer(nn.Module):
         return _map_arrays(inputs, dtypes, device)
 
     def _raw_input_dtypes(self, inputs):
-        return self.input_dtype
+        return "float64" if self.dtype == "float64" else self.input_dtype
 
     def _record_activity_loss(self, outputs):
         """Keras 3: the activity penalty of each output, divided by its batch size."""
@@ -489,8 +489,10 @@ def _map_arrays(value, dtypes, device):
         if not _converts(item):
             return item
         target = torch_dtype(dtype)
-        if isinstance(item, torch.Tensor) or target is torch.float64:
+        if isinstance(item, torch.Tensor) or target is None or target is torch.float64:
             tensor = torch.as_tensor(item)
+            if tensor.dtype is torch.float64 and target is not torch.float64:
+                tensor = tensor.float()  # floatx
         else:
             tensor = as_tensor(item)  # float64 -> float32 (floatx), other ints -> int64
         if target is not None and tensor.dtype != target:

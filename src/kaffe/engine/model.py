@@ -38,6 +38,11 @@ class Model(Trainer, Layer):
     def layers(self):
         return [l for l in self._sublayers() if isinstance(l, Layer)]
 
+    def _raw_input_dtypes(self, inputs):
+        """A subclassed model called on arrays: floats become float32, other dtypes stay (its
+        ``call`` decides, as in Keras 3); functional models use their ``Input`` dtypes."""
+        return None
+
     def get_layer(self, name=None, index=None):
         """A layer by ``name`` or by position ``index`` in ``layers``."""
         if index is not None:
