@@ -59,6 +59,7 @@ CASES = {
     "one_hot_of_argmax": lambda o: o.one_hot(o.argmax(X, axis=-1), 3),
     "take_along_argsort": lambda o: o.take_along_axis(X, o.argsort(X), axis=-1),
     "take_argmax": lambda o: o.take(X[0], o.argmax(X, axis=-1)),
+    "size": lambda o: o.size(X),
 }
 
 

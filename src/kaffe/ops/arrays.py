@@ -747,12 +747,12 @@ def ndim(x):
     return len(x.shape) if hasattr(x, "shape") else np.ndim(x)
 
 
+@op("Size")
 def size(x):
-    """Number of elements of ``x`` (None for a symbolic tensor with unknown axes)."""
-    shape = tuple(x.shape) if hasattr(x, "shape") else np.shape(x)
-    if any(d is None for d in shape):
-        return None
-    return int(np.prod(shape)) if shape else 1
+    """Number of elements of ``x``: an int64 scalar tensor, as Keras's torch backend returns (a
+    ``Size`` node on a symbolic tensor)."""
+    x = tensor(x)
+    return torch.tensor(x.numel(), dtype=torch.int64, device=x.device)
 
 
 _ = (_builtin_sum, _builtin_slice, float_tensor)
