@@ -158,3 +158,30 @@ def test_small_plain_convolutions_skip_onednn_at_inference(monkeypatch):
         net, ref = _deploy_net(name)
         net.forward(data=ref["data__data"])
         assert bool(calls) == plain, name   # group 1, no dilation: the direct kernel
+
+
+def test_eltwise_and_inner_product_take_their_in_place_relu():
+    """ResNet's ``Eltwise -> ReLU`` and CaffeNet's ``InnerProduct -> ReLU``: the ReLU runs in
+    place on the fresh sum / product; the bottoms keep their values."""
+    text = """
+layer { name: "a" type: "Input" top: "a" input_param { shape { dim: 2 dim: 6 } } }
+layer { name: "b" type: "Input" top: "b" input_param { shape { dim: 2 dim: 6 } } }
+layer { name: "sum" type: "Eltwise" bottom: "a" bottom: "b" top: "sum" }
+layer { name: "sum_relu" type: "ReLU" bottom: "sum" top: "sum" }
+layer { name: "ip" type: "InnerProduct" bottom: "sum" top: "ip"
+        inner_product_param { num_output: 3 weight_filler { type: "gaussian" std: 1 }
+                              bias_filler { type: "gaussian" std: 1 } } }
+layer { name: "ip_relu" type: "ReLU" bottom: "ip" top: "ip" relu_param { negative_slope: 0.1 } }
+"""
+    net = caffe.Net(parse_net_param(text), caffe.TEST)
+    assert sorted(net._chains) == [2, 4]
+    rng = np.random.RandomState(0)
+    a, b = rng.randn(2, 6).astype(np.float32), rng.randn(2, 6).astype(np.float32)
+    out = net.forward(a=a, b=b)["ip"]
+    s = np.maximum(a + b, 0)
+    np.testing.assert_allclose(net.blobs["sum"].data, s, rtol=1e-6)
+    w, bias = net.params["ip"][0].data, net.params["ip"][1].data
+    ip = s @ w.T + bias
+    np.testing.assert_allclose(out, np.where(ip > 0, ip, 0.1 * ip), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(net.blobs["a"].data, a)
+    np.testing.assert_array_equal(net.blobs["b"].data, b)

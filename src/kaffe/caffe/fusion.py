@@ -1,4 +1,5 @@
-"""Inference-only fusion of a Convolution with the in-place layers after it.
+"""Inference-only fusion of a Convolution (or Eltwise, InnerProduct) with the in-place layers
+after it.
 
 ResNet's ``conv -> BatchNorm -> Scale -> ReLU`` (and CaffeNet's / GoogLeNet's ``conv -> ReLU``)
 all write the convolution's top in place, so in Caffe that blob holds only the last layer's
@@ -7,6 +8,8 @@ forward records no gradient (a net none of whose layers runs backward) and runs 
 :class:`ConvChain` computes it as the convolution, then BatchNorm and Scale in one
 ``F.batch_norm`` pass (Scale as its affine weight and bias), then ReLU in place on that fresh
 tensor: one pass over the activation instead of four, the same values up to float rounding.
+ResNet's ``Eltwise -> ReLU`` and CaffeNet's ``InnerProduct -> ReLU`` take the ReLU in place on
+the fresh sum or product the same way.
 
 Nothing is cached: the BatchNorm statistics, Scale factors and convolution weights are read
 from the parameters on every call, so a write through ``net.params[...].data`` changes the next
@@ -16,6 +19,10 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["ConvChain", "find_conv_chains"]
+
+# layer type -> the in-place followers it may take, in order
+_FOLLOWERS = {"Convolution": ("bn", "scale", "relu"), "Eltwise": ("relu",),
+              "InnerProduct": ("relu",)}
 
 
 def _in_place_on(lp, blob):
@@ -38,20 +45,23 @@ def _joins(lp, layer, blob, channels):
 
 
 def find_conv_chains(specs, modules):
-    """``{index of a Convolution: ConvChain}`` for every convolution followed directly by
-    in-place BatchNorm (global statistics), Scale (learned, per channel) and/or ReLU layers on
-    its top, in that order (each at most once). ``specs`` are the net's ``(LayerParameter,
-    loss weights)`` pairs, ``modules`` its layer modules, both in run order."""
+    """``{index of a layer: ConvChain}`` for every Convolution followed directly by in-place
+    BatchNorm (global statistics), Scale (learned, per channel) and/or ReLU layers on its top,
+    in that order (each at most once), and every Eltwise or InnerProduct followed by an
+    in-place ReLU. ``specs`` are the net's ``(LayerParameter, loss weights)`` pairs,
+    ``modules`` its layer modules, both in run order."""
     chains = {}
     for i, ((lp, _), layer) in enumerate(zip(specs, modules)):
-        if lp.type != "Convolution" or len(lp.top) != 1 or lp.top[0] in lp.bottom:
+        order = _FOLLOWERS.get(lp.type)
+        if order is None or len(lp.top) != 1 or lp.top[0] in lp.bottom:
             continue
-        blob, parts, order = lp.top[0], {}, ("bn", "scale", "relu")
+        blob, parts = lp.top[0], {}
+        channels = getattr(layer, "num_output", None)
         j = i + 1
         while j < len(specs):
-            part = _joins(specs[j][0], modules[j], blob, layer.num_output)
-            if part is None or part in parts or any(p in parts for p in
-                                                    order[order.index(part) + 1:]):
+            part = _joins(specs[j][0], modules[j], blob, channels)
+            if part not in order or part in parts or any(p in parts for p in
+                                                         order[order.index(part) + 1:]):
                 break
             parts[part] = modules[j]
             j += 1
@@ -61,18 +71,21 @@ def find_conv_chains(specs, modules):
 
 
 class ConvChain:
-    """A convolution and the in-place layers after it, run as one step (no autograd)."""
+    """A layer (Convolution, Eltwise, InnerProduct) and the in-place layers after it, run as
+    one step (no autograd)."""
 
     def __init__(self, conv, parts, last):
         self.conv, self.last = conv, last
         self.bn, self.scale, self.relu = parts.get("bn"), parts.get("scale"), parts.get("relu")
 
-    def __call__(self, x):
-        y = self.conv(x)[0]
+    def __call__(self, *bottoms):
+        y = self.conv(*bottoms)[0]
         if self.bn is not None or self.scale is not None:
             y = self._affine(y)
         if self.relu is not None:
             slope = self.relu.negative_slope
+            if any(_shares_memory(y, b) for b in bottoms):   # e.g. a one-bottom Eltwise
+                return self.relu(y)[0]
             y = y.relu_() if slope == 0 else F.leaky_relu_(y, slope)
         return y
 
@@ -88,3 +101,7 @@ class ConvChain:
         factor = 0.0 if s == 0 else 1.0 / s   # Caffe's statistics are sums over s
         return F.batch_norm(y, blobs[0] * factor, blobs[1] * factor, weight, bias, False,
                             0.0, eps)
+
+
+def _shares_memory(a, b):
+    return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
