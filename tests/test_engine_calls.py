@@ -98,6 +98,23 @@ def _call_out_of_memory(model):
         model(torch.ones(2, 3))
 
 
+def _host_out_of_memory(x):
+    if _ARMED:
+        raise MemoryError("Unable to allocate 80.0 GiB for an array")
+    return x
+
+
+def test_python_memory_error_in_a_direct_call_keeps_its_type():
+    x = kaffe.Input((3,))
+    model = kaffe.Model(x, layers.Dense(2)(layers.Lambda(_host_out_of_memory)(x)))
+    _ARMED.append(True)
+    try:
+        with pytest.raises(MemoryError, match="Unable to allocate"):
+            model(torch.ones(2, 3))
+    finally:
+        _ARMED.clear()
+
+
 def test_other_layer_failures_still_name_the_layer():
     x = kaffe.Input((3,))
     model = kaffe.Model(x, layers.Dense(2, name="head")(x))
