@@ -466,6 +466,11 @@ class Layer(nn.Module):
 def _holds_arrays(value):
     """Whether a layer's first argument is or holds numpy arrays or float64 tensors (to convert
     before the call)."""
+    if type(value) is list or type(value) is tuple:  # the graph runner's multi-input calls
+        for item in value:
+            if type(item) is not torch.Tensor or item.dtype is torch.float64:
+                return any(_converts(v) for v in value)
+        return False
     if isinstance(value, np.ndarray):
         return True
     if isinstance(value, (list, tuple)):
