@@ -23,46 +23,7 @@ LAYERS = os.path.join(SHARED, "layers")
 MNIST = os.path.join(SHARED, "mnist")
 HAVE_LAYERS = os.path.isfile(os.path.join(LAYERS, "index.json"))
 CASES = json.load(open(os.path.join(LAYERS, "index.json"))) if HAVE_LAYERS else []
-RTOL, ATOL = 1e-4, 1e-5
-
-
-def _close(got, want, what):
-    got = np.asarray(got)
-    assert got.shape == want.shape, f"{what}: shape {got.shape}, Caffe's {want.shape}"
-    np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL, err_msg=what)
-
-
-# ------------------------------------------------------------------ real-Caffe layer oracles
-
-@pytest.mark.skipif(not HAVE_LAYERS, reason="shared/reference/layers is absent")
-@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
-def test_oracle_on_the_stand_in_device(case):
-    """pycaffe's way through every real-Caffe layer oracle, on a net placed on the device."""
-    name = case["name"]
-    ref = np.load(os.path.join(LAYERS, name + ".npz"))
-    with device.cpu_stand_in():
-        net = caffe.Net(os.path.join(LAYERS, name + ".prototxt"),
-                        os.path.join(LAYERS, name + ".caffemodel"), caffe.TEST)
-    assert net._device == torch.device("cpu")
-    assert all(b._mirrors is not None for bs in net.params.values() for b in bs)
-    for inp in case["inputs"]:
-        net.blobs[inp].data[...] = ref["data__" + inp]
-    net.forward()
-    for key in ref.files:
-        if key.startswith("data__"):
-            _close(net.blobs[key[6:]].data, ref[key], f"{name}: {key}")
-    if not case["backward"]:
-        return
-    for key in ref.files:
-        if key.startswith("topdiff__"):
-            net.blobs[key[9:]].diff[...] = ref[key]
-    net.backward()
-    for key in ref.files:
-        if key.startswith("diff__"):
-            _close(net.blobs[key[6:]].diff, ref[key], f"{name}: {key}")
-        elif key.startswith("paramdiff__"):
-            _, layer, i = key.split("__")
-            _close(net.params[layer][int(i)].diff, ref[key], f"{name}: {key}")
+# The real-Caffe layer oracles on the stand-in device: tests/test_caffe_oracles_public.py.
 
 
 # Layers whose forward reads values on the host (a count, a selection, an index check, the
