@@ -234,3 +234,18 @@ def test_model_with_symbolic_added_loss_saves_its_inference_graph(tmp_path, capl
     weights = str(tmp_path / "vae.weights.h5")  # save_weights keeps every layer
     model.save_weights(weights)
     model.load_weights(weights)
+
+
+def test_size_node_round_trips_with_keras(tmp_path):
+    for lib in (kaffe, keras):
+        lib.backend.clear_session()
+        x = lib.Input((3,))
+        model = lib.Model(x, lib.ops.cast(lib.ops.size(x[0]), "float32") * x)
+        model.save(str(tmp_path / f"{lib.__name__}.keras"))
+    data = _data()[:, :3]
+    expected = data * 3
+    np.testing.assert_allclose(_predict(keras.saving.load_model(tmp_path / "kaffe.keras"), data),
+                               expected)
+    np.testing.assert_allclose(
+        _predict(kaffe.models.load_model(tmp_path / "keras.keras", compile=False), data),
+        expected)
