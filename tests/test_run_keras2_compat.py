@@ -237,6 +237,9 @@ def test_cardinality_of_datasets(tmp_path):
             (tmp_path / label / f"{i}.txt").write_text(f"review {label} {i}")
     ds = kaffe.utils.text_dataset_from_directory(str(tmp_path), batch_size=4)
     assert int(ds.cardinality()) == 3 and ds.cardinality().dtype == __import__("torch").int64
+    for text_batch, label_batch in ds.take(1):       # the keras.io program's preview loop
+        assert "review" in str(text_batch.numpy()[0]) and label_batch.numpy().shape == (4,)
+        assert type(text_batch.numpy()) is np.ndarray
     pipeline = tf_data.Dataset.from_tensor_slices(np.zeros((10, 2))).batch(3)
     assert int(pipeline.cardinality()) == 4
     assert int(pipeline.repeat().cardinality()) == -1

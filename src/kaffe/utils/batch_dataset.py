@@ -89,8 +89,18 @@ class BatchDataset(PyDataset):
         return torch.tensor(len(self), dtype=torch.int64)
 
 
+class BatchArray(np.ndarray):
+    """A batch as a NumPy array that also answers ``.numpy()``, the ``tf.Tensor`` spelling
+    Keras 3 programs use on these batches (``text_batch.numpy()[i]``): text batches stay
+    NumPy string arrays, which torch tensors cannot hold."""
+
+    def numpy(self):
+        return np.asarray(self)
+
+
 def _stack(samples):
     """Stack a list of per-sample tuples into a tuple of batch arrays (a lone array for
     one-element tuples)."""
-    parts = tuple(np.stack([s[k] for s in samples]) for k in range(len(samples[0])))
+    parts = tuple(np.stack([s[k] for s in samples]).view(BatchArray)
+                  for k in range(len(samples[0])))
     return parts[0] if len(parts) == 1 else parts
