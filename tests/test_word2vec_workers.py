@@ -121,3 +121,32 @@ def test_two_workers_quality_as_gensims_two_workers(hs):
     assert abs(ours[0] - theirs[0]) <= 1.5, (ours, theirs)
     assert abs(ours[1] - theirs[1]) <= 2.5, (ours, theirs)
     assert ours[1] > 15  # a real signal, not two models agreeing on noise
+
+
+def test_token_cache_trains_bit_identically_to_a_streamed_corpus():
+    """Later epochs over a list reuse the first epoch's word rows (no lookups); a corpus
+    that is only re-iterable is looked up every epoch. Same seeds, same vectors."""
+    sentences = list(LineSentence(datapath("lee_background.cor")))
+
+    class Streamed:
+        def __iter__(self):
+            return iter(sentences)
+    for sg in (0, 1):
+        cached = Word2Vec(sentences, vector_size=20, min_count=3, sg=sg, workers=1, epochs=3,
+                          seed=3)
+        streamed = Word2Vec(Streamed(), vector_size=20, min_count=3, sg=sg, workers=1,
+                            epochs=3, seed=3)
+        np.testing.assert_array_equal(cached.wv.vectors, streamed.wv.vectors)
+        assert cached.min_alpha_yet_reached == streamed.min_alpha_yet_reached
+
+
+def test_token_cache_keeps_the_jobs_of_a_list_only():
+    cache = w2v_training.TokenCache([["a"]])
+    cache.put(1, "rows1", 1, 5)
+    cache.put(0, "rows0", 2, 7)
+    cache.complete(2)
+    assert cache.jobs == [("rows0", 2, 7), ("rows1", 1, 5)]
+    streamed = w2v_training.TokenCache(iter([]))
+    streamed.put(0, "rows0", 1, 1)
+    streamed.complete(1)
+    assert streamed.jobs is None

@@ -29,31 +29,66 @@ class _Lookup(dict):
         return -1
 
 
-def job_batches(model, corpus, epoch, total_examples, total_words):
-    """``(sentences, raw words, alpha)`` batches of at most ``batch_words`` words."""
-    batch, n_words, pushed_examples, pushed_words = [], 0, 0, 0
-    alpha = model._next_alpha(0.0, epoch)
+def _sentence_batches(corpus, batch_words):
+    """``(sentences, #sentences, #words)`` groups of at most ``batch_words`` words (a longer
+    sentence is a group of its own)."""
+    batch, n_words = [], 0
     for sentence in corpus:
         length = len(sentence)
-        if n_words + length <= model.batch_words or not batch:
+        if n_words + length <= batch_words or not batch:
             batch.append(sentence)
             n_words += length
             continue
-        yield batch, n_words, alpha
-        pushed_examples += len(batch)
-        pushed_words += n_words
-        progress = pushed_examples / total_examples if total_examples else \
-            pushed_words / total_words
-        alpha = model._next_alpha(progress, epoch)
+        yield batch, len(batch), n_words
         batch, n_words = [sentence], length
     if batch:
-        yield batch, n_words, alpha
+        yield batch, len(batch), n_words
+
+
+def _with_alpha(model, jobs, epoch, total_examples, total_words):
+    """``(job, #words, alpha)``: alpha decays linearly with the share of the epoch's
+    sentences (or words) handed out before the job, as gensim's."""
+    pushed_examples = pushed_words = 0
+    for job, n_examples, n_words in jobs:
+        progress = 0.0
+        if pushed_examples:
+            progress = pushed_examples / total_examples if total_examples else \
+                pushed_words / total_words
+        yield job, n_words, model._next_alpha(progress, epoch)
+        pushed_examples += n_examples
+        pushed_words += n_words
+
+
+class TokenCache:
+    """The jobs of an in-memory corpus (a list or tuple of sentences) as word rows, kept
+    after the first epoch of a ``train()`` call so later epochs skip the word lookups.
+
+    Turning words into rows is Python work the kernels wait for (~70 ns a word, a quarter of
+    CBOW's kernel time; with several workers they take turns at the GIL for it). The
+    vocabulary cannot change within ``train()``, so the rows are the same every epoch and
+    training is bit-identical with or without the cache. A streamed corpus (a file) is read
+    again each epoch, as gensim does."""
+
+    def __init__(self, corpus):
+        self.enabled = isinstance(corpus, (list, tuple))
+        self.jobs = None        # [((tokens, ends), #sentences, #words)] once an epoch filled it
+        self._filling = {}
+
+    def put(self, index, rows, n_sentences, n_words):
+        if self.enabled and self.jobs is None:
+            self._filling[index] = (rows, n_sentences, n_words)
+
+    def complete(self, n_jobs):
+        """The epoch handed out ``n_jobs`` jobs and all were trained: keep them."""
+        if self.enabled and self.jobs is None and len(self._filling) == n_jobs:
+            self.jobs = [self._filling[i] for i in range(n_jobs)]
+        self._filling = {}
 
 
 def train_epoch(model, trainer, corpus, epoch, total_examples, total_words, queue_factor,
-                report_delay):
+                report_delay, cache=None):
     """One pass: this thread groups sentences into jobs, ``trainer.threads`` workers
-    train on them.
+    train on them (``cache``: a :class:`TokenCache` that may hold the jobs as rows already).
 
     The kernels release the GIL, so workers train at once; what serialises them is the
     GIL they need between kernels. Turning words into rows is pure-Python work (~0.1-0.2
@@ -65,6 +100,8 @@ def train_epoch(model, trainer, corpus, epoch, total_examples, total_words, queu
     get = _Lookup(model.wv.key_to_index).__getitem__
     n_threads = trainer.threads
     lookup_in_workers = n_threads > 1
+    cache = cache or TokenCache(None)
+    cached = cache.jobs is not None
 
     def to_rows(sentences, n_words):
         tokens = np.fromiter(map(get, itertools.chain.from_iterable(sentences)),
@@ -83,9 +120,10 @@ def train_epoch(model, trainer, corpus, epoch, total_examples, total_words, queu
                 break
             if errors:
                 continue
-            batch, raw, alpha, seed = job
+            index, batch, is_rows, raw, alpha, seed = job
             try:
-                tokens, ends = to_rows(batch, raw) if lookup_in_workers else batch
+                tokens, ends = batch if is_rows else to_rows(batch, raw)
+                cache.put(index, (tokens, ends), len(ends), raw)
                 n = trainer.train_job(state, tokens, ends, alpha, seed)
             except BaseException as err:  # noqa: BLE001 - re-raised in the caller
                 errors.append(err)
@@ -101,18 +139,23 @@ def train_epoch(model, trainer, corpus, epoch, total_examples, total_words, queu
         t.start()
     start = time.perf_counter()
     next_report = start + report_delay
+    source = cache.jobs if cached else _sentence_batches(corpus, model.batch_words)
+    n_jobs = 0
     try:
-        for sentences, n_words, alpha in job_batches(model, corpus, epoch, total_examples,
-                                                     total_words):
+        for batch, n_words, alpha in _with_alpha(model, source, epoch, total_examples,
+                                                 total_words):
             if errors:
                 break
             seed = (2**24) * model.random.randint(0, 2**24) + model.random.randint(0, 2**24)
-            batch = sentences if lookup_in_workers else to_rows(sentences, n_words)
-            jobs.put((batch, n_words, np.float32(alpha), seed))
+            is_rows = cached or not lookup_in_workers
+            if not cached and is_rows:
+                batch = to_rows(batch, n_words)
+            jobs.put((n_jobs, batch, is_rows, n_words, np.float32(alpha), seed))
+            n_jobs += 1
             now = time.perf_counter()
             if now >= next_report:
                 _log_progress(epoch, tally, total_examples, total_words, now - start,
-                                   alpha)
+                              alpha)
                 next_report = now + report_delay
     finally:
         for _ in threads:
@@ -121,6 +164,7 @@ def train_epoch(model, trainer, corpus, epoch, total_examples, total_words, queu
             t.join()
     if errors:
         raise errors[0]
+    cache.complete(n_jobs)
     elapsed = time.perf_counter() - start
     logger.info("EPOCH %d: training on %i raw words (%i effective words) took %.1fs, %.0f "
                 "effective words/s", epoch + 1, tally["raw"], tally["trained"], elapsed,

@@ -327,11 +327,12 @@ class Word2Vec:
             _call(cb, "on_train_begin", self)
         trained = raw = 0
         start = time.perf_counter()
+        cache = w2v_training.TokenCache(corpus)
         for epoch in range(self.epochs):
             for cb in callbacks:
                 _call(cb, "on_epoch_begin", self)
             t, r = w2v_training.train_epoch(self, trainer, corpus, epoch, total_examples,
-                                            total_words, queue_factor, report_delay)
+                                            total_words, queue_factor, report_delay, cache)
             trained += t
             raw += r
             for cb in callbacks:
