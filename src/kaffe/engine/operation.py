@@ -317,7 +317,7 @@ def _meta_unsupported(error):
 
 def _shape_error(operation, inputs, error):
     shapes = ", ".join(str(t.shape) for t in inputs)
-    message = str(error).split("\n")[0]
+    message = str(error).split("\n")[0].rstrip(".")
     return OpError(f"ops.{operation.spec.name} ({operation.name}) cannot work on symbolic inputs "
                    f"of shapes {shapes}: {message}. (None is the batch axis or another unknown "
                    "size.) Check the shapes of the tensors given to this op.")

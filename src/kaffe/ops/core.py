@@ -214,22 +214,6 @@ def custom_gradient(f):
     return wrapped
 
 
-def vectorize(pyfunc, *, excluded=None, signature=None):
-    """``pyfunc`` applied along the leading axis of its tensor arguments (a loop, results
-    stacked), like ``numpy.vectorize`` for element functions written with ops."""
-    excluded = set(excluded or ())
-
-    def vectorized(*args):
-        mapped = [i for i, a in enumerate(args) if i not in excluded]
-        n = len(_leading(args[mapped[0]]))
-        results = []
-        for row in range(n):
-            call = [(_index(a, row) if i in mapped else a) for i, a in enumerate(args)]
-            results.append(pyfunc(*call))
-        return _stack(results)
-    return vectorized
-
-
 def jvp(fun, primals, tangents, has_aux=False):
     """Forward-mode product: ``(fun(*primals), J @ tangents)`` (and ``aux``) via torch.func."""
     primals = tuple(tensor(p) for p in primals)
