@@ -313,6 +313,7 @@ class Pooling(CaffeLayer):
                 raise ValueError(f"Pooling layer '{param.name}': pad {self.pad} must be smaller "
                                  f"than the kernel {self.kernel}.")
         self.mask_top = len(param.top) > 1
+        self._window_cache = {}
 
     def _geometry(self, shape):
         size = tuple(shape[2:])
@@ -349,14 +350,26 @@ class Pooling(CaffeLayer):
         shape = tuple(bottom_shapes[0][:2]) + tuple(pooled)
         return [shape] * (2 if self.mask_top else 1)
 
+    def _windows(self, size):
+        """``(kernel, pooled, padding, torch_pads)`` for a spatial ``size``, worked out once per
+        size (Python arithmetic that costs LeNet's batch-1 forward ~10 us per pool): ``padding``
+        is the ``F.pad`` that fits every Caffe window (extra on the far side), ``torch_pads``
+        whether torch's own padding and ceil mode give those windows."""
+        found = self._window_cache.get(size)
+        if found is None:
+            kernel, pooled = self._geometry((0, 0) + size)
+            extra = [max(0, (o - 1) * s + k - (n + 2 * pd))
+                     for o, s, k, n, pd in zip(pooled, self.stride, kernel, size, self.pad)]
+            ph, pw = self.pad
+            padding = (pw, pw + extra[1], ph, ph + extra[0])
+            found = self._window_cache[size] = (
+                kernel, pooled, padding, self._torch_pads_like_caffe(size, kernel, pooled))
+        return found
+
     def forward(self, x):
-        kernel, pooled = self._geometry(x.shape)
-        size = x.shape[2:]
-        # extra padding on the far side so every Caffe window fits
-        extra = [max(0, (o - 1) * s + k - (n + 2 * pd))
-                 for o, s, k, n, pd in zip(pooled, self.stride, kernel, size, self.pad)]
+        size = tuple(x.shape[2:])
+        kernel, pooled, padding, torch_pads = self._windows(size)
         ph, pw = self.pad
-        padding = (pw, pw + extra[1], ph, ph + extra[0])
         unpadded = not any(padding)  # LeNet's pools: skip the copy F.pad would make
         if self.method == _P.PoolingParameter.MAX:
             if not self.mask_top and x.device.type == "cpu" and not x.requires_grad:
@@ -364,7 +377,7 @@ class Pooling(CaffeLayer):
                 # both layout copies included (LeNet batch 64 pool1: 19.8 -> 4.9 ms); not
                 # under autograd: the channels-last gradient slows the convolutions' backward
                 x = x.contiguous(memory_format=torch.channels_last)
-                if self._torch_pads_like_caffe(size, kernel, pooled):
+                if torch_pads:
                     # torch's own padding and ceil mode give Caffe's windows: no padded copy
                     # (GoogLeNet's 3x3/1 pad 1 pools, 1 x 480 x 14 x 14: 0.37 -> 0.28 ms)
                     return [F.max_pool2d(x, kernel, self.stride, self.pad,
