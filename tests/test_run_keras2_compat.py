@@ -265,3 +265,25 @@ def test_fit_on_an_endless_tf_dataset_takes_steps_per_epoch():
     assert seen == [0, 1, 2, 0, 1, 2]
     with pytest.raises(DataError, match="repeats forever.*steps_per_epoch"):
         model.fit(ds, epochs=1, verbose=0)
+
+
+def test_tf_strings_standardization_in_text_vectorization(tmp_path, capsys):
+    """keras.io text_classification_from_scratch's custom_standardization, under kaffe run."""
+    source = ("import re, string\nimport numpy as np\nimport tensorflow as tf\nimport keras\n"
+              "def custom_standardization(input_data):\n"
+              "    lowercase = tf.strings.lower(input_data)\n"
+              "    stripped_html = tf.strings.regex_replace(lowercase, '<br />', ' ')\n"
+              "    return tf.strings.regex_replace(stripped_html,\n"
+              "                                    f'[{re.escape(string.punctuation)}]', '')\n"
+              "layer = keras.layers.TextVectorization(standardize=custom_standardization,\n"
+              "                                       output_mode='int', output_sequence_length=4)\n"
+              "layer.adapt(np.array(['Great film!<br />Great.', 'Bad, BAD film']))\n"
+              "print('VOCAB', layer.get_vocabulary())\n"
+              "print('IDS', np.asarray(layer(np.array(['great<br />bad!']))).tolist())\n"
+              "print('BYTES', tf.strings.lower(b'AbC'), tf.strings.length(np.array(['ab', 'abc'])))\n")
+    _, code = run_in_process(tmp_path, source)
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "VOCAB ['', '[UNK]', 'great', 'film', 'bad']" in captured.out
+    assert "IDS [[2, 4, 0, 0]]" in captured.out
+    assert "BYTES b'abc' [2 3]" in captured.out
