@@ -24,7 +24,8 @@ pytestmark = pytest.mark.skipif(not os.path.isdir(REF), reason="shared/reference
 
 CHAIN = """
 name: "chain"
-layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 2 dim: 4 dim: 3 dim: 3 } } }
+layer { name: "data" type: "Input" top: "data"
+        input_param { shape { dim: 2 dim: 4 dim: 3 dim: 3 } } }
 layer { name: "conv" type: "Convolution" bottom: "data" top: "conv"
         convolution_param { num_output: 4 kernel_size: 1 bias_term: false } }
 layer { name: "bn" type: "BatchNorm" bottom: "conv" top: "conv"
