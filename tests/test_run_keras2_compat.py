@@ -280,10 +280,13 @@ def test_tf_strings_standardization_in_text_vectorization(tmp_path, capsys):
               "layer.adapt(np.array(['Great film!<br />Great.', 'Bad, BAD film']))\n"
               "print('VOCAB', layer.get_vocabulary())\n"
               "print('IDS', np.asarray(layer(np.array(['great<br />bad!']))).tolist())\n"
-              "print('BYTES', tf.strings.lower(b'AbC'), tf.strings.length(np.array(['ab', 'abc'])))\n")
+              "print('BYTES', tf.strings.lower(b'AbC'), tf.strings.length(np.array(['ab', 'abc'])))\n"
+              "batch = tf.expand_dims(np.array(['great film', 'bad']), -1)\n"
+              "print('EXPANDED', batch.shape, np.asarray(layer(batch)).tolist())\n")
     _, code = run_in_process(tmp_path, source)
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "VOCAB ['', '[UNK]', 'great', 'film', 'bad']" in captured.out
     assert "IDS [[2, 4, 0, 0]]" in captured.out
     assert "BYTES b'abc' [2 3]" in captured.out
+    assert "EXPANDED (2, 1) [[2, 3, 0, 0], [4, 0, 0, 0]]" in captured.out

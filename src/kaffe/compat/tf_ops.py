@@ -133,11 +133,21 @@ def range_(start, limit=None, delta=1, dtype=None, name="range"):
     return ops.arange(start, limit, delta, dtype=torch_dtype(dtype))
 
 
+def _is_text(value):
+    """A string batch (kaffe keeps text as NumPy string arrays; torch tensors hold numbers)."""
+    return isinstance(value, (str, bytes)) or (
+        isinstance(value, np.ndarray) and value.dtype.kind in "OUS")
+
+
 def expand_dims(input, axis, name=None):
+    if _is_text(input):  # tf.expand_dims(text_batch, -1) before a TextVectorization layer
+        return np.expand_dims(input, axis)
     return ops.expand_dims(input, axis)
 
 
 def squeeze(input, axis=None, name=None):
+    if _is_text(input):
+        return np.squeeze(input, axis=_axis(axis))
     return ops.squeeze(input, axis=_axis(axis))
 
 
