@@ -97,8 +97,9 @@ class ConvChain:
             y = y.mul_(weight.view(view))
             return y if bias is None else y.add_(bias.view(view))
         blobs, eps = self.bn.blobs, self.bn.eps
-        s = float(blobs[2][0])
-        factor = 0.0 if s == 0 else 1.0 / s   # Caffe's statistics are sums over s
+        s = blobs[2].detach()[0]
+        # Caffe's statistics are sums over s; a tensor, as BatchNorm's: no host sync on a GPU
+        factor = torch.where(s == 0, 0.0, 1.0 / s)
         return F.batch_norm(y, blobs[0] * factor, blobs[1] * factor, weight, bias, False,
                             0.0, eps)
 
