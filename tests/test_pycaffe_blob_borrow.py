@@ -84,3 +84,23 @@ def test_writes_into_one_blob_reach_neither_others_nor_the_backward():
     before = b.copy()
     a[...] = 42.0
     np.testing.assert_array_equal(net.blobs["b"].diff, before)
+
+
+def test_forward_under_inference_mode_then_without_it():
+    """Blob buffers made during a forward under ``torch.inference_mode`` stay writable after
+    it (torch refuses in-place writes to inference tensors outside that mode): a benchmark
+    timing ``forward`` under inference_mode and then checking one result without it failed."""
+    net = _net()
+    with torch.inference_mode():
+        net.forward()
+        held = net.blobs["r"].data                  # Python looks while inference_mode is on
+        net.forward()
+    ip, r, _ = _reference(net)
+    net.blobs["data"].data[...] *= -1
+    net.forward()                                   # copies into the buffers kept above
+    net.backward()
+    _, r2, _ = _reference(net)
+    np.testing.assert_allclose(held, r2, rtol=1e-6)
+    with torch.inference_mode():
+        net.forward()
+    np.testing.assert_allclose(net.blobs["r"].data, r2, rtol=1e-6)

@@ -27,6 +27,17 @@ PENDING = []     # mirrors Python may have written into, to upload before the de
 EPOCH = [0]      # bumped when device memory several nets share changes (a solver update)
 
 
+def _kept(make, *args, **kwargs):
+    """``make(*args, **kwargs)`` as a normal tensor even under ``torch.inference_mode``: a
+    buffer a blob keeps is written in place later, and torch refuses in-place writes to an
+    inference-mode tensor outside that mode (a forward under ``inference_mode``, then one
+    without, would fail)."""
+    if torch.is_inference_mode_enabled():
+        with torch.inference_mode(False):
+            return make(*args, **kwargs)
+    return make(*args, **kwargs)
+
+
 def flush_host_writes():
     """Upload every parameter copy Python was handed since the last flush and return those
     copies. Other nets' copies of the same memory (test nets share the train net's) re-read
@@ -63,7 +74,7 @@ class SyncedTensor:
 
     def __init__(self, shape=(), device=None):
         self.device = None if device is None else torch.device(device)
-        self._host = torch.zeros(shape)
+        self._host = _kept(torch.zeros, shape)
         self._dev, self._borrowed = None, False
         self.head = HOST
         self.uploads = self.downloads = 0
@@ -84,7 +95,7 @@ class SyncedTensor:
             self.head = SYNCED
         if mutable:
             if self._borrowed:
-                self._host = self._host.clone()
+                self._host = _kept(self._host.clone)
                 self._borrowed = False
             self.viewed = True
             if self.device is not None:
@@ -97,7 +108,7 @@ class SyncedTensor:
             return self._host
         if self._dev is None or self._dev.shape != self._host.shape or \
                 (self._dev_borrowed and self.head == HOST):
-            self._dev = torch.empty(self._host.shape, device=self.device)
+            self._dev = _kept(torch.empty, self._host.shape, device=self.device)
             self._dev_borrowed = False
             if self.head != DEVICE:
                 self.head = HOST
@@ -122,12 +133,12 @@ class SyncedTensor:
                 self._host, self._borrowed, self.head = tensor, True, HOST
                 return
             if self._borrowed:
-                self._host = tensor.to("cpu", torch.float32, copy=True)
+                self._host = _kept(tensor.to, "cpu", torch.float32, copy=True)
                 self._borrowed = False
             elif tuple(tensor.shape) == self.shape:
                 self._host.copy_(tensor)
             else:
-                self._host = tensor.to("cpu", torch.float32, copy=True)
+                self._host = _kept(tensor.to, "cpu", torch.float32, copy=True)
             self.head = HOST
             return
         if borrow and tensor.dtype == torch.float32 and tensor.device == self.device:
@@ -136,10 +147,10 @@ class SyncedTensor:
                 tuple(tensor.shape) == tuple(self._dev.shape):
             self._dev.copy_(tensor)
         else:
-            self._dev = tensor.to(self.device, torch.float32, copy=True)
+            self._dev = _kept(tensor.to, self.device, torch.float32, copy=True)
             self._dev_borrowed = False
         if tuple(self._dev.shape) != self.shape:
-            self._host = torch.zeros(self._dev.shape)
+            self._host = _kept(torch.zeros, self._dev.shape)
         self.head = DEVICE
 
     def hold(self, tensor):
@@ -152,7 +163,7 @@ class SyncedTensor:
 
     def reshape(self, shape):
         """Fresh zeros of ``shape`` (on the host; uploaded on the next device read)."""
-        self._host = torch.zeros(shape)
+        self._host = _kept(torch.zeros, shape)
         self._dev, self._borrowed, self._dev_borrowed = None, False, False
         self.head = HOST
 
@@ -183,7 +194,7 @@ class MirroredTensor:
         device = self.source()
         if not self.dirty:   # else Python's unflushed write is the freshest value
             if self._host is None or self._host.shape != device.shape:
-                self._host, self._stamp = torch.empty(device.shape), None
+                self._host, self._stamp = _kept(torch.empty, device.shape), None
             stamp = self._stamp_of(device)
             if stamp != self._stamp:
                 self._host.copy_(device.detach())
