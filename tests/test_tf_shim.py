@@ -251,3 +251,14 @@ def test_tf1_names_say_no_sessions(name):
 def test_tf_compat_v1_names_the_line():
     with pytest.raises(AttributeError, match="tensorflow.compat.v1.*TensorFlow 2 form"):
         tf.compat.v1
+
+
+def test_tf_argmax_argmin_are_int64_as_tensorflow():
+    """TensorFlow's tf.argmax/argmin return int64 (output_type picks another); Keras's
+    ops.argmax gives int32, so the shim must not pass that through."""
+    x = np.array([[1.0, 3.0, 2.0], [5.0, 0.0, 4.0]], np.float32)
+    assert tf.argmax(x, axis=1).dtype == torch.int64
+    assert tf.argmin(x, axis=0).dtype == torch.int64
+    assert tf.argmax(x, axis=1, output_type=tf.int32).dtype == torch.int32
+    np.testing.assert_array_equal(np.asarray(tf.argmax(x, axis=1)), [1, 0])
+    np.testing.assert_array_equal(np.asarray(tf.argmin(x)), [0, 1, 0])

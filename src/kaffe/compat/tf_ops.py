@@ -163,12 +163,15 @@ def gather(params, indices, axis=None, batch_dims=0, name=None):
     return ops.take(params, indices, axis=0 if axis is None else axis)
 
 
-def argmax(input, axis=None, output_type=None, name=None):
-    return ops.argmax(input, axis=0 if axis is None else axis)
+def argmax(input, axis=None, output_type="int64", name=None):
+    """TensorFlow's ``tf.argmax``: int64 unless ``output_type`` says otherwise (Keras's
+    ``ops.argmax`` gives int32)."""
+    return cast(ops.argmax(input, axis=0 if axis is None else axis), output_type or "int64")
 
 
-def argmin(input, axis=None, output_type=None, name=None):
-    return ops.argmin(input, axis=0 if axis is None else axis)
+def argmin(input, axis=None, output_type="int64", name=None):
+    """TensorFlow's ``tf.argmin``: int64 unless ``output_type`` says otherwise."""
+    return cast(ops.argmin(input, axis=0 if axis is None else axis), output_type or "int64")
 
 
 def clip_by_value(t, clip_value_min, clip_value_max, name=None):
