@@ -9,6 +9,8 @@ into that layout and back.
 import torch
 import torch.nn.functional as F
 
+from kaffe.ops.image_geometry import _INDEX_FIXERS  # fill mode -> where an index reads
+
 RESIZE_MODES = {"bilinear": "bilinear", "nearest": "nearest-exact", "bicubic": "bicubic",
                 "area": "area"}
 FILL_MODES = ("reflect", "wrap", "constant", "nearest", "mirror")
@@ -104,26 +106,6 @@ def _linear_taps(coordinate):
     upper_weight = coordinate - lower
     index = lower.long()
     return [(index, 1 - upper_weight), (index + 1, upper_weight)]
-
-
-def _mirror(index, size):
-    s = size - 1
-    if s == 0:
-        return torch.zeros_like(index)
-    return torch.abs((index + s) % (2 * s) - s)
-
-
-def _reflect(index, size):
-    return torch.div(_mirror(2 * index + 1, 2 * size + 1) - 1, 2, rounding_mode="floor")
-
-
-_INDEX_FIXERS = {
-    "constant": lambda index, size: index.clamp(0, size - 1),
-    "nearest": lambda index, size: index.clamp(0, size - 1),
-    "wrap": lambda index, size: index % size,
-    "mirror": _mirror,
-    "reflect": _reflect,
-}
 
 
 def rotation_matrices(angles_deg, height, width):
