@@ -242,8 +242,21 @@ def test_ctc_decode_greedy_matches_keras_ops():
     np.testing.assert_array_equal(decoded.numpy()[:, :ref.shape[1]], ref)
     assert (decoded.numpy()[:, ref.shape[1]:] == -1).all()
     close(log_prob[:, 0], np.asarray(ref_scores)[:, 0], rtol=1e-4)
-    with pytest.raises(NotImplementedError, match="greedy"):
-        K.ctc_decode(y_pred, torch.tensor(input_length[:, 0]), greedy=False)
+
+
+def test_ctc_decode_beam_search_matches_keras_ops():
+    """``greedy=False`` is TF's beam search over ``log(y_pred + eps)``, the blank last;
+    Keras 3's ``ops.ctc_decode(strategy='beam_search')`` is the oracle."""
+    y_pred, _, _, input_length, classes = ctc_case()
+    decoded, log_prob = K.ctc_decode(y_pred, torch.tensor(input_length[:, 0]), greedy=False,
+                                     beam_width=8, top_paths=2)
+    ref_decoded, ref_scores = keras.ops.ctc_decode(
+        np.log(y_pred.numpy() + K.epsilon()), input_length[:, 0], strategy="beam_search",
+        beam_width=8, top_paths=2, mask_index=classes - 1)
+    assert len(decoded) == 2 and decoded[0].dtype == torch.int64
+    for ours, ref in zip(decoded, np.asarray(ref_decoded)):
+        np.testing.assert_array_equal(ours.numpy()[:, :ref.shape[1]], ref)
+    close(log_prob, np.asarray(ref_scores), rtol=1e-4)
 
 
 # -- what TensorFlow 1 had and kaffe does not -----------------------------------------------------

@@ -141,15 +141,22 @@ def ctc_batch_cost(y_true, y_pred, input_length, label_length):
 
 
 def ctc_decode(y_pred, input_length, greedy=True, beam_width=100, top_paths=1):
-    """Greedy CTC decoding (Keras 2's ``K.ctc_decode(greedy=True)``): per step the best class,
-    repeats merged, blanks (the last class) dropped. Returns ``([decoded], log_prob)`` with
-    ``decoded`` ``(samples, steps)`` padded with -1 and ``log_prob`` ``(samples, 1)`` the
-    negative sum of the best logits (``log(y_pred + epsilon)``) over the input length."""
-    if not greedy:
-        raise NotImplementedError(
-            "kaffe's K.ctc_decode does greedy decoding only; use greedy=True, or "
-            "keras.ops.ctc_decode(strategy='beam_search') where kaffe.ops provides it.")
+    """Keras 2's ``K.ctc_decode`` of softmax outputs, the blank being the last class.
+
+    Greedy: per step the best class, repeats merged, blanks dropped; returns ``([decoded],
+    log_prob)`` with ``decoded`` ``(samples, steps)`` padded with -1 and ``log_prob``
+    ``(samples, 1)`` the negative sum of the best logits (``log(y_pred + epsilon)``) over the
+    input length. ``greedy=False``: a beam search of ``beam_width`` prefixes over those logits
+    (:func:`kaffe.ops.ctc_decode`); returns ``top_paths`` decoded ``(samples, steps)`` arrays and
+    their log-probabilities ``(samples, top_paths)``."""
     y_pred = torch.as_tensor(y_pred)
+    if not greedy:
+        from kaffe.ops.ctc import ctc_decode as decode
+        decoded, log_prob = decode(torch.log(y_pred.float() + epsilon()),
+                                   _lengths(input_length, "input_length"),
+                                   strategy="beam_search", beam_width=beam_width,
+                                   top_paths=top_paths, mask_index=y_pred.shape[-1] - 1)
+        return [paths.long() for paths in decoded], log_prob
     samples, steps, classes = y_pred.shape
     logits = torch.log(y_pred.float() + epsilon())
     lengths = _lengths(input_length, "input_length").to(y_pred.device)
