@@ -311,3 +311,11 @@ def test_the_batteries_are_served_under_keras_names():
     assert all(f is not None for f in (Progbar, KerasClassifier, boston_housing, cifar100,
                                        reuters, clone_model, image_dataset_from_directory,
                                        pad_sequences, get_file, load_img))
+
+
+def test_load_img_refuses_what_is_neither_a_path_nor_a_file():
+    """Keras: "path should be path-like or io.BytesIO"; a None path (a missing weights file
+    in neural_doodle.py) gave an AttributeError about ``read``."""
+    from kaffe.preprocessing.image import load_img
+    with pytest.raises(TypeError, match="path-like"):
+        load_img(None)

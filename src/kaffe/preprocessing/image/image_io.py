@@ -51,8 +51,11 @@ def load_img(path, grayscale=False, color_mode="rgb", target_size=None,
     if is_path:
         with open(path, "rb") as f:
             data = io.BytesIO(f.read())
-    else:
+    elif hasattr(path, "read"):
         data = io.BytesIO(path.read())
+    else:
+        raise TypeError(f"load_img: path should be path-like or a file-like object such as "
+                        f"io.BytesIO; received {type(path).__name__} {path!r}.")
     try:
         img = Image.open(data)
         img.load()
