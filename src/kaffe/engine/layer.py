@@ -491,7 +491,7 @@ def _map_arrays(value, dtypes, device):
     from kaffe.training.data_adapters import as_tensor
 
     def convert(item, dtype):
-        if not _converts(item):
+        if not _converts(item) or dtype == "string":   # text stays a numpy array of str
             return item
         target = torch_dtype(dtype)
         if isinstance(item, torch.Tensor) or target is None or target is torch.float64:

@@ -95,14 +95,15 @@ class ArrayData:
         memory; else pin them, so each batch's copy runs beside the computation."""
         if device is None or device.type != "cuda" or self.device == device:
             return
-        tensors = [t for t in self.xs + (self.ys or []) + (self.sws or []) if t is not None]
+        tensors = [t for t in self.xs + (self.ys or []) + (self.sws or [])
+                   if isinstance(t, torch.Tensor)]
         size = sum(t.numel() * t.element_size() for t in tensors)
         free, _ = torch.cuda.mem_get_info(device)
         cap = float(os.environ.get("KAFFE_DEVICE_DATA_MB", "4096")) * 2 ** 20
         on_device = size <= min(free / 4, cap)
 
         def put(t):
-            if t is None or t.device == device:
+            if t is None or not isinstance(t, torch.Tensor) or t.device == device:
                 return t
             return t.to(device) if on_device else (t if t.is_pinned() else t.pin_memory())
         self.xs = [put(t) for t in self.xs]
@@ -131,7 +132,8 @@ def _take(tensors, pick):
         return None
     if isinstance(pick, slice):
         return [None if t is None else t[pick] for t in tensors]
-    return [None if t is None else torch.index_select(t, 0, pick) for t in tensors]
+    return [None if t is None else torch.index_select(t, 0, pick)
+            if isinstance(t, torch.Tensor) else t[pick.cpu().numpy()] for t in tensors]
 
 
 # --------------------------------------------------------------------------- iterables

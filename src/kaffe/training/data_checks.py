@@ -28,6 +28,9 @@ def to_tensors(arrays, names, dtypes, role, model_name):
     for array, name, dtype in zip(arrays, names, dtypes):
         if array is not None and not isinstance(array, torch.Tensor):
             kind = np.asarray(array).dtype if not isinstance(array, np.ndarray) else array.dtype
+            if dtype == "string" and kind.kind in "USaO":
+                out.append(np.asarray(array))   # Input(dtype="string"): text stays text
+                continue
             if kind.kind in "USa":
                 raise DataError(
                     f"Model '{model_name}' {role} '{name}' received {kind} data (text); kaffe "
@@ -40,7 +43,8 @@ def to_tensors(arrays, names, dtypes, role, model_name):
 def warn_nan(tensors, names, role, model_name):
     """Warn once per call (before training) for each float input holding NaN."""
     for tensor, name in zip(tensors, names):
-        if tensor is None or not tensor.is_floating_point() or tensor.numel() == 0:
+        if not isinstance(tensor, torch.Tensor) or not tensor.is_floating_point() or \
+                tensor.numel() == 0:
             continue
         # One float sum (a few ms for MNIST) is NaN when any entry is; count only then.
         if not torch.isnan(tensor.sum()):

@@ -254,7 +254,8 @@ class Trainer(StepAPI, LegacyGeneratorAPI):
     def _input_dtypes(self):
         inputs = getattr(self, "inputs", None)
         if inputs:
-            return [t.dtype if t.dtype in ("float32", "int64") else "float32" for t in inputs]
+            return [t.dtype if t.dtype in ("float32", "int64", "string") else "float32"
+                    for t in inputs]
         return [getattr(self, "input_dtype", "float32")] * len(self.input_names)
 
     def _convert_batch(self, batch):
@@ -297,9 +298,11 @@ class Trainer(StepAPI, LegacyGeneratorAPI):
         if tensors is None:
             return None
         device = self._device
-        if all(t is None or t.device == device for t in tensors):
+        if all(t is None or not isinstance(t, torch.Tensor) or t.device == device
+               for t in tensors):
             return tensors
-        return [None if t is None else t.to(device, non_blocking=True) for t in tensors]
+        return [t.to(device, non_blocking=True) if isinstance(t, torch.Tensor) else t
+                for t in tensors]
 
     # ------------------------------------------------------------------ steps
     def _forward_loss_impl(self, xs, ys, sws):
