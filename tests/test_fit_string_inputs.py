@@ -46,3 +46,18 @@ def test_string_input_fits_and_evaluates_like_the_ids():
     ids = np.asarray(vectorize(TEXTS[:, None]))
     np.testing.assert_allclose(on_ids.evaluate(ids, LABELS, verbose=0), [loss, accuracy],
                                rtol=1e-5)
+
+
+def test_string_batches_from_a_dataset_reach_the_model_as_text():
+    """keras.io's text_classification_from_scratch: ``end_to_end.evaluate(raw_test_ds)`` where
+    the dataset yields 1-D batches of str for an ``Input(shape=(1,), dtype="string")``."""
+    vectorize, on_ids, end_to_end = _models()
+    end_to_end.compile(loss="binary_crossentropy", metrics=["accuracy"])
+    on_ids.compile(loss="binary_crossentropy", metrics=["accuracy"])
+
+    def batches():
+        for start in range(0, len(TEXTS), 8):   # 36 samples: 5 batches, the last of 4
+            yield TEXTS[start:start + 8], LABELS[start:start + 8]
+    ids = np.asarray(vectorize(TEXTS[:, None]))
+    np.testing.assert_allclose(end_to_end.evaluate(batches(), steps=5, verbose=0),
+                               on_ids.evaluate(ids, LABELS, verbose=0), rtol=1e-5)

@@ -262,7 +262,7 @@ class Trainer(StepAPI, LegacyGeneratorAPI):
         """One batch from a generator/Sequence/loader → lists of tensors in model order."""
         x, y, sw = da.unpack_batch(batch)
         self._note_x_structure(x)
-        xs = [da.as_tensor(a, d) for a, d in zip(
+        xs = [np.asarray(a) if d == "string" else da.as_tensor(a, d) for a, d in zip(
             da.to_list(x, self.input_names, "inputs", self.name), self._input_dtypes())]
         ys = None if y is None else [da.as_tensor(a) for a in
                                      da.to_list(y, self.output_names, "outputs", self.name)]
