@@ -178,6 +178,21 @@ def test_gaussian_noise_and_dropout_statistics():
     assert abs(factor.std().item() - (0.2 / 0.8) ** 0.5) < 0.005
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_dropout_keeps_one_minus_rate_scaled_and_backward_is_the_mask(dtype):
+    from kaffe.layers.core import Dropout
+    x = torch.full((500, 400), 3.0, dtype=dtype, requires_grad=True)
+    y = Dropout(0.3)(x, training=True)
+    assert y.dtype == dtype
+    kept = y != 0
+    assert abs(kept.float().mean().item() - 0.7) < 0.005  # keep probability 1 - rate
+    torch.testing.assert_close(y[kept], torch.full_like(y[kept], 3.0 / 0.7))  # scaled 1/(1-rate)
+    y.sum().backward()
+    torch.testing.assert_close(x.grad, kept.to(dtype) / 0.7)  # gradient = the scaled mask
+    assert torch.equal(Dropout(1.0)(x, training=True), torch.zeros_like(x))
+    assert Dropout(0.3)(x, training=False) is x
+
+
 def test_alpha_dropout_keeps_mean_and_variance():
     x = torch.randn(400, 500)
     y = reg.AlphaDropout(0.3)(x, training=True)

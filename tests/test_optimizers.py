@@ -344,3 +344,46 @@ def test_step_never_reads_device_values():
         opt.step()
         opt.step()
         assert opt.iterations == 2
+
+
+def _fit_three_batches(optimizer):
+    import kaffe
+    torch.manual_seed(0)
+    model = kaffe.Sequential([kaffe.layers.Dense(3, input_shape=(4,))])
+    model.compile(optimizer=optimizer, loss="mse")
+    x, y = np.random.RandomState(0).rand(6, 4), np.random.RandomState(1).rand(6, 3)
+    start = [w.detach().clone() for w in model.parameters()]
+    model.fit(x.astype("float32"), y.astype("float32"), batch_size=2, epochs=1, shuffle=False,
+              verbose=0)
+    return model, start, x, y
+
+
+def test_fit_steps_equal_torch_sgd_and_still_run_hooks_and_overrides():
+    # fit's step skips torch's profiler wrapper; the update must stay torch's SGD update
+    model, start, x, y = _fit_three_batches(optimizers.SGD(learning_rate=0.1, momentum=0.9,
+                                                           nesterov=True))
+    weights = [torch.nn.Parameter(w) for w in start]  # kernel stored (units, in), then bias
+    reference = torch.optim.SGD(weights, lr=0.1, momentum=0.9, nesterov=True)
+    xt, yt = torch.tensor(x, dtype=torch.float32), torch.tensor(y, dtype=torch.float32)
+    for i in range(0, 6, 2):
+        reference.zero_grad()
+        out = torch.nn.functional.linear(xt[i:i + 2], weights[0], weights[1])
+        torch.nn.functional.mse_loss(out, yt[i:i + 2]).backward()
+        reference.step()
+    for mine, theirs in zip(model.parameters(), weights):
+        torch.testing.assert_close(mine.detach(), theirs.detach())
+
+    calls = []
+    hooked = optimizers.SGD(learning_rate=0.1)
+    hooked.register_step_pre_hook(lambda *args: calls.append("pre"))
+    _fit_three_batches(hooked)
+    assert calls == ["pre"] * 3
+
+    class CountingSGD(optimizers.SGD):
+        def step(self, closure=None):
+            calls.append("step")
+            return super().step(closure)
+
+    calls.clear()
+    _fit_three_batches(CountingSGD(learning_rate=0.1))
+    assert calls == ["step"] * 3

@@ -25,6 +25,7 @@ import math
 from collections import OrderedDict
 
 import torch
+from torch.optim import optimizer as torch_optimizer
 
 _GROUP_KEYS = ("params", "param_names", "lr_mult", "decay_mult", "name")
 # Keras 3 arguments kaffe does not implement; accepted only at their do-nothing defaults so that
@@ -75,7 +76,7 @@ class Optimizer(torch.optim.Optimizer):
         self.name = name or _snake_case(type(self).__name__)
         self.iterations = 0
         self.built = False
-        # torch's step wrapper reads these even before build; build() replaces them.
+        # torch's step wrapper reads these even before build; build() keeps what they hold.
         for hooks in _TORCH_HOOK_DICTS:
             setattr(self, hooks, OrderedDict())
 
@@ -95,7 +96,10 @@ class Optimizer(torch.optim.Optimizer):
             return
         if not params:
             params = [{"params": []}]
+        registered = {name: getattr(self, name) for name in _TORCH_HOOK_DICTS}
         torch.optim.Optimizer.__init__(self, params, {"lr_mult": 1.0, "decay_mult": 1.0})
+        for name, hooks in registered.items():  # hooks registered before build stay
+            getattr(self, name).update(hooks)
         self.built = True
 
     def add_param_group(self, param_group):
@@ -148,13 +152,38 @@ class Optimizer(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        self._apply(self._gradient_batches())
+        return loss
+
+    def _gradient_batches(self):
+        """``(group, params, grads)`` per group, for the parameters that have a gradient."""
         batches = []
         for group in self.param_groups:
             params = [p for p in group["params"] if p.grad is not None]
             if params:
                 batches.append((group, params, [p.grad for p in params]))
-        self._apply(batches)
-        return loss
+        return batches
+
+    def clear_gradients(self):
+        """``zero_grad(set_to_none=True)`` without torch's profiler record (fit calls it every
+        step; a record costs as much as a small layer's forward)."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                p.grad = None
+
+    def step_unhooked(self):
+        """``step()`` for fit's loop: torch's wrapper (a profiler record and the step hooks)
+        is skipped when no hook is registered and ``step`` is kaffe's own (a subclass that
+        overrides it, or a registered hook, gets the full ``step()``)."""
+        step = type(self).step
+        if (getattr(step, "__wrapped__", step) is not Optimizer.step
+                or self._optimizer_step_pre_hooks or self._optimizer_step_post_hooks
+                or torch_optimizer._global_optimizer_pre_hooks
+                or torch_optimizer._global_optimizer_post_hooks):
+            self.step()
+            return
+        with torch.no_grad():
+            self._apply(self._gradient_batches())
 
     @torch.no_grad()
     def apply_gradients(self, grads_and_vars):

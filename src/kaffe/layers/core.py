@@ -6,6 +6,7 @@ import torch.nn.functional as F
 
 from kaffe import activations, constraints, initializers, regularizers
 from kaffe.engine.layer import Layer
+from kaffe.layers import dropout_mask
 
 
 def _positive_int(value, arg, layer):
@@ -117,11 +118,9 @@ class Dropout(Layer):
     def call(self, inputs):
         if not self.training or self.rate == 0:
             return inputs
-        if self.noise_shape is None:
-            return F.dropout(inputs, self.rate, True)
-        shape = [inputs.shape[i] if d is None else d for i, d in enumerate(self.noise_shape)]
-        keep = torch.empty(shape, device=inputs.device).bernoulli_(1 - self.rate)
-        return inputs * keep / (1 - self.rate)
+        shape = None if self.noise_shape is None else \
+            [inputs.shape[i] if d is None else d for i, d in enumerate(self.noise_shape)]
+        return dropout_mask.dropout(inputs, self.rate, shape)
 
     def compute_output_shape(self, input_shape):
         return input_shape

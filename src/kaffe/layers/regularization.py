@@ -12,6 +12,7 @@ import torch
 from kaffe import regularizers
 from kaffe.config import standardize_data_format
 from kaffe.engine.layer import Layer
+from kaffe.layers import dropout_mask
 
 
 def _unit_interval(value, arg, layer):
@@ -127,11 +128,7 @@ class _SpatialDropout(_TrainOnly):
         shape[0] = inputs.shape[0]
         channel_axis = 1 if self.data_format == "channels_first" else -1
         shape[channel_axis] = inputs.shape[channel_axis]
-        if self.rate == 1:
-            return torch.zeros_like(inputs)
-        keep = torch.empty(shape, dtype=inputs.dtype, device=inputs.device)
-        keep.bernoulli_(1 - self.rate).div_(1 - self.rate)
-        return inputs * keep
+        return dropout_mask.dropout(inputs, self.rate, shape)
 
     def get_config(self):
         # Keras 3's spatial dropout configs hold exactly these keys.

@@ -375,11 +375,16 @@ class Trainer(StepAPI, LegacyGeneratorAPI):
     def _train_step(self, xs, ys, sws):
         """One optimisation step on one batch; updates the running metrics on the device."""
         ys = self._compiled_loss.prepare_targets(ys)
-        self.optimizer.zero_grad(set_to_none=True)
+        optimizer = self.optimizer
+        kaffe_optimizer = isinstance(optimizer, optimizers_module.Optimizer)
+        if kaffe_optimizer:
+            optimizer.clear_gradients()
+        else:
+            optimizer.zero_grad(set_to_none=True)
         total, per_output, preds = self._forward_with_logits(self._get_forward_loss(), xs, ys, sws)
         if total.requires_grad:  # else no weight is trainable: Keras updates nothing
             total.backward()
-            self.optimizer.step()
+            optimizer.step_unhooked() if kaffe_optimizer else optimizer.step()
         for layer in self._constrained:
             layer.apply_constraints()
         self._update_metrics(total, per_output, preds, ys, sws, xs[0].shape[0])
