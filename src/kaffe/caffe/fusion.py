@@ -79,7 +79,12 @@ class ConvChain:
         self.bn, self.scale, self.relu = parts.get("bn"), parts.get("scale"), parts.get("relu")
 
     def __call__(self, *bottoms):
-        y = self.conv(*bottoms)[0]
+        return self.finish(self.conv(*bottoms)[0], bottoms)
+
+    def finish(self, y, bottoms=()):
+        """The in-place followers on ``y``, the head layer's output for ``bottoms`` (which
+        it may share memory with; none given: ``y`` is fresh, as an inference plan's own
+        kernel returns it)."""
         if self.bn is not None or self.scale is not None:
             y = self._affine(y)
         if self.relu is not None:

@@ -26,6 +26,7 @@ from kaffe.caffe import fusion as _fusion
 from kaffe.caffe import device as _device
 from kaffe.caffe import synced as _synced
 from kaffe.caffe import net_weights as _weights
+from kaffe.caffe import plan as _plan
 from kaffe.caffe import prototxt as _prototxt
 from kaffe.caffe import upgrade as _upgrade
 from kaffe.caffe.builders.registry import LAYER_BUILDERS, CaffeLayer, builder_for
@@ -295,6 +296,7 @@ class Net:
                        for (lp, weights), layer in zip(self._specs, self._layer_modules)]
         self._chains = (_fusion.find_conv_chains(self._specs, self._layer_modules)
                         if self._inference_only else {})
+        self._plan = None   # the whole forward as an InferencePlan, made on first use
 
     def _consumed_at_end(self):
         available = set()
@@ -405,7 +407,9 @@ class Net:
                                  f"*shape) and net.reshape() first.")
             self.blobs[name].data[...] = value
         first, last = self._index(start, 0), self._index(end, len(self.layers) - 1)
-        if self._inference_only:
+        if self._inference_only and start is None and end is None and self._device is None:
+            self._run_plan()
+        elif self._inference_only:
             with torch.no_grad():
                 self._run(first, last, chains=self._chains)
         else:
@@ -482,6 +486,19 @@ class Net:
         param_memory = {_storage(p) for p in self.module.parameters()}
         for name, t in self._tensors.items():
             self.blobs[name]._store(t, borrow=_storage(t) not in param_memory)
+
+    def _run_plan(self):
+        """The whole forward of a host deploy net by its :class:`InferencePlan` (no autograd;
+        the same blobs as :meth:`_run` with the fused chains, a fraction of its Python)."""
+        plan = self._plan
+        if plan is None:
+            plan = self._plan = _plan.InferencePlan(self)
+        if _synced.PENDING:   # parameters Python was handed (as in _run)
+            _synced.flush_host_writes()
+        self._tensors, self._first, self._seeds, self._io = {}, {}, [], {}
+        with torch.no_grad():
+            plan.run()
+        self._ran, self._graph = (0, len(self.layers) - 1), False
 
     def _run(self, first, last, store=True, chains=None):
         """Layers ``first..last``; ``chains`` (no autograd only): convolutions whose in-place

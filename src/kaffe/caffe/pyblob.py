@@ -102,6 +102,12 @@ class Blob:
         if self._g.shape != self._d.shape:
             self._g.reshape(self._d.shape)
 
+    def _keep(self, tensor):
+        """``_store(tensor, borrow=True)`` for a fresh float32 host tensor nothing else writes
+        into (the inference plan's tops), without the checks when it is kept as it is."""
+        if not self._d.lend(tensor):
+            self._store(tensor, borrow=True)
+
     def _hold(self, tensor):
         """Make ``tensor`` the data itself (no copy): a Python layer's view of its bottoms."""
         self._d.hold(tensor)

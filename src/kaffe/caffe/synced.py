@@ -153,6 +153,15 @@ class SyncedTensor:
             self._host = _kept(torch.zeros, self._dev.shape)
         self.head = DEVICE
 
+    def lend(self, tensor):
+        """``write(tensor, borrow=True)`` where it keeps ``tensor`` itself without a check to
+        make (a host-only value Python has no view of, same shape, float32 on the host: the
+        caller's promise); False, doing nothing, where ``write`` has more to do."""
+        if self.viewed or self.device is not None or tensor.shape != self._host.shape:
+            return False
+        self._host, self._borrowed, self.head = tensor, True, HOST
+        return True
+
     def hold(self, tensor):
         """Make a host tensor the value itself (no copy)."""
         tensor = tensor.detach()

@@ -314,6 +314,10 @@ class Pooling(CaffeLayer):
                                  f"than the kernel {self.kernel}.")
         self.mask_top = len(param.top) > 1
         self._window_cache = {}
+        # MAX over tiles (kernel == stride >= 2, no padding): pairwise maxima serve it
+        self.tiles = (None if p.global_pooling or self.mask_top or
+                      p.pool != _P.PoolingParameter.MAX or any(self.pad) or
+                      self.kernel != self.stride or min(self.kernel) < 2 else self.kernel)
 
     def _geometry(self, shape):
         size = tuple(shape[2:])
@@ -372,6 +376,9 @@ class Pooling(CaffeLayer):
         ph, pw = self.pad
         unpadded = not any(padding)  # LeNet's pools: skip the copy F.pad would make
         if self.method == _P.PoolingParameter.MAX:
+            if self.tiles is not None and not x.requires_grad and x.device.type == "cpu" \
+                    and not (size[0] % self.tiles[0] or size[1] % self.tiles[1]):
+                return [max_pool_tiles(x, *self.tiles)]
             if not self.mask_top and x.device.type == "cpu" and not x.requires_grad:
                 # torch's NCHW max-pool CPU kernel is 3-6x slower than its channels-last one,
                 # both layout copies included (LeNet batch 64 pool1: 19.8 -> 4.9 ms); not
@@ -399,6 +406,26 @@ class Pooling(CaffeLayer):
             counts.append((torch.clamp(start + k, max=n + pd) - start).to(x.dtype))
         out = sums / (counts[0][:, None] * counts[1][None, :])
         return [out] * (2 if self.mask_top else 1)
+
+
+def max_pool_tiles(x, kh, kw):
+    """MAX pooling of ``x`` (N, C, H, W) over non-overlapping ``kh`` x ``kw`` tiles that cover
+    it exactly (H % kh == W % kw == 0): Caffe's ceil-mode windows are then these tiles. Pairwise
+    maxima of strided views, rows first (contiguous runs), then columns: torch's NCHW max-pool
+    CPU kernel is 3x slower and its channels-last one needs two layout copies (LeNet pool1,
+    1 x 20 x 24 x 24, 1 thread: NCHW 42-47 us, channels-last 25 us, this 15 us; batch 64:
+    5.2 / 1.2 / 0.4 ms). No autograd: at ties ``torch.maximum`` splits the gradient, Caffe's
+    max-pool gives it to the first maximum."""
+    n, c, h, w = x.shape
+    rows = x.reshape(n, c, h // kh, kh, w).unbind(3)
+    y = rows[0]
+    for r in rows[1:]:
+        y = torch.maximum(y, r)
+    cols = y.reshape(n, c, h // kh, w // kw, kw).unbind(4)
+    y = cols[0]
+    for col in cols[1:]:
+        y = torch.maximum(y, col)
+    return y
 
 
 # ------------------------------------------------------------------------------ normalization
