@@ -299,3 +299,31 @@ def test_layer_config_round_trips():
     k_config = keras.layers.Dense(5, activation="relu", use_bias=False, name="d").get_config()
     assert {"units", "activation", "use_bias", "kernel_initializer", "name"} <= set(layer.get_config())
     assert layer.get_config()["activation"] == k_config["activation"]
+
+
+def test_float64_layers_have_float64_weights_and_outputs_like_keras(tmp_path):
+    # Keras 3: dtype="float64" layers hold float64 weights and cast float32 inputs up
+    def build(lib):
+        inputs = lib.Input((6, 6, 2))
+        h = lib.layers.Conv2D(3, 3, dtype="float64")(inputs)
+        h = lib.layers.Flatten(dtype="float64")(h)
+        return lib.Model(inputs, lib.layers.Dense(4, dtype="float64")(h))
+
+    k_model, f_model = build(keras), build(kaffe)
+    f_model.set_weights(k_model.get_weights())
+    assert [w.dtype for w in f_model.get_weights()] == [w.dtype for w in k_model.get_weights()]
+    x = np.random.RandomState(0).rand(3, 6, 6, 2).astype("float32")
+    k_out, f_out = k_model.predict(x, verbose=0), f_model.predict(x, verbose=0)
+    assert f_out.dtype == k_out.dtype == np.float64
+    np.testing.assert_allclose(f_out, k_out, rtol=1e-5, atol=1e-6)  # Keras: off by ~1e-7
+    f_model.save(tmp_path / "m.keras")
+    again = keras.saving.load_model(tmp_path / "m.keras")
+    assert again.layers[-1].kernel.dtype == "float64"
+    np.testing.assert_allclose(again.predict(x, verbose=0), k_out, rtol=1e-5, atol=1e-6)
+    # in float64 to the last bit: the formula x @ W + b on float64 numbers
+    dense = kaffe.layers.Dense(2, dtype="float64")
+    flat = x.reshape(3, -1)[:, :5]
+    out = dense(torch.from_numpy(flat))
+    w, b = [t.detach().numpy() for t in (dense.kernel, dense.bias)]
+    np.testing.assert_allclose(out.detach().numpy(), flat.astype("float64") @ w.T + b,
+                               rtol=1e-14)

@@ -40,7 +40,9 @@ class WeightSpec:
         return tensor.permute(tuple(np.argsort(self.layout)))
 
     def from_keras(self, array):
-        tensor = torch.as_tensor(np.asarray(array), dtype=torch.float32)
+        array = np.asarray(array)
+        tensor = torch.as_tensor(array, dtype=torch.float64 if array.dtype == np.float64
+                                 else torch.float32)  # the weight's own dtype casts it next
         return tensor if self.layout is None else tensor.permute(self.layout)
 
 
@@ -72,6 +74,9 @@ class Layer(nn.Module):
         self.name = name or unique_name(to_snake_case(type(self).__name__))
         self._trainable = bool(trainable)
         self.dtype = dtype or "float32"
+        # Keras's "float64" policy: float64 weights, float inputs cast up (others compute in
+        # float32; mixed precision autocasts in fit).
+        self._float64 = getattr(self.dtype, "name", self.dtype) == "float64"
         self.built = False
         self._inbound_nodes = []
         self._weight_specs = []
@@ -99,6 +104,11 @@ class Layer(nn.Module):
                           bool(trainable), tuple(layout) if layout else None,
                           regularizers.get(regularizer), constraints.get(constraint))
         value = self._initial_value(spec)
+        wanted = torch_dtype(dtype) if dtype is not None else None
+        if wanted is None or not wanted.is_floating_point:
+            wanted = torch.float64 if self._float64 else None
+        if wanted is not None:
+            value = value.to(wanted)
         if trainable:
             setattr(self, attr, nn.Parameter(value, requires_grad=self._trainable))
         else:
@@ -315,9 +325,14 @@ class Layer(nn.Module):
         inputs = args[0] if args else kwargs.get(self._call_first_arg)
         if is_symbolic(inputs):
             return self._call_symbolic(*args, **kwargs)
+        converted = None
         if (inputs.dtype is torch.float64 if type(inputs) is torch.Tensor
                 else _holds_arrays(inputs)):
-            inputs = self._arrays_to_tensors(inputs)
+            converted = self._arrays_to_tensors(inputs)
+        elif self._float64 and type(inputs) is torch.Tensor and inputs.dtype is torch.float32:
+            converted = inputs.double()
+        if converted is not None:
+            inputs = converted
             if args:
                 args = (inputs,) + args[1:]
             else:
@@ -415,7 +430,7 @@ class Layer(nn.Module):
         """Refuse a symbolic input whose shape cannot work with the built weights."""
 
     def compute_output_dtype(self, inputs):
-        return "float32"
+        return "float64" if self._float64 else "float32"
 
     def compute_output_shape(self, input_shape):
         """Output shape for ``input_shape``; by default found by running ``call`` on the meta device."""
