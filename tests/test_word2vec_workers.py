@@ -25,25 +25,48 @@ def test_publish_adds_every_workers_changes():
     holds what the shared row was at its own publish; the other rows are untouched."""
     rng = np.random.default_rng(0)
     shared = rng.standard_normal((6, 4)).astype(np.float32)
-    heat = np.array([1.0, 9.0, 3.0, 7.0, 0.0, 5.0])  # hottest three: rows 1, 3, 5
+    heat = np.array([1.0, 9.0, 3.0, 7.0, 0.0, 5.0])  # hottest three in a row: rows 1, 2, 3
     buffer, owns = w2v_training._with_own_rows(shared, heat, n_own=3, n_slots=2)
+    hot, cold = [1, 2, 3], [0, 4, 5]
     start = buffer[:6].copy()
     deltas = rng.standard_normal((2, 3, 4)).astype(np.float32)
+    copies = []
     for slot in (0, 1):
         kernels.own_rows_take(buffer, owns[slot])
-        at, hot, _ = owns[slot]
-        np.testing.assert_array_equal(hot, [1, 3, 5])
-        np.testing.assert_array_equal(buffer[at[hot]], start[hot])
-        np.testing.assert_array_equal(at[[0, 2, 4]], [0, 2, 4])  # cold rows stay shared
-        buffer[at[hot]] += deltas[slot]
+        first, n_own, shift = owns[slot][0]
+        assert (first, n_own) == (1, 3)
+        copies.append(np.arange(1, 4) + shift)
+        assert copies[-1].min() >= 7 and (slot == 0 or copies[-1].min() > copies[0].max() + 1)
+        np.testing.assert_array_equal(buffer[copies[-1]], start[hot])
+        buffer[copies[-1]] += deltas[slot]
     kernels.own_rows_publish(buffer, owns[0])
     kernels.own_rows_publish(buffer, owns[1])
     expected = start.copy()
-    expected[[1, 3, 5]] += deltas[0] + deltas[1]
+    expected[hot] += deltas[0] + deltas[1]
     np.testing.assert_allclose(buffer[:6], expected, rtol=1e-6, atol=1e-6)
-    at0, at1 = owns[0][0], owns[1][0]
-    np.testing.assert_allclose(buffer[at0[[1, 3, 5]]], start[[1, 3, 5]] + deltas[0], atol=1e-6)
-    np.testing.assert_allclose(buffer[at1[[1, 3, 5]]], expected[[1, 3, 5]], atol=1e-6)
+    np.testing.assert_array_equal(buffer[cold], start[cold])
+    np.testing.assert_allclose(buffer[copies[0]], start[hot] + deltas[0], atol=1e-6)
+    np.testing.assert_allclose(buffer[copies[1]], expected[hot], atol=1e-6)
+
+
+def test_flush_publishes_the_pending_rows_only():
+    """Rows the kernel listed as due (updated ``sync_updates`` times) are published and their
+    counts restart; the other copies keep their changes unpublished."""
+    shared = np.arange(24, dtype=np.float32).reshape(6, 4)
+    buffer, (own,) = w2v_training._with_own_rows(shared, np.ones(6), n_own=6, n_slots=1)
+    kernels.own_rows_take(buffer, own)
+    window, base, counts, pending = own
+    copy = np.arange(6) + window[2]
+    buffer[copy] += 1.0
+    counts[:] = [0, 5, 1, 0, 2, 5]
+    pending[:3] = [2, 1, 5]
+    kernels.own_rows_flush(buffer, own)
+    np.testing.assert_array_equal(buffer[[1, 5]], shared[[1, 5]] + 1)
+    np.testing.assert_array_equal(buffer[[0, 2, 3, 4]], shared[[0, 2, 3, 4]])
+    np.testing.assert_array_equal(counts, [0, 0, 1, 0, 2, 0])
+    assert pending[0] == 0
+    kernels.own_rows_publish(buffer, own)
+    np.testing.assert_array_equal(buffer[:6], shared + 1)
 
 
 def test_node_traffic_counts_words_on_gensims_huffman_paths(lee):
@@ -62,16 +85,17 @@ def test_node_traffic_counts_words_on_gensims_huffman_paths(lee):
 
 @pytest.fixture
 def small_copies(monkeypatch):
-    """Few copied rows published often, so a small corpus exercises copies, shared rows and
-    publishes in the middle of jobs."""
-    monkeypatch.setattr(w2v_training, "OWN_ROWS", {0: 20, 1: 20})
-    monkeypatch.setattr(w2v_training, "SYNC_PAIRS", 50)
+    """Few copied rows (20 of 24 dimensions) published often, so a small corpus exercises
+    copies, shared rows and publishes in the middle of jobs."""
+    monkeypatch.setattr(w2v_training, "OWN_BYTES", 20 * 8 * 24)
+    monkeypatch.setattr(w2v_training, "SYNC_UPDATES", 5)
+    monkeypatch.setattr(w2v_training, "MIN_SYNC_UPDATES", 1)
 
 
 @pytest.mark.parametrize("sg", [1, 0])
 def test_workers_with_own_rows_train_as_gensim_when_alone(lee, small_copies, sg):
     """One job per epoch: one of two workers trains, on its copies of the hot rows, publishing
-    every 50 examples. Nothing random (hierarchical softmax, no subsampling, fixed windows),
+    a row every 5 updates. Nothing random (hierarchical softmax, no subsampling, fixed windows),
     so its weights must be gensim's, as those of one worker in place are (to float rounding:
     each publish rounds ``shared + (copy - base)``, so a little looser than one worker's)."""
     corpus = lee[:60]

@@ -2,12 +2,12 @@
 words, which ``workers`` threads train on at once with the compiled kernels
 (:mod:`kaffe.text.kernels`), sharing the weights lock-free as word2vec.c and gensim do.
 
-Several workers sharing the weights fight over the rows every job writes, above all the
-output rows of frequent words (every positive pair of a frequent centre word and most noise
-draws update them): each write moves the row's cache lines to the writing core, so two workers
-measured 1.1x one (a pure-compute loop: 2.0x). So each worker keeps its own copy of the
-``OWN_ROWS`` hottest output rows and adds what it changed in them to the shared rows after
-every ``SYNC_PAIRS`` training pairs (see :class:`KernelTrainer`).
+Several workers sharing the weights fight over the output rows every job writes (the
+frequent words' rows above all, which every positive pair of a frequent word and most noise
+draws update): each write moves the row's cache lines to the writing core. So each worker
+trains on its own copy of the output rows (up to ``OWN_BYTES``) and adds what it changed in
+a row to the shared row each time it has updated that row a few dozen times (``SYNC_UPDATES``,
+see :class:`KernelTrainer`).
 """
 import itertools
 import logging
@@ -182,36 +182,43 @@ def _log_progress(epoch, tally, total_examples, total_words, elapsed, alpha):
                 epoch + 1, done, tally["trained"] / max(elapsed, 1e-9), alpha)
 
 
-#: with several workers, each keeps its own copy of this many of the hottest rows of each
-#: output matrix (``syn1neg``, ``syn1``), by ``sg``: CBOW updates the output rows once per
-#: centre word, skip-gram once per (context, centre) pair, so fewer of CBOW's rows are
-#: updated often enough between publishes to repay a copy (best measured: 1024 against 2048)
-OWN_ROWS = {1: 2048, 0: 1024}
-#: ... and adds its changes to the shared rows after this many (context word, centre word)
-#: pairs, about 1,000 words with the default window.
-SYNC_PAIRS = 6000
+#: with several workers, each keeps its own copy of the output rows (``syn1neg``, ``syn1``),
+#: the most frequently trained first, as many as fit in this many bytes per matrix (the copy
+#: and its value at the last publish): all of them for vocabularies of up to ~40,000 words
+#: of 100 dimensions. Measured on 2 cores (enwiki, 9,000 words, skip-gram), two workers'
+#: CPU time per word against one worker's: 0.97 copying all rows, 0.90 the hottest 4,096,
+#: 0.84 the hottest 2,048, 0.61 with no copies (every row shared).
+OWN_BYTES = 32 * 2**20
+#: ... and adds its changes in a copied row to the shared row each time it has updated the
+#: copy ``SYNC_UPDATES // (workers - 1)`` times (at least ``MIN_SYNC_UPDATES``), so a worker
+#: trains on a row missing at most about ``SYNC_UPDATES`` of the other workers' updates.
+#: A publish costs several updates' time (two rows that are not in the cache): measured
+#: on one worker with copies, 5% of its time every 32 updates, 3% every 64. Larger values
+#: make each worker's view of a row older: a summed training loss 2%, 3% and 5% above one
+#: worker's with 3 workers every 16, 32 and 64 updates on a small corpus (lee_background).
+SYNC_UPDATES = 64
+MIN_SYNC_UPDATES = 16
 
 
 class KernelTrainer:
     """Runs jobs through the compiled kernels on ``model.workers`` threads (Hogwild).
 
     With one worker the kernels update the model's arrays in place, as word2vec.c. With
-    several, each worker also keeps a private copy of the ``OWN_ROWS`` hottest rows of the
-    output layer (``syn1neg``: the frequent words' rows, which every positive pair of a
-    frequent centre word and most noise draws update; ``syn1``: the Huffman inner nodes
-    nearest the root, on most words' paths). It trains on its copies and, after every
-    ``SYNC_PAIRS`` (context, centre) pairs and at the end of a job, adds what it changed
-    (copy minus the copy's value at the last publish) to the shared rows and restarts its
-    copies from the sum. A hot row thus moves by every worker's updates, as under Hogwild,
-    but a worker sees the others' updates up to ``SYNC_PAIRS`` pairs late instead of at once
-    (Hogwild's staleness, made longer and bounded; quality measured equal to gensim's). In
-    exchange the cache lines of hot rows stop moving between cores at every update. On 2
-    cores, two skip-gram workers measured 1.1x one worker without this, 1.4x with it; the
-    input rows (``syn0``) contend far less and stay shared.
+    several, each worker also keeps a private copy of the output layer's rows (``syn1neg``,
+    or ``syn1``'s Huffman inner nodes; the ``OWN_BYTES`` cap keeps the most trained ones: the
+    frequent words' rows, the nodes nearest the root). It trains on its copies and, each time
+    it has updated a copied row ``SYNC_UPDATES // (workers - 1)`` times (and for every row
+    when its epoch's work ends), adds what it changed (copy minus the copy's value at the
+    last publish) to the shared row and restarts its copy from the sum. A row thus moves by
+    every worker's updates, as under Hogwild, but a worker sees the others' updates of a row
+    up to about ``SYNC_UPDATES`` updates late instead of at once (Hogwild's staleness, made
+    longer and bounded; quality measured equal to gensim's). In exchange the rows' cache lines stop
+    moving between cores at every update. The input rows (``syn0``) contend far less and
+    stay shared.
 
     The copies live below the ``n`` shared rows in one buffer per matrix (the model's
     array is the buffer's first ``n`` rows while training), so the kernels address every
-    row by index, ``at[word]``: the word's shared row or the worker's copy.
+    row by index: the shared row or the worker's copy (:func:`kernels.own_rows`).
     """
 
     def __init__(self, model):
@@ -239,7 +246,7 @@ class KernelTrainer:
         self.use_sample = bool(m.sample)
         self.lock = threading.Lock()
         counts = np.asarray(m.wv.expandos["count"], dtype=np.float64)
-        n_own = OWN_ROWS[1 if m.sg else 0] if self.threads > 1 else 0
+        n_own = OWN_BYTES // (8 * m.vector_size) if self.threads > 1 else 0
         self.outputs = {}  # name -> (buffer the kernels use, [own rows of each worker slot])
         for name, enabled in (("syn1neg", m.negative), ("syn1", m.hs)):
             if not enabled:
@@ -252,6 +259,7 @@ class KernelTrainer:
             setattr(m, name, buffer[:len(shared)])
             self.outputs[name] = (buffer, owns)
         self.free_slots = list(range(self.threads))
+        self.sync_updates = max(MIN_SYNC_UPDATES, SYNC_UPDATES // max(self.threads - 1, 1))
 
     def thread_state(self):
         """A worker's loss accumulator and its own rows (a free slot of copies, taken now)."""
@@ -267,13 +275,16 @@ class KernelTrainer:
         (syn1neg, owns1neg), (syn1, owns1) = self.outputs.values()
         return kernels.train_job(
             tokens, ends, self.sample_ints, self.use_sample, m.wv.vectors, syn1neg, syn1,
-            owns1neg[slot], owns1[slot], SYNC_PAIRS, self.noise_keep, self.noise_alias,
+            owns1neg[slot], owns1[slot], self.sync_updates, self.noise_keep, self.noise_alias,
             self.points, self.codes, self.code_lens, m.wv.vectors_lockf, m.sg, m.hs,
             m.negative, m.window, m.shrink_windows, m.cbow_mean, alpha, seed, m.compute_loss,
             loss)
 
     def thread_done(self, state):
+        """Publish the worker's copies, add its loss, free its slot."""
         slot, loss = state
+        for buffer, owns in self.outputs.values():
+            kernels.own_rows_publish(buffer, owns[slot])
         with self.lock:
             self.model.running_training_loss += float(loss[0])
             self.free_slots.append(slot)
@@ -287,21 +298,21 @@ class KernelTrainer:
 
 
 def _with_own_rows(shared, heat, n_own, n_slots):
-    """``(buffer, [own rows of slot 0, 1, ...])`` for a shared ``(n, size)`` matrix: with
-    ``n_own`` copied rows (the hottest by ``heat``), the buffer is the matrix followed by each
-    slot's copies (one spare row apart, so no cache line holds two slots' rows)."""
+    """``(buffer, [own rows of slot 0, 1, ...])`` for a shared ``(n, size)`` matrix: each
+    slot copies the ``n_own`` consecutive rows with the most ``heat`` (the vocabulary is
+    sorted by count, so these are the most frequent words' rows, and the Huffman tree's
+    inner nodes nearest the root are its last rows); the buffer is the matrix followed by
+    each slot's copies (one spare row apart, so no cache line holds two slots' rows)."""
     n, size = shared.shape
     n_own = min(n_own, n)
     if n_own == 0:
         return shared, [kernels.no_own_rows(size)] * n_slots
-    hot = np.argsort(-heat, kind="stable")[:n_own].astype(np.int32)
+    summed = np.concatenate([[0.0], np.cumsum(np.asarray(heat, dtype=np.float64))])
+    first = int(np.argmax(summed[n_own:] - summed[:-n_own]))
     buffer = np.zeros((n + 1 + n_slots * (n_own + 1), size), dtype=np.float32)
     buffer[:n] = shared
-    owns = []
-    for slot in range(n_slots):
-        at = np.arange(n, dtype=np.int32)
-        at[hot] = n + 1 + slot * (n_own + 1) + np.arange(n_own, dtype=np.int32)
-        owns.append(kernels.own_rows(at, hot, size))
+    owns = [kernels.own_rows(first, n_own, n + 1 + slot * (n_own + 1), n, size)
+            for slot in range(n_slots)]
     return buffer, owns
 
 
