@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from kaffe import losses as _losses
 from kaffe.engine.keras_tensor import KerasTensor
+from kaffe.layers import dropout_mask
 from kaffe.training import variables as _variables
 from kaffe.config import (epsilon, floatx, image_data_format, set_epsilon, set_floatx,
                           set_image_data_format)
@@ -498,8 +499,7 @@ def dropout(x, level, noise_shape=None, seed=None):
     keep_shape = tuple(x.shape) if noise_shape is None else tuple(
         d if n is None else n for n, d in zip(noise_shape, x.shape))
     gen = None if seed is None else torch.Generator(device=x.device).manual_seed(int(seed))
-    keep = torch.rand(keep_shape, generator=gen, device=x.device, dtype=x.dtype) >= level
-    return x * keep.to(x.dtype) / (1.0 - level)
+    return dropout_mask.dropout(x, level, keep_shape, gen)
 
 
 def switch(condition, then_expression, else_expression):
@@ -745,7 +745,7 @@ def _no_session(name):
         raise NoSessionError(f"K.{name}: kaffe has no TensorFlow sessions or graphs (it computes "
                              f"eagerly with torch). Instead: {_NO_SESSION_FIX[name]}.")
     refuse.__name__ = name
-    refuse.__doc__ = f"TensorFlow 1 only: raises ``NoSessionError`` saying what to write instead."
+    refuse.__doc__ = "TensorFlow 1 only: raises ``NoSessionError`` saying what to write instead."
     return refuse
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from kaffe.engine.operation import torch_dtype
+from kaffe.layers import dropout_mask
 
 
 class SeedGenerator:
@@ -105,8 +106,7 @@ def dropout(inputs, rate, noise_shape=None, seed=None):
         raise ValueError(f"dropout rate must be in [0, 1). Received: rate={rate}")
     keep_shape = tuple(x.shape) if noise_shape is None else tuple(
         d if n is None else n for n, d in zip(noise_shape, x.shape))
-    keep = torch.rand(keep_shape, device=x.device, generator=_generator(seed, x.device)) >= rate
-    return x * keep.to(x.dtype) / (1.0 - rate)
+    return dropout_mask.dropout(x, rate, keep_shape, _generator(seed, x.device))
 
 
 def shuffle(x, axis=0, seed=None):

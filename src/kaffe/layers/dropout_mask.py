@@ -11,16 +11,17 @@ import torch
 _DRAW_DTYPES = (torch.float32, torch.float64)
 
 
-def scaled_keep_mask(shape, rate, like):
+def scaled_keep_mask(shape, rate, like, generator=None):
     """``1 / (1 - rate)`` where kept, 0 where dropped; ``like``'s dtype and device."""
     dtype = like.dtype if like.dtype in _DRAW_DTYPES else torch.float32
-    mask = torch.rand(shape, dtype=dtype, device=like.device).ge_(rate).mul_(1.0 / (1.0 - rate))
+    mask = torch.rand(shape, dtype=dtype, device=like.device, generator=generator)
+    mask.ge_(rate).mul_(1.0 / (1.0 - rate))
     return mask if mask.dtype == like.dtype else mask.to(like.dtype)
 
 
-def dropout(inputs, rate, noise_shape=None):
+def dropout(inputs, rate, noise_shape=None, generator=None):
     """``inputs`` with a fraction ``rate`` zeroed (one mask per ``noise_shape`` cell, broadcast)."""
     if rate >= 1:
         return torch.zeros_like(inputs)
     shape = inputs.shape if noise_shape is None else noise_shape
-    return inputs * scaled_keep_mask(shape, rate, inputs)
+    return inputs * scaled_keep_mask(shape, rate, inputs, generator)

@@ -13,6 +13,7 @@ from torch import nn
 from kaffe.caffe import fillers
 from kaffe.caffe.builders.registry import CaffeLayer, register
 from kaffe.caffe.proto import caffe_pb2
+from kaffe.layers import dropout_mask
 
 
 class _Elementwise(CaffeLayer):
@@ -221,8 +222,7 @@ class Dropout(_Elementwise):
     def fn(self, x):
         if self.phase != "TRAIN" or self.ratio == 0:
             return x
-        mask = torch.bernoulli(torch.full_like(x, 1 - self.ratio))
-        return x * mask * (1.0 / (1 - self.ratio))
+        return dropout_mask.dropout(x, self.ratio)
 
 
 def canonical_axis(axis, num_axes, layer, name, field="axis"):
