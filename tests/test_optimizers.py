@@ -362,7 +362,7 @@ def test_fit_steps_equal_torch_sgd_and_still_run_hooks_and_overrides():
     # fit's step skips torch's profiler wrapper; the update must stay torch's SGD update
     model, start, x, y = _fit_three_batches(optimizers.SGD(learning_rate=0.1, momentum=0.9,
                                                            nesterov=True))
-    weights = [torch.nn.Parameter(w) for w in start]  # kernel stored (units, in), then bias
+    weights = [torch.nn.Parameter(w.clone()) for w in start]  # kernel stored (units, in), bias
     reference = torch.optim.SGD(weights, lr=0.1, momentum=0.9, nesterov=True)
     xt, yt = torch.tensor(x, dtype=torch.float32), torch.tensor(y, dtype=torch.float32)
     for i in range(0, 6, 2):
@@ -371,6 +371,18 @@ def test_fit_steps_equal_torch_sgd_and_still_run_hooks_and_overrides():
         torch.nn.functional.mse_loss(out, yt[i:i + 2]).backward()
         reference.step()
     for mine, theirs in zip(model.parameters(), weights):
+        torch.testing.assert_close(mine.detach(), theirs.detach())
+
+    # a plain torch optimizer given to compile() takes torch's own zero_grad/step
+    import kaffe
+    torch.manual_seed(0)
+    plain = kaffe.Sequential([kaffe.layers.Dense(3, input_shape=(4,))])
+    plain.set_weights([w.detach().numpy().T if w.dim() == 2 else w.detach().numpy()
+                       for w in start])
+    plain.compile(optimizer=torch.optim.SGD(plain.parameters(), lr=0.1, momentum=0.9,
+                                            nesterov=True), loss="mse")
+    plain.fit(x.astype("float32"), y.astype("float32"), batch_size=2, shuffle=False, verbose=0)
+    for mine, theirs in zip(plain.parameters(), weights):
         torch.testing.assert_close(mine.detach(), theirs.detach())
 
     calls = []
