@@ -398,24 +398,28 @@ class Net:
         """Run layers ``start..end`` (names; default all). Keyword arguments set input blobs.
         Returns ``{blob: data}`` for the net outputs (or ``end``'s tops) plus ``blobs``."""
         for name, value in inputs.items():
-            if name not in self.blobs:
+            blob = self.blobs.get(name)
+            if blob is None:
                 raise KeyError(f"Net has no blob '{name}' to set; inputs: {self.inputs}.")
             value = np.asarray(value, np.float32)
-            if value.shape != self.blobs[name].shape:
+            if value.shape != blob.shape:
                 raise ValueError(f"Input '{name}' has shape {value.shape}; the blob has shape "
-                                 f"{self.blobs[name].shape}. Call net.blobs['{name}'].reshape("
+                                 f"{blob.shape}. Call net.blobs['{name}'].reshape("
                                  f"*shape) and net.reshape() first.")
-            self.blobs[name].data[...] = value
-        first, last = self._index(start, 0), self._index(end, len(self.layers) - 1)
+            blob.data[...] = value
         if self._inference_only and start is None and end is None and self._device is None:
             self._run_plan()
-        elif self._inference_only:
-            with torch.no_grad():
-                self._run(first, last, chains=self._chains)
+            names = self._outputs
         else:
-            self._run(first, last)
-        names = list(self._specs[last][0].top) if end is not None else self.outputs
-        names += [b for b in (blobs or []) if b not in names]
+            first, last = self._index(start, 0), self._index(end, len(self.layers) - 1)
+            if self._inference_only:
+                with torch.no_grad():
+                    self._run(first, last, chains=self._chains)
+            else:
+                self._run(first, last)
+            names = list(self._specs[last][0].top) if end is not None else self.outputs
+        if blobs:
+            names = names + [b for b in blobs if b not in names]
         return {n: self.blobs[n].data for n in names}
 
     def forward_all(self, blobs=None, **inputs):
@@ -496,8 +500,12 @@ class Net:
         if _synced.PENDING:   # parameters Python was handed (as in _run)
             _synced.flush_host_writes()
         self._tensors, self._first, self._seeds, self._io = {}, {}, [], {}
-        with torch.no_grad():
+        grad = torch.is_grad_enabled()
+        torch._C._set_grad_enabled(False)   # torch.no_grad() without its Python object
+        try:
             plan.run()
+        finally:
+            torch._C._set_grad_enabled(grad)
         self._ran, self._graph = (0, len(self.layers) - 1), False
 
     def _run(self, first, last, store=True, chains=None):

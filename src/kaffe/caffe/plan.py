@@ -190,7 +190,8 @@ class InferencePlan:
                                    f"the net expects {len(lp.top)}.")
             for index, t in zip(tops, out):
                 s[index] = t
-        memory = {p.untyped_storage().data_ptr() for p in self.parameters}
+        memory = {p.untyped_storage().data_ptr() for p in self.parameters} \
+            if self.parameters else ()
         for blob, index, own in self.stores:
             t = s[index]
             if own:
