@@ -50,20 +50,23 @@ def test_publish_adds_every_workers_changes():
 
 
 def test_flush_publishes_the_pending_rows_only():
-    """Rows the kernel listed as due (updated ``sync_updates`` times) are published and their
-    counts restart; the other copies keep their changes unpublished."""
+    """Rows the kernel listed as due (updated their limit's number of times) are published
+    and their counts restart from minus the limit; the other copies keep their changes
+    unpublished."""
     shared = np.arange(24, dtype=np.float32).reshape(6, 4)
-    buffer, (own,) = w2v_training._with_own_rows(shared, np.ones(6), n_own=6, n_slots=1)
+    limits = np.arange(1, 7)
+    buffer, (own,) = w2v_training._with_own_rows(shared, np.ones(6), 6, 1, limits)
     kernels.own_rows_take(buffer, own)
-    window, base, counts, pending = own
+    window, base, counts, pending, _ = own
+    np.testing.assert_array_equal(counts, -limits)
     copy = np.arange(6) + window[2]
     buffer[copy] += 1.0
-    counts[:] = [0, 5, 1, 0, 2, 5]
+    counts[:] = [-1, 0, -2, -4, -3, 0]
     pending[:3] = [2, 1, 5]
     kernels.own_rows_flush(buffer, own)
     np.testing.assert_array_equal(buffer[[1, 5]], shared[[1, 5]] + 1)
     np.testing.assert_array_equal(buffer[[0, 2, 3, 4]], shared[[0, 2, 3, 4]])
-    np.testing.assert_array_equal(counts, [0, 0, 1, 0, 2, 0])
+    np.testing.assert_array_equal(counts, [-1, -2, -2, -4, -3, -6])
     assert pending[0] == 0
     kernels.own_rows_publish(buffer, own)
     np.testing.assert_array_equal(buffer[:6], shared + 1)
@@ -88,8 +91,8 @@ def small_copies(monkeypatch):
     """Few copied rows (20 of 24 dimensions) published often, so a small corpus exercises
     copies, shared rows and publishes in the middle of jobs."""
     monkeypatch.setattr(w2v_training, "OWN_BYTES", 20 * 8 * 24)
-    monkeypatch.setattr(w2v_training, "SYNC_UPDATES", 5)
-    monkeypatch.setattr(w2v_training, "MIN_SYNC_UPDATES", 1)
+    monkeypatch.setattr(w2v_training, "MIN_SYNC_UPDATES", 5)
+    monkeypatch.setattr(w2v_training, "MAX_SYNC_UPDATES", 5)
 
 
 @pytest.mark.parametrize("sg", [1, 0])
@@ -174,3 +177,22 @@ def test_token_cache_keeps_the_jobs_of_a_list_only():
     streamed.put(0, "rows0", 1, 1)
     streamed.complete(1)
     assert streamed.jobs is None
+
+
+def test_update_rates_add_up_to_the_steps_of_an_epoch(lee):
+    """Every training step updates the centre's row and ``negative`` noise rows (or the
+    centre's Huffman path), so the expected updates of all rows add up to steps x (1 +
+    negative) (or steps x the mean path length of the kept words); skip-gram has ``window
+    + 1`` steps a kept word with shrinking windows, CBOW one."""
+    for sg in (0, 1):
+        model = Word2Vec(sg=sg, hs=1, negative=5, window=4, min_count=2, sample=1e-3)
+        model.build_vocab(lee)
+        rates = w2v_training.update_rates(model, model._points, model._code_lens)
+        counts = np.asarray(model.wv.expandos["count"], dtype=np.float64)
+        kept = counts * np.minimum(model.wv.expandos["sample_int"] / 2**32, 1)
+        steps = kept.sum() * (5 if sg else 1)
+        assert rates["syn1neg"].sum() == pytest.approx(steps * 6)
+        mean_path = (kept * model._code_lens).sum() / kept.sum()
+        assert rates["syn1"].sum() == pytest.approx(steps * mean_path)
+        assert rates["syn1neg"][0] == rates["syn1neg"].max()  # the most frequent word
+        assert rates["syn1"][len(counts) - 2] == pytest.approx(steps)  # the root: every path

@@ -146,21 +146,21 @@ def _publish_row(matrix, window, base, s):
 
 @njit(nogil=True, cache=True, fastmath=True)
 def own_rows_flush(matrix, own):
-    """Publish the copies on this thread's pending list (rows updated ``sync_updates`` times
-    since their last publish; the training steps only list them: a call there, even one never
-    made, measured 2-3x slower steps)."""
-    window, base, counts, pending = own
+    """Publish the copies on this thread's pending list (rows updated as many times as their
+    ``limits`` since their last publish; the training steps only list them: a call there,
+    even one never made, measured 2-3x slower steps)."""
+    window, base, counts, pending, limits = own
     for i in range(1, pending[0] + 1):
-        _publish_row(matrix, window, base, pending[i] - window[0])
-        counts[pending[i]] = 0
+        s = pending[i] - window[0]
+        _publish_row(matrix, window, base, s)
+        counts[pending[i]] = -limits[s]
     pending[0] = 0
 
 
 # _negative_step and _hs_step repeat the same output-row update on purpose: moving it into one
 # shared inlined function measured 2.3x slower skip-gram (855k -> 364k words/s, 1 worker).
 @njit(nogil=True, cache=True, fastmath=True)
-def _negative_step(l1, r1, target, syn1neg, first, n_own, shift, counts, pending, sync_updates,
-                   work,
+def _negative_step(l1, r1, target, syn1neg, first, n_own, shift, counts, pending, work,
                    negative, noise_keep, noise_alias, alpha, r, exp_table, log_table,
                    compute_loss, loss):
     """One positive and ``negative`` noise updates of ``syn1neg`` from input vector
@@ -188,10 +188,10 @@ def _negative_step(l1, r1, target, syn1neg, first, n_own, shift, counts, pending
             work[0, k] += g * syn1neg[row, k]
         for k in range(size):
             syn1neg[row, k] += g * l1[r1, k]
-        if n_own:  # count the update; the sync_updates-th since the last publish: publish
+        if n_own:  # count the update (up from -limit); the last before a publish: list it
             c = counts[idx] + 1
             counts[idx] = c
-            if c == sync_updates:
+            if c == 0:
                 p = pending[0] + 1
                 pending[0] = p
                 pending[p] = idx
@@ -199,7 +199,7 @@ def _negative_step(l1, r1, target, syn1neg, first, n_own, shift, counts, pending
 
 
 @njit(nogil=True, cache=True, fastmath=True)
-def _hs_step(l1, r1, target, syn1, first, n_own, shift, counts, pending, sync_updates, work,
+def _hs_step(l1, r1, target, syn1, first, n_own, shift, counts, pending, work,
              points, codes, code_lens, alpha, exp_table, log_table, compute_loss, loss):
     """Hierarchical-softmax updates along ``target``'s Huffman path."""
     size = l1.shape[1]
@@ -222,7 +222,7 @@ def _hs_step(l1, r1, target, syn1, first, n_own, shift, counts, pending, sync_up
         if n_own:
             c = counts[node] + 1
             counts[node] = c
-            if c == sync_updates:
+            if c == 0:
                 p = pending[0] + 1
                 pending[0] = p
                 pending[p] = node
@@ -259,10 +259,10 @@ def _subsample(tokens, sentence_ends, sample_ints, use_sample, r, kept, kept_end
 @njit(nogil=True, cache=True, fastmath=True)
 def own_rows_take(matrix, own):
     """Start this thread's copies of its hot rows from the shared rows."""
-    window, base, counts, pending = own
+    window, base, counts, pending, limits = own
     pending[0] = 0
     for s in range(window[1]):
-        counts[window[0] + s] = 0
+        counts[window[0] + s] = -limits[s]
         for k in range(matrix.shape[1]):
             matrix[window[0] + s + window[2], k] = base[s, k] = matrix[window[0] + s, k]
 
@@ -270,16 +270,16 @@ def own_rows_take(matrix, own):
 @njit(nogil=True, cache=True, fastmath=True)
 def own_rows_publish(matrix, own):
     """Publish every copied row (:func:`_publish_row`): the thread's last act on them."""
-    window, base, counts, pending = own
+    window, base, counts, pending, limits = own
     for s in range(window[1]):
         _publish_row(matrix, window, base, s)
-        counts[window[0] + s] = 0
+        counts[window[0] + s] = -limits[s]
     pending[0] = 0
 
 
 @njit(nogil=True, cache=True, fastmath=True)
 def train_job(tokens, sentence_ends, sample_ints, use_sample, syn0, syn1neg, syn1, own1neg,
-              own1, sync_updates, noise_keep, noise_alias, points, codes, code_lens,
+              own1, noise_keep, noise_alias, points, codes, code_lens,
               lockf, sg, hs, negative, window, shrink_windows, cbow_mean, alpha, seed,
               compute_loss, loss):
     """Train on one job: ``tokens`` (word indices, ``-1`` unknown) split into sentences ending
@@ -288,7 +288,7 @@ def train_job(tokens, sentence_ends, sample_ints, use_sample, syn0, syn1neg, syn
     ``own1neg``/``own1`` say where this thread keeps each output row (``syn1neg``, ``syn1``):
     ``(window, base, counts, pending)`` from :func:`own_rows`, taken before its first job
     (:func:`own_rows_take`). A copied row is published each time this thread has updated it
-    ``sync_updates`` times, and all of them by :func:`own_rows_publish` when the thread is done."""
+    its ``limits`` times, and all of them by :func:`own_rows_publish` when the thread is done."""
     size = syn0.shape[1]
     r = np.uint64(seed) & LCG_MASK
     kept = np.empty(tokens.shape[0], dtype=np.int32)
@@ -327,12 +327,12 @@ def train_job(tokens, sentence_ends, sample_ints, use_sample, syn0, syn1neg, syn
                         work[0, k] = 0.0
                     if hs:
                         _hs_step(syn0, ctx, word, syn1, first1, n_own1, shift1, counts1,
-                                 pending1, sync_updates, work, points, codes, code_lens,
+                                 pending1, work, points, codes, code_lens,
                                  alpha, exp_table, log_table, compute_loss, loss)
                     if negative:
                         r = _negative_step(syn0, ctx, word, syn1neg, first1neg, n_own1neg,
-                                           shift1neg, counts1neg, pending1neg, sync_updates,
-                                           work, negative, noise_keep, noise_alias, alpha, r,
+                                           shift1neg, counts1neg, pending1neg, work,
+                                           negative, noise_keep, noise_alias, alpha, r,
                                            exp_table, log_table, compute_loss, loss)
                     lf = lockf[ctx % n_lockf]
                     for k in range(size):
@@ -358,11 +358,11 @@ def train_job(tokens, sentence_ends, sample_ints, use_sample, syn0, syn1neg, syn
                     work[0, k] = 0.0
                 if hs:
                     _hs_step(neu1, 0, word, syn1, first1, n_own1, shift1, counts1, pending1,
-                             sync_updates, work, points, codes, code_lens, alpha, exp_table,
+                             work, points, codes, code_lens, alpha, exp_table,
                              log_table, compute_loss, loss)
                 if negative:
                     r = _negative_step(neu1, 0, word, syn1neg, first1neg, n_own1neg, shift1neg,
-                                       counts1neg, pending1neg, sync_updates, work, negative,
+                                       counts1neg, pending1neg, work, negative,
                                        noise_keep, noise_alias, alpha, r, exp_table, log_table,
                                        compute_loss, loss)
                 if not cbow_mean:
@@ -408,17 +408,24 @@ def make_examples(tokens, sentence_ends, sample_ints, use_sample, window, shrink
     return centres, contexts
 
 
-def own_rows(first, n_own, at, n_rows, size):
+def own_rows(first, n_own, at, n_rows, size, limits=1):
     """A thread's copies of rows ``first .. first + n_own - 1`` of a shared ``(n_rows, size)``
-    matrix, kept at rows ``at ..`` of the same buffer, as the kernels take them:
-    ``(window, base, counts, pending)``. ``window`` is int64 ``[first, n_own, at - first]``;
-    ``base`` holds the copies' values at the latest take or publish; ``counts`` (int32, per
-    matrix row) the updates of each copied row since then (rows without a copy start so low
-    that they never reach a publish); ``pending`` the rows due for a publish (count first)."""
+    matrix, kept at rows ``at ..`` of the same buffer, each published after every ``limits``
+    (one number, or one per copied row) updates, as the kernels take them: ``(window, base,
+    counts, pending, limits)``. ``window`` is int64 ``[first, n_own, at - first]``; ``base``
+    holds the copies' values at the latest take or publish; ``counts`` (int32, per matrix
+    row) counts a copied row's updates up from ``-limit`` to 0, the update that lists it for
+    a publish (rows without a copy start so low that they never get there); ``pending`` the
+    rows listed (their number first)."""
     window = np.array([first, n_own, at - first], dtype=np.int64)
+    limits = np.broadcast_to(np.asarray(limits, dtype=np.int32), (n_own,)).copy()
+    if n_own and limits.min() < 1:
+        raise ValueError(f"own_rows: each row's publish limit must be >= 1 update; received "
+                         f"{limits.min()}")
     counts = np.full(n_rows if n_own else 0, NOT_OWN, dtype=np.int32)
-    counts[first:first + n_own] = 0
-    return window, np.zeros((n_own, size), dtype=np.float32), counts, np.zeros(n_own + 1, np.int32)
+    counts[first:first + n_own] = -limits
+    return (window, np.zeros((n_own, size), dtype=np.float32), counts,
+            np.zeros(n_own + 1, np.int32), limits)
 
 
 def no_own_rows(size):
@@ -441,7 +448,7 @@ def warm_up():
     loss = np.zeros(1, dtype=np.float64)
     own = no_own_rows(d)
     for sg in (0, 1):
-        train_job(tokens, ends, sample, True, syn, syn.copy(), syn.copy(), own, own, 2,
+        train_job(tokens, ends, sample, True, syn, syn.copy(), syn.copy(), own, own,
                   keep, alias, points, codes, lens, lockf, sg, 1, 2, 2, True, 1,
                   np.float32(0.025), 1, False, loss)
     make_examples(tokens, ends, sample, True, 2, True, 1)

@@ -6,8 +6,8 @@ Several workers sharing the weights fight over the output rows every job writes 
 frequent words' rows above all, which every positive pair of a frequent word and most noise
 draws update): each write moves the row's cache lines to the writing core. So each worker
 trains on its own copy of the output rows (up to ``OWN_BYTES``) and adds what it changed in
-a row to the shared row each time it has updated that row a few dozen times (``SYNC_UPDATES``,
-see :class:`KernelTrainer`).
+a row to the shared row each time it has updated that row a few dozen times (see
+:class:`KernelTrainer`).
 """
 import itertools
 import logging
@@ -190,14 +190,18 @@ def _log_progress(epoch, tally, total_examples, total_words, elapsed, alpha):
 #: 0.84 the hottest 2,048, 0.61 with no copies (every row shared).
 OWN_BYTES = 32 * 2**20
 #: ... and adds its changes in a copied row to the shared row each time it has updated the
-#: copy ``SYNC_UPDATES // (workers - 1)`` times (at least ``MIN_SYNC_UPDATES``), so a worker
-#: trains on a row missing at most about ``SYNC_UPDATES`` of the other workers' updates.
-#: A publish costs several updates' time (two rows that are not in the cache): measured
-#: on one worker with copies, 5% of its time every 32 updates, 3% every 64. Larger values
-#: make each worker's view of a row older: a summed training loss 2%, 3% and 5% above one
-#: worker's with 3 workers every 16, 32 and 64 updates on a small corpus (lee_background).
-SYNC_UPDATES = 64
+#: copy a number of times (the row's limit): ``SYNC_SHARE`` of the row's expected updates in
+#: an epoch (all workers) over ``workers - 1``, between ``MIN_SYNC_UPDATES`` and
+#: ``MAX_SYNC_UPDATES``. Staleness changes what is learnt: measured on enwiki (2 workers,
+#: skip-gram, negative sampling, WordSim-353 x100 / analogy % over seeds 1-3), every row
+#: published after 16 of its updates: 24.6 / 1.98; after 64: 26.1 / 2.18; these limits
+#: (16 for all but the ~1,000 busiest rows): 24.6 / 1.95; share 1/40: 25.4 / 2.14; gensim's
+#: two workers: 24.2 / 1.73 (one worker: kaffe 22.4 / 1.87, gensim 22.7 / 1.63). A publish
+#: costs about 1.3 updates' time (two rows that are not in the cache): every 16 updates
+#: measured 11-13% of one worker's time, every 64 2-7%.
+SYNC_SHARE = 1 / 160
 MIN_SYNC_UPDATES = 16
+MAX_SYNC_UPDATES = 64
 
 
 class KernelTrainer:
@@ -207,11 +211,11 @@ class KernelTrainer:
     several, each worker also keeps a private copy of the output layer's rows (``syn1neg``,
     or ``syn1``'s Huffman inner nodes; the ``OWN_BYTES`` cap keeps the most trained ones: the
     frequent words' rows, the nodes nearest the root). It trains on its copies and, each time
-    it has updated a copied row ``SYNC_UPDATES // (workers - 1)`` times (and for every row
+    it has updated a copied row its limit's number of times (and for every row
     when its epoch's work ends), adds what it changed (copy minus the copy's value at the
     last publish) to the shared row and restarts its copy from the sum. A row thus moves by
     every worker's updates, as under Hogwild, but a worker sees the others' updates of a row
-    up to about ``SYNC_UPDATES`` updates late instead of at once (Hogwild's staleness, made
+    up to about ``SYNC_SHARE`` of an epoch late instead of at once (Hogwild's staleness, made
     longer and bounded; quality measured equal to gensim's). In exchange the rows' cache lines stop
     moving between cores at every update. The input rows (``syn0``) contend far less and
     stay shared.
@@ -245,21 +249,20 @@ class KernelTrainer:
         self.sample_ints = m.wv.expandos["sample_int"]
         self.use_sample = bool(m.sample)
         self.lock = threading.Lock()
-        counts = np.asarray(m.wv.expandos["count"], dtype=np.float64)
         n_own = OWN_BYTES // (8 * m.vector_size) if self.threads > 1 else 0
+        rates = update_rates(m, self.points, self.code_lens)
         self.outputs = {}  # name -> (buffer the kernels use, [own rows of each worker slot])
         for name, enabled in (("syn1neg", m.negative), ("syn1", m.hs)):
             if not enabled:
                 self.outputs[name] = (dummy2, [kernels.no_own_rows(1)] * self.threads)
                 continue
-            heat = counts if name == "syn1neg" else node_traffic(counts, self.points,
-                                                                 self.code_lens)
+            limits = np.clip(np.rint(rates[name] * SYNC_SHARE / max(self.threads - 1, 1)),
+                             MIN_SYNC_UPDATES, MAX_SYNC_UPDATES)
             shared = getattr(m, name)
-            buffer, owns = _with_own_rows(shared, heat, n_own, self.threads)
+            buffer, owns = _with_own_rows(shared, rates[name], n_own, self.threads, limits)
             setattr(m, name, buffer[:len(shared)])
             self.outputs[name] = (buffer, owns)
         self.free_slots = list(range(self.threads))
-        self.sync_updates = max(MIN_SYNC_UPDATES, SYNC_UPDATES // max(self.threads - 1, 1))
 
     def thread_state(self):
         """A worker's loss accumulator and its own rows (a free slot of copies, taken now)."""
@@ -275,7 +278,7 @@ class KernelTrainer:
         (syn1neg, owns1neg), (syn1, owns1) = self.outputs.values()
         return kernels.train_job(
             tokens, ends, self.sample_ints, self.use_sample, m.wv.vectors, syn1neg, syn1,
-            owns1neg[slot], owns1[slot], self.sync_updates, self.noise_keep, self.noise_alias,
+            owns1neg[slot], owns1[slot], self.noise_keep, self.noise_alias,
             self.points, self.codes, self.code_lens, m.wv.vectors_lockf, m.sg, m.hs,
             m.negative, m.window, m.shrink_windows, m.cbow_mean, alpha, seed, m.compute_loss,
             loss)
@@ -297,12 +300,13 @@ class KernelTrainer:
                 setattr(self.model, name, np.array(shared))
 
 
-def _with_own_rows(shared, heat, n_own, n_slots):
+def _with_own_rows(shared, heat, n_own, n_slots, limits=1):
     """``(buffer, [own rows of slot 0, 1, ...])`` for a shared ``(n, size)`` matrix: each
     slot copies the ``n_own`` consecutive rows with the most ``heat`` (the vocabulary is
     sorted by count, so these are the most frequent words' rows, and the Huffman tree's
-    inner nodes nearest the root are its last rows); the buffer is the matrix followed by
-    each slot's copies (one spare row apart, so no cache line holds two slots' rows)."""
+    inner nodes nearest the root are its last rows) and publishes row ``i`` after every
+    ``limits[i]`` updates; the buffer is the matrix followed by each slot's copies (one
+    spare row apart, so no cache line holds two slots' rows)."""
     n, size = shared.shape
     n_own = min(n_own, n)
     if n_own == 0:
@@ -311,9 +315,32 @@ def _with_own_rows(shared, heat, n_own, n_slots):
     first = int(np.argmax(summed[n_own:] - summed[:-n_own]))
     buffer = np.zeros((n + 1 + n_slots * (n_own + 1), size), dtype=np.float32)
     buffer[:n] = shared
-    owns = [kernels.own_rows(first, n_own, n + 1 + slot * (n_own + 1), n, size)
+    limits = np.broadcast_to(limits, (n,))[first:first + n_own]
+    owns = [kernels.own_rows(first, n_own, n + 1 + slot * (n_own + 1), n, size, limits)
             for slot in range(n_slots)]
     return buffer, owns
+
+
+def update_rates(model, points, code_lens):
+    """How many times an epoch's training is expected to update each output row (all
+    workers): ``{"syn1neg": ..., "syn1": ...}`` for the enabled ones. A training step (a
+    (context, centre) pair for skip-gram, a centre word for CBOW; a word's ``window + 1``
+    pairs on average with shrinking windows) updates the centre's row and ``negative`` noise
+    rows, or the inner nodes on the centre's Huffman path."""
+    counts = np.asarray(model.wv.expandos["count"], dtype=np.float64)
+    keep = np.minimum(model.wv.expandos["sample_int"] / 2.0**32, 1.0) if model.sample else 1.0
+    kept = counts * keep
+    total = max(kept.sum(), 1.0)
+    steps = kept.sum() * ((model.window + 1 if model.shrink_windows else 2 * model.window)
+                          if model.sg else 1)
+    rates = {}
+    if model.negative:
+        noise = counts ** float(model.ns_exponent)
+        noise /= max(noise.sum(), 1e-300)
+        rates["syn1neg"] = steps * (kept / total + model.negative * noise)
+    if model.hs:
+        rates["syn1"] = steps * node_traffic(kept / total, points, code_lens)
+    return rates
 
 
 def node_traffic(counts, points, code_lens):
