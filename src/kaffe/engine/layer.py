@@ -563,17 +563,16 @@ def _trace_positional(layer, template, inputs, kwargs):
         for size in _TRACE_SIZES:
             def fake(t, device):
                 return torch.zeros([size if d is None else d for d in t.shape], device=device)
-            weights = {k: torch.empty_like(v, device="meta")
-                       for k, v in layer.state_dict(keep_vars=True).items()}
             try:
                 with torch.no_grad():
                     args, more = fill(template, [fake(t, "meta") for t in inputs])
-                    out = torch.func.functional_call(layer, weights, tuple(args),
-                                                     {**kwargs, **more})
+                    out = torch.func.functional_call(layer, stand_in_weights(layer, "meta"),
+                                                     tuple(args), {**kwargs, **more})
             except (RuntimeError, NotImplementedError, TypeError):
                 args, more = fill(template, [fake(t, "cpu") for t in inputs])
                 with torch.no_grad():
-                    out = layer(*args, **more, **kwargs)
+                    out = torch.func.functional_call(layer, stand_in_weights(layer, None),
+                                                     tuple(args), {**kwargs, **more})
             results.append([tuple(t.shape) for t in out] if isinstance(out, (list, tuple))
                            else tuple(out.shape))
     finally:
@@ -603,23 +602,43 @@ def _metric_states(layers):
     return found
 
 
+def stand_in_weights(layer, device):
+    """Stand-ins for the layer's weights in a shape trace, so a call that writes to a weight
+    (Keras 3's ``variable.assign`` in ``call``, as PixelCNN's masked convolution and stateful
+    counters do) changes nothing real, as Keras's symbolic call leaves variables untouched.
+    ``device="meta"`` gives empty meta tensors, ``None`` detached copies (for ops that refuse
+    the meta device). A weight held under two attribute names (``self.u = self.add_weight("u")``)
+    gets one stand-in for both names, as ``functional_call`` requires; parameters stay
+    parameters."""
+    made = {}
+    weights = {}
+    for key, value in layer.state_dict(keep_vars=True).items():
+        stand_in = made.get(id(value))
+        if stand_in is None:
+            stand_in = (torch.empty_like(value, device="meta") if device == "meta"
+                        else value.detach().clone())
+            if isinstance(value, nn.Parameter):
+                stand_in = nn.Parameter(stand_in, requires_grad=False)
+            made[id(value)] = stand_in
+        weights[key] = stand_in
+    return weights
+
+
 def _trace_once(layer, input_shape, size):
     def fake(shape):
         concrete = [size if d is None else d for d in shape]
         return torch.zeros(concrete, device="meta")
     inputs = [fake(s) for s in input_shape] if isinstance(input_shape, list) else fake(input_shape)
-    weights = {k: torch.empty_like(v, device="meta")
-               for k, v in layer.state_dict(keep_vars=True).items()}
     try:
         with torch.no_grad():
-            out = torch.func.functional_call(layer, weights, (inputs,))
+            out = torch.func.functional_call(layer, stand_in_weights(layer, "meta"), (inputs,))
     except (RuntimeError, NotImplementedError, TypeError):
         # Some ops (or tensors captured by a Lambda) refuse the meta device: use real zeros.
         real = ([torch.zeros([size if d is None else d for d in s]) for s in input_shape]
                 if isinstance(input_shape, list)
                 else torch.zeros([size if d is None else d for d in input_shape]))
         with torch.no_grad():
-            out = layer(real)
+            out = torch.func.functional_call(layer, stand_in_weights(layer, None), (real,))
     if isinstance(out, (list, tuple)):
         return [tuple(t.shape) for t in out]
     return tuple(out.shape)

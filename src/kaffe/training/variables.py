@@ -5,8 +5,9 @@ Keras 3's torch backend wraps each weight in a ``KerasVariable`` whose ``.value`
 PyTorch: ``gradients = [v.value.grad for v in self.trainable_weights]``) reads ``v.value``.
 kaffe's weights are the parameters themselves, so ``value`` is a read-only property returning
 the parameter, and ``assign`` / ``assign_add`` / ``assign_sub`` write in place without autograd
-(TensorFlow's ``tf.Variable`` methods, used by Keras 2 scripts). Installed once on import; a
-name torch already defines is never replaced.
+(TensorFlow's ``tf.Variable`` methods, used by Keras 2 scripts); the three writes also work on
+the buffers that hold non-trainable weights. Installed once on import; a name torch already
+defines is never replaced.
 """
 import torch
 
@@ -37,10 +38,19 @@ _SPELLINGS = {"value": property(_value), "assign": _assign, "assign_add": _assig
               "assign_sub": _assign_sub}
 
 
+#: the writes also on plain tensors: kaffe's non-trainable weights (``add_weight(trainable=False)``,
+#: moving statistics, counters) are buffers, and Keras 3 code assigns to them as to any variable
+#: (``self.count.assign_add(1.0)`` in a custom layer's ``call``).
+_TENSOR_SPELLINGS = ("assign", "assign_add", "assign_sub")
+
+
 def install():
     for name, attr in _SPELLINGS.items():
         if not hasattr(torch.nn.Parameter, name):
             setattr(torch.nn.Parameter, name, attr)
+    for name in _TENSOR_SPELLINGS:
+        if not hasattr(torch.Tensor, name):
+            setattr(torch.Tensor, name, _SPELLINGS[name])
 
 
 install()
