@@ -196,3 +196,20 @@ def test_update_rates_add_up_to_the_steps_of_an_epoch(lee):
         assert rates["syn1"].sum() == pytest.approx(steps * mean_path)
         assert rates["syn1neg"][0] == rates["syn1neg"].max()  # the most frequent word
         assert rates["syn1"][len(counts) - 2] == pytest.approx(steps)  # the root: every path
+
+
+def test_split_tail_cuts_the_last_jobs_at_sentence_boundaries():
+    tokens = np.arange(10, dtype=np.int32)
+    jobs = [((tokens[:4], np.array([2, 4])), 2, 4),
+            ((tokens[4:9], np.array([1, 3, 5])), 3, 5),
+            ((tokens[9:], np.array([1])), 1, 1)]
+    pieces = list(w2v_training._split_tail(jobs, 2))
+    assert pieces[0] is jobs[0]
+    (t1, e1), s1, w1 = pieces[1]
+    (t2, e2), s2, w2 = pieces[2]
+    np.testing.assert_array_equal(t1, [4]) and np.testing.assert_array_equal(e1, [1])
+    np.testing.assert_array_equal(t2, [5, 6, 7, 8])
+    np.testing.assert_array_equal(e2, [2, 4])
+    assert (s1, w1, s2, w2) == (1, 1, 2, 4)
+    assert pieces[3] is jobs[2]  # one sentence: not cut
+    assert sum(p[2] for p in pieces) == 10 and sum(p[1] for p in pieces) == 6

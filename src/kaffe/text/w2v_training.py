@@ -45,6 +45,21 @@ def _sentence_batches(corpus, batch_words):
         yield batch, len(batch), n_words
 
 
+def _split_tail(jobs, n_tail):
+    """Kept jobs (``((tokens, ends), #sentences, #words)``) with each of the last ``n_tail``
+    cut in two at a sentence boundary: with several workers, the one that finishes first at
+    the end of an epoch waits for the others' last jobs, so smaller last jobs wait less."""
+    for index, job in enumerate(jobs):
+        (tokens, ends), n_sentences, n_words = job
+        if index < len(jobs) - n_tail or n_sentences < 2:
+            yield job
+            continue
+        half = n_sentences // 2
+        cut = int(ends[half - 1])
+        yield (tokens[:cut], ends[:half]), half, cut
+        yield (tokens[cut:], ends[half:] - cut), n_sentences - half, n_words - cut
+
+
 def _with_alpha(model, jobs, epoch, total_examples, total_words):
     """``(job, #words, alpha)``: alpha decays linearly with the share of the epoch's
     sentences (or words) handed out before the job, as gensim's."""
@@ -139,7 +154,11 @@ def train_epoch(model, trainer, corpus, epoch, total_examples, total_words, queu
         t.start()
     start = time.perf_counter()
     next_report = start + report_delay
-    source = cache.jobs if cached else _sentence_batches(corpus, model.batch_words)
+    if cached:  # an epoch of a few jobs keeps them whole (each worker's share is a job)
+        split = n_threads > 1 and len(cache.jobs) >= 4 * n_threads
+        source = _split_tail(cache.jobs, n_threads if split else 0)
+    else:
+        source = _sentence_batches(corpus, model.batch_words)
     n_jobs = 0
     try:
         for batch, n_words, alpha in _with_alpha(model, source, epoch, total_examples,
@@ -265,7 +284,9 @@ class KernelTrainer:
         self.free_slots = list(range(self.threads))
 
     def thread_state(self):
-        """A worker's loss accumulator and its own rows (a free slot of copies, taken now)."""
+        """A worker's loss accumulator and its own rows (a free slot of copies, taken now:
+        a slot's copies from an earlier epoch may miss a whole epoch of the others' work,
+        when its worker finished early)."""
         with self.lock:
             slot = self.free_slots.pop()
         for buffer, owns in self.outputs.values():
