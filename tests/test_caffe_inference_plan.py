@@ -83,6 +83,35 @@ def test_plan_batch_one_twice_and_layer_walk_agree():
 
 
 @needs_ref
+def test_plan_steady_state_writes_into_the_blobs_buffers():
+    ref = np.load(os.path.join(ZOO, "lenet_forward.npz"))
+    net = _lenet(2)
+    held = net.blobs["pool1"].data                # Python's view: the blob's own buffer
+    for i in range(4):                            # nothing else looked at between calls
+        x = ref["input__data"][2 * i:2 * i + 2]
+        out = net.forward(data=x)
+        np.testing.assert_allclose(out["prob"], ref["data__prob"][2 * i:2 * i + 2],
+                                   rtol=1e-4, atol=1e-6)
+        if i == 1:
+            assert net._plan._steady is not None
+            buffers = [b._d._host for b in net.blobs.values()]
+    # the steady runs wrote into the same buffers (no new tensors, no stores)
+    assert all(b._d._host is t for b, t in zip(net.blobs.values(), buffers))
+    np.testing.assert_allclose(held, _torch_blobs(net, x)["pool1"], rtol=1e-5, atol=1e-5)
+    _assert_blobs(net, x)
+    net.params["ip1"][0].data[...] *= -1          # weights still read afresh
+    x = ref["input__data"][:2]
+    net.forward(data=x)
+    net.forward(data=x)
+    _assert_blobs(net, x)
+    net.blobs["data"].reshape(3, 1, 28, 28)       # a reshape: a full run, then steady again
+    net.reshape()
+    for _ in range(2):
+        net.forward(data=ref["input__data"][:3])
+    _assert_blobs(net, ref["input__data"][:3])
+
+
+@needs_ref
 def test_plan_sees_python_writes_between_calls():
     ref = np.load(os.path.join(ZOO, "lenet_forward.npz"))
     net = _lenet(2)

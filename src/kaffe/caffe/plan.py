@@ -53,6 +53,13 @@ def _convolution(layer):
         if use_direct:
             return direct(x, weight, kernel, bias, stride, pad)
         return F.conv2d(x, weight, bias, stride, pad, dilation)
+
+    def into(shape):
+        if shape[0] * layer._flops_per_image(torch.empty(shape, device="meta")) >= \
+                _vision._ONEDNN_MIN_FLOPS:
+            return None
+        return lambda x, out: direct(x, weight, kernel, bias, stride, pad, out=out)
+    run.into = into
     return run
 
 
@@ -62,9 +69,21 @@ def _inner_product(layer):
         return None
     bias = layer.blobs[1] if layer.bias_term else None
     weight = layer.blobs[0]
+    linear = torch._C._nn.linear
     if layer.transpose:
-        return lambda x: F.linear(x.flatten(1), weight.t(), bias)
-    return lambda x: F.linear(x.flatten(1), weight, bias)
+        def run(x):
+            return linear(x.flatten(1), weight.t(), bias)
+
+        def write(x, out):
+            return linear(x.flatten(1), weight.t(), bias, out=out)
+    else:
+        def run(x):
+            return linear(x.flatten(1), weight, bias)
+
+        def write(x, out):
+            return linear(x.flatten(1), weight, bias, out=out)
+    run.into = lambda shape: write
+    return run
 
 
 def _pooling(layer):
@@ -79,6 +98,12 @@ def _pooling(layer):
         if x.shape[2] % kh or x.shape[3] % kw:
             return whole(x)[0]
         return tiles(x, kh, kw)
+
+    def into(shape):
+        if shape[2] % kh or shape[3] % kw:
+            return None
+        return lambda x, out: tiles(x, kh, kw, out)
+    run.into = into
     return run
 
 
@@ -113,7 +138,18 @@ def _chained(chain, head):
     if head is None:
         return lambda *bottoms: [chain(*bottoms)]
     finish = chain.finish
-    return lambda x: finish(head(x))
+
+    def run(x):
+        return finish(head(x))
+
+    def into(shape):
+        # BatchNorm makes a new tensor; ReLU and Scale alone work in place on the output
+        writer = head.into(shape) if chain.bn is None else None
+        if writer is None:
+            return None
+        return lambda x, out: finish(writer(x, out))
+    run.into = into
+    return run
 
 
 # ------------------------------------------------------------------------------ the plan
@@ -127,7 +163,14 @@ class InferencePlan:
     on (a module, an element-wise ``fn``) reads it. ``stores``: every computed blob with its
     slot and whether its tensor is the plan's own (a kernel's fresh output): those the blob
     keeps without a copy until Python looks; others (a module's top may be a parameter's or
-    a data layer's memory) go through the blob's full store."""
+    a data layer's memory) go through the blob's full store.
+
+    The steady state: after a run, a kernel whose input shape follows from the inputs' shapes
+    (no module before it) writes its next outputs straight into the buffer its blob kept (the
+    tensor itself, or the blob's own buffer once Python has a view of it: Caffe's blobs are
+    overwritten in place too), so those blobs need no store and no fresh memory. It holds
+    while every such buffer, and every input blob's tensor, is still the one recorded (a
+    reshape, or Python's first look at a blob, replaces it: the next run is a full one)."""
 
     def __init__(self, net):
         slot = {}
@@ -159,43 +202,99 @@ class InferencePlan:
             kinds.append(kind)
             stores.update((name, (net.blobs[name], index)) for name, index in zip(step.tops, tops))
         # whose tensor each slot ends with: the plan's own (a fresh kernel's, an element-wise
-        # fn's of an own tensor, a cloned input) or maybe someone else's memory
+        # fn's of an own tensor, a cloned input) or maybe someone else's memory; and whose
+        # shape follows from the input blobs' shapes alone (no module on the way)
         own = {index for _, index in loads if index in cloned}
-        for (_, bottoms, tops, _, _), kind in zip(steps, kinds):
+        shaped = {index for _, index in loads}
+        writes = {}   # slot -> index of the last step writing it
+        for i, ((_, bottoms, tops, _, _), kind) in enumerate(zip(steps, kinds)):
             if kind == "fresh" or (kind == "elementwise" and bottoms[0] in own):
                 own.update(tops)
             else:
                 own.difference_update(tops)
-        self.steps = steps
+            if kind in ("fresh", "elementwise") and bottoms[0] in shaped:
+                shaped.update(tops)
+            else:
+                shaped.difference_update(tops)
+            writes.update((t, i) for t in tops)
+        self.steps, self._kinds, self._writes = steps, kinds, writes
+        self._shaped_in = [kind == "fresh" and bottoms[0] in shaped and tops[0] not in bottoms
+                           for (_, bottoms, tops, _, _), kind in zip(steps, kinds)]
         self.loads = [(blob, index, index in cloned) for blob, index in loads]
         self.stores = [(blob, index, index in own) for blob, index in stores.values()]
         self.slots = [None] * len(slot)
         self._empty = [None] * len(slot)
         self.parameters = ([] if all(o for _, _, o in self.stores)
                            else list(net.module.parameters()))
+        self._steady = None   # (steps, stores, watched (SyncedTensor, tensor) pairs)
 
     def run(self):
-        """One forward: inputs in, every step, every computed blob stored."""
+        """One forward: inputs in, every step, every computed blob stored (or written in
+        place, in the steady state)."""
+        steady = self._steady
+        if steady is not None:
+            for synced, tensor in steady[2]:
+                if synced._host is not tensor:
+                    break
+            else:
+                self._steps(steady[0], steady[1])
+                return
+        self._steps(self.steps, self.stores)
+        try:
+            self._steady = self._record()
+        finally:
+            self.slots[:] = self._empty
+
+    def _steps(self, steps, stores):
         s = self.slots
         for blob, index, clone in self.loads:
             t = blob._tensor()
             s[index] = t.clone() if clone else t
-        for fn, bottoms, tops, single, lp in self.steps:
-            if single:
+        for fn, bottoms, tops, single, lp in steps:
+            if single is True:
                 s[tops[0]] = fn(s[bottoms[0]])
-                continue
-            out = fn(*[s[b] for b in bottoms])
-            if len(out) != len(tops):
-                raise RuntimeError(f"Layer '{lp.name}' ({lp.type}) returned {len(out)} tops; "
-                                   f"the net expects {len(lp.top)}.")
-            for index, t in zip(tops, out):
-                s[index] = t
+            elif single is False:
+                out = fn(*[s[b] for b in bottoms])
+                if len(out) != len(tops):
+                    raise RuntimeError(f"Layer '{lp.name}' ({lp.type}) returned {len(out)} "
+                                       f"tops; the net expects {len(lp.top)}.")
+                for index, t in zip(tops, out):
+                    s[index] = t
+            else:   # the steady state: into the blob's kept buffer
+                s[tops[0]] = fn(s[bottoms[0]], single)
         memory = {p.untyped_storage().data_ptr() for p in self.parameters} \
             if self.parameters else ()
-        for blob, index, own in self.stores:
+        for blob, index, own in stores:
             t = s[index]
             if own:
                 blob._keep(t)
             else:
                 blob._store(t, borrow=t.untyped_storage().data_ptr() not in memory)
-        s[:] = self._empty
+        if stores is not self.stores:
+            s[:] = self._empty
+
+    def _record(self):
+        """The steady state's steps after a full run (the slots still hold its tensors): a
+        kernel step whose blob keeps its value in a buffer of that shape writes there next
+        time. None when no step can."""
+        s, steps, written, watched = self.slots, [], set(), []
+        blob_of = {index: blob for blob, index, _ in self.stores}
+        for i, step in enumerate(self.steps):
+            fn, bottoms, tops, single, lp = step
+            writer = None
+            if self._shaped_in[i] and self._writes[tops[0]] == i:
+                synced = blob_of[tops[0]]._d
+                buffer = synced._host
+                if synced.device is None and buffer.shape == s[tops[0]].shape:
+                    writer = fn.into(tuple(s[bottoms[0]].shape))
+            if writer is None:
+                steps.append(step)
+                continue
+            steps.append((writer, bottoms, tops, buffer, lp))
+            written.add(tops[0])
+            watched.append((synced, buffer))
+        if not written:
+            return None
+        watched += [(blob._d, blob._d._host) for blob, _, _ in self.loads]
+        stores = [store for store in self.stores if store[1] not in written]
+        return steps, stores, watched
