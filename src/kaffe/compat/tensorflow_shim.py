@@ -39,7 +39,7 @@ from kaffe.compat.import_hook import CompatModule
 VERSION = "2.15.0+kaffe"
 
 TF_HINT = ("kaffe does not provide it. kaffe's tensorflow stand-in has tf.keras, common math, "
-           "shape, tf.nn, tf.random and tf.linalg ops, tf.GradientTape, tf.Variable, "
+           "shape, tf.nn, tf.random, tf.linalg and tf.image ops, tf.GradientTape, tf.Variable, "
            "tf.function, tf.data.Dataset over arrays, tf.config device listing and the dtype "
            "names: write this part with keras.ops (kaffe.ops) or torch.")
 
@@ -151,7 +151,7 @@ def _tf1_only(attr):
 
 def build_module(name="tensorflow"):
     """A fresh ``tensorflow`` stand-in module (``tf.keras`` is imported on first use)."""
-    from kaffe.compat import tf_autodiff, tf_data, tf_ops, tf_strings
+    from kaffe.compat import tf_autodiff, tf_data, tf_image, tf_ops, tf_strings
     tf = _namespace(name, __doc__, __version__=VERSION, constant=constant,
                     convert_to_tensor=convert_to_tensor, **DTYPES, **tf_ops.TOP_LEVEL,
                     GradientTape=tf_autodiff.GradientTape, Variable=tf_autodiff.Variable,
@@ -168,6 +168,8 @@ def build_module(name="tensorflow"):
     tf.math = _namespace(f"{name}.math", "Element-wise math and reductions.", **tf_ops.MATH)
     tf.nn = _namespace(f"{name}.nn", "Activations and losses.", **tf_ops.NN)
     tf.linalg = _namespace(f"{name}.linalg", "Linear algebra.", **tf_ops.LINALG)
+    tf.image = _namespace(f"{name}.image", "Image resizing, cropping, flips, colour and patch "
+                          "ops (kaffe.compat.tf_image).", **tf_image.IMAGE)
     tf.strings = _namespace(f"{name}.strings", "Element-wise string cleaning on NumPy string "
                             "arrays (kaffe.compat.tf_strings).", **tf_strings.STRINGS)
     tf.data = _namespace(f"{name}.data", "In-memory input pipelines.", Dataset=tf_data.Dataset,

@@ -1,6 +1,6 @@
 """``tf.data.Dataset`` for in-memory data, enough for the usual input pipeline of a Keras
-example: ``from_tensor_slices(x or (x, y))``, ``shuffle``, ``batch``, ``map``, ``repeat``,
-``take``, ``prefetch`` / ``cache`` (accepted, nothing to do in memory). Iterating gives torch
+example: ``from_tensor_slices(x or (x, y))``, ``zip``, ``shuffle``, ``batch``, ``map``,
+``repeat``, ``take``, ``prefetch`` / ``cache`` (accepted, nothing to do in memory). Iterating gives torch
 tensors (a tuple for tuple elements); ``fit`` takes the dataset like any iterable of batches
 and ``len(dataset)`` is its number of batches (elements before ``batch``).
 """
@@ -36,8 +36,34 @@ class Dataset:
 
     from_tensors = from_tensor_slices
 
+    @staticmethod
+    def zip(datasets, name=None):
+        """Several datasets side by side: each element is the tuple (or dict) of their elements,
+        ending with the shortest (keras.io's SimSiam zips two augmented views of one data)."""
+        if isinstance(datasets, Dataset):
+            datasets = (datasets,)
+        keys = list(datasets) if isinstance(datasets, dict) else None
+        members = list(datasets.values()) if keys else list(datasets)
+        if not members or not all(isinstance(d, Dataset) for d in members):
+            raise TypeError(f"Dataset.zip expects a tuple or dict of Datasets. Received "
+                            f"{type(datasets).__name__} of "
+                            f"{[type(d).__name__ for d in members]}.")
+        lengths = [d._length for d in members]
+        known = [n for n in lengths if n is not None]
+        zipped = Dataset.__new__(Dataset)
+        zipped._arrays, zipped._steps = None, ()
+        zipped._structure = ("dict", keys) if keys else ("tuple", None)
+        zipped._length = min(known) if known else None
+        zipped._members = members
+        return zipped
+
+    _members = None  # the datasets a zip() reads from, in place of arrays
+
     def _with(self, step, length):
-        return Dataset(self._arrays, self._structure, self._steps + (step,), length)
+        derived = Dataset.__new__(Dataset)
+        derived.__dict__.update(self.__dict__)
+        derived._steps, derived._length = self._steps + (step,), length
+        return derived
 
     def shuffle(self, buffer_size, seed=None, reshuffle_each_iteration=True, name=None):
         if self._length is None:  # endless: tf.data's buffer of buffer_size elements
@@ -110,7 +136,10 @@ class Dataset:
 
     def _source(self):
         def run():
-            yield from self._slices(None)
+            if self._members is not None:
+                yield from zip(*self._members)
+            else:
+                yield from self._slices(None)
         return _Replayable(run)
 
     def _slices(self, order):
@@ -188,11 +217,22 @@ def _batch(stream, size, drop_remainder):
         for element in stream:
             chunk.append(element)
             if len(chunk) == size:
-                yield tuple(torch.stack(parts) for parts in zip(*chunk))
+                yield tuple(_stack(parts) for parts in zip(*chunk))
                 chunk = []
         if chunk and not drop_remainder:
-            yield tuple(torch.stack(parts) for parts in zip(*chunk))
+            yield tuple(_stack(parts) for parts in zip(*chunk))
     return _Replayable(run)
+
+
+def _stack(parts):
+    """Stack one component of a batch's elements; nested ones (a zip's tuples and dicts) part
+    by part."""
+    first = parts[0]
+    if isinstance(first, tuple):
+        return tuple(_stack(p) for p in zip(*parts))
+    if isinstance(first, dict):
+        return {k: _stack([p[k] for p in parts]) for k in first}
+    return torch.stack(parts)
 
 
 def _map(stream, fn):
