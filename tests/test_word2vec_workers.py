@@ -91,7 +91,7 @@ def small_copies(monkeypatch):
     """Few copied rows (20 of 24 dimensions) published often, so a small corpus exercises
     copies, shared rows and publishes in the middle of jobs."""
     monkeypatch.setattr(w2v_training, "OWN_BYTES", 20 * 8 * 24)
-    monkeypatch.setattr(w2v_training, "MIN_SYNC_UPDATES", 5)
+    monkeypatch.setattr(w2v_training, "MIN_SYNC_UPDATES", {0: 5, 1: 5})
     monkeypatch.setattr(w2v_training, "MAX_SYNC_UPDATES", 5)
 
 

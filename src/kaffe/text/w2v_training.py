@@ -210,16 +210,19 @@ def _log_progress(epoch, tally, total_examples, total_words, elapsed, alpha):
 OWN_BYTES = 32 * 2**20
 #: ... and adds its changes in a copied row to the shared row each time it has updated the
 #: copy a number of times (the row's limit): ``SYNC_SHARE`` of the row's expected updates in
-#: an epoch (all workers) over ``workers - 1``, between ``MIN_SYNC_UPDATES`` and
-#: ``MAX_SYNC_UPDATES``. Staleness changes what is learnt: measured on enwiki (2 workers,
-#: skip-gram, negative sampling, WordSim-353 x100 / analogy % over seeds 1-3), every row
+#: an epoch (all workers) over ``workers - 1``, between ``MIN_SYNC_UPDATES[sg]`` and
+#: ``MAX_SYNC_UPDATES``. Staleness changes what skip-gram learns: measured on enwiki (2
+#: workers, negative sampling, WordSim-353 x100 / analogy % over seeds 1-3), every row
 #: published after 16 of its updates: 24.6 / 1.98; after 64: 26.1 / 2.18; these limits
 #: (16 for all but the ~1,000 busiest rows): 24.6 / 1.95; share 1/40: 25.4 / 2.14; gensim's
-#: two workers: 24.2 / 1.73 (one worker: kaffe 22.4 / 1.87, gensim 22.7 / 1.63). A publish
-#: costs about 1.3 updates' time (two rows that are not in the cache): every 16 updates
-#: measured 11-13% of one worker's time, every 64 2-7%.
+#: two workers: 24.2 / 1.73 (one worker: kaffe 22.4 / 1.87, gensim 22.7 / 1.63). CBOW
+#: published every 64 updates measured within gensim's seed spread (negative sampling
+#: 13.9 / 0.58 against 14.2 / 0.92, hierarchical softmax 31.9 / 0.66 against 30.5 / 0.80;
+#: kaffe's one worker 11.5 / 0.65 and 31.7 / 0.68), and a publish costs more of its time:
+#: about 1.3 updates' time for skip-gram, 2.3 for CBOW (two rows that are not in the
+#: cache); every 16 updates measured 11-13% of one worker's time, every 64 2-7%.
 SYNC_SHARE = 1 / 160
-MIN_SYNC_UPDATES = 16
+MIN_SYNC_UPDATES = {1: 16, 0: 64}  # by sg
 MAX_SYNC_UPDATES = 64
 
 
@@ -276,7 +279,7 @@ class KernelTrainer:
                 self.outputs[name] = (dummy2, [kernels.no_own_rows(1)] * self.threads)
                 continue
             limits = np.clip(np.rint(rates[name] * SYNC_SHARE / max(self.threads - 1, 1)),
-                             MIN_SYNC_UPDATES, MAX_SYNC_UPDATES)
+                             MIN_SYNC_UPDATES[1 if m.sg else 0], MAX_SYNC_UPDATES)
             shared = getattr(m, name)
             buffer, owns = _with_own_rows(shared, rates[name], n_own, self.threads, limits)
             setattr(m, name, buffer[:len(shared)])
