@@ -123,3 +123,25 @@ def test_fit_on_zipped_views_in_a_custom_train_step():
     model.compile(optimizer="sgd")
     history = model.fit(tf.data.Dataset.zip((one, two)), epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
+
+
+def test_saturation_and_hue_follow_the_hsv_definition():
+    hsv = keras.ops.image.rgb_to_hsv(IMAGES)
+    half_sat = keras.ops.image.hsv_to_rgb(keras.ops.stack(
+        [hsv[..., 0], hsv[..., 1] * 0.5, hsv[..., 2]], axis=-1))
+    close(tf.image.adjust_saturation(IMAGES, 0.5), half_sat, atol=1e-4)
+    shifted = keras.ops.image.hsv_to_rgb(keras.ops.stack(
+        [keras.ops.mod(hsv[..., 0] + 0.25, 1.0), hsv[..., 1], hsv[..., 2]], axis=-1))
+    close(tf.image.adjust_hue(IMAGES, 0.25), shifted, atol=1e-4)
+    assert tuple(tf.image.random_hue(IMAGES, 0.1).shape) == IMAGES.shape
+    assert tuple(tf.image.random_saturation(IMAGES, 0.5, 1.5).shape) == IMAGES.shape
+
+
+def test_layers_answer_keras3_variable_list_names():
+    """ShiftViT's train_step gathers ``layer.trainable_variables`` of each sub-layer."""
+    for lib in (keras, kaffe):
+        layer = lib.layers.BatchNormalization()
+        layer.build((None, 3))
+        assert len(layer.trainable_variables) == 2      # gamma, beta
+        assert len(layer.non_trainable_variables) == 2  # moving mean, variance
+        assert len(layer.variables) == 4

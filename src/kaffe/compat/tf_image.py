@@ -227,6 +227,41 @@ def random_contrast(image, lower, upper, seed=None):
     return adjust_contrast(image, factor)
 
 
+def _hsv_channel(images, channel, change):
+    hsv = ops.image.rgb_to_hsv(_tensor(images), data_format="channels_last")
+    parts = list(torch.unbind(hsv, dim=-1))
+    parts[channel] = change(parts[channel])
+    return ops.image.hsv_to_rgb(torch.stack(parts, dim=-1), data_format="channels_last")
+
+
+def adjust_saturation(image, saturation_factor, name=None):
+    """Saturation (HSV's S) times ``saturation_factor``, clipped to [0, 1]."""
+    return _hsv_channel(image, 1, lambda sat: (sat * saturation_factor).clamp(0.0, 1.0))
+
+
+def adjust_hue(image, delta, name=None):
+    """Hue (HSV's H, in [0, 1)) shifted by ``delta``, wrapping around."""
+    if not -1.0 <= delta <= 1.0:
+        raise ValueError(f"tf.image.adjust_hue: delta must be in [-1, 1]. Received {delta}.")
+    return _hsv_channel(image, 0, lambda hue: torch.remainder(hue + delta, 1.0))
+
+
+def random_saturation(image, lower, upper, seed=None):
+    if not 0 <= lower < upper:
+        raise ValueError(f"tf.image.random_saturation: expected 0 <= lower < upper. Received "
+                         f"lower={lower}, upper={upper}.")
+    factor = lower + float(torch.rand((), generator=_generator(seed))) * (upper - lower)
+    return adjust_saturation(image, factor)
+
+
+def random_hue(image, max_delta, seed=None):
+    if not 0 <= max_delta <= 0.5:
+        raise ValueError(f"tf.image.random_hue: max_delta must be in [0, 0.5]. Received "
+                         f"{max_delta}.")
+    delta = (float(torch.rand((), generator=_generator(seed))) * 2 - 1) * max_delta
+    return adjust_hue(image, delta)
+
+
 def extract_patches(images, sizes, strides, rates, padding, name=None):
     """TensorFlow's 4-entry ``sizes`` / ``strides`` / ``rates`` (``[1, h, w, 1]``) over Keras 3's
     ``ops.image.extract_patches``: ``(batch, rows, cols, h * w * channels)``."""
@@ -259,5 +294,6 @@ IMAGE = {name: globals()[name] for name in (
     "random_crop", "crop_to_bounding_box", "pad_to_bounding_box", "central_crop",
     "convert_image_dtype", "rgb_to_grayscale", "grayscale_to_rgb", "rgb_to_hsv", "hsv_to_rgb",
     "adjust_brightness", "adjust_contrast", "random_brightness", "random_contrast",
+    "adjust_saturation", "adjust_hue", "random_saturation", "random_hue",
     "extract_patches", "psnr")}
 IMAGE["ResizeMethod"] = ResizeMethod

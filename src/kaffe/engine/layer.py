@@ -178,6 +178,12 @@ class Layer(nn.Module):
     def non_trainable_weights(self):
         return [t for t in self.weights if not (isinstance(t, nn.Parameter) and t.requires_grad)]
 
+    # Keras 3's other spelling of the same lists (custom train steps gather
+    # ``layer.trainable_variables`` per sub-layer, as keras.io's ShiftViT does).
+    variables = weights
+    trainable_variables = trainable_weights
+    non_trainable_variables = non_trainable_weights
+
     @property
     def trainable(self):
         return self._trainable
