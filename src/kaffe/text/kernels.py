@@ -17,8 +17,8 @@ The algorithm is the original word2vec.c / gensim ``word2vec_inner`` one, pair b
 
 Several threads call these kernels at once on shared ``syn0``/``syn1neg``/``syn1`` arrays
 without locks (Hogwild, as word2vec.c and gensim do): the kernels release the GIL. Each thread
-may keep its own copies of the hottest output rows (:func:`own_rows`; why:
-:mod:`kaffe.text.w2v_training`), which the kernels address by row number like shared rows.
+may keep its own copies of output rows (:func:`own_rows`; why: :mod:`kaffe.text.w2v_training`),
+which the kernels address by row number like shared rows and publish row by row.
 """
 import math
 

@@ -204,9 +204,10 @@ def _log_progress(epoch, tally, total_examples, total_words, elapsed, alpha):
 #: with several workers, each keeps its own copy of the output rows (``syn1neg``, ``syn1``),
 #: the most frequently trained first, as many as fit in this many bytes per matrix (the copy
 #: and its value at the last publish): all of them for vocabularies of up to ~40,000 words
-#: of 100 dimensions. Measured on 2 cores (enwiki, 9,000 words, skip-gram), two workers'
-#: CPU time per word against one worker's: 0.97 copying all rows, 0.90 the hottest 4,096,
-#: 0.84 the hottest 2,048, 0.61 with no copies (every row shared).
+#: of 100 dimensions. Measured on 2 cores (enwiki, 9,000 words, skip-gram, each row published
+#: every 64-128 updates), two workers' CPU time per word against one worker's: 0.92-0.97
+#: copying all rows, 0.90 the hottest 4,096, 0.83 the hottest 2,048, 0.61 with no copies
+#: (every row shared): the rows of middling frequency fight too.
 OWN_BYTES = 32 * 2**20
 #: ... and adds its changes in a copied row to the shared row each time it has updated the
 #: copy a number of times (the row's limit): ``SYNC_SHARE`` of the row's expected updates in
@@ -214,7 +215,7 @@ OWN_BYTES = 32 * 2**20
 #: ``MAX_SYNC_UPDATES``. Staleness changes what skip-gram learns: measured on enwiki (2
 #: workers, negative sampling, WordSim-353 x100 / analogy % over seeds 1-3), every row
 #: published after 16 of its updates: 24.6 / 1.98; after 64: 26.1 / 2.18; these limits
-#: (16 for all but the ~1,000 busiest rows): 24.6 / 1.95; share 1/40: 25.4 / 2.14; gensim's
+#: (16 for all but the ~650 busiest rows): 24.6 / 1.95; share 1/40: 25.4 / 2.14; gensim's
 #: two workers: 24.2 / 1.73 (one worker: kaffe 22.4 / 1.87, gensim 22.7 / 1.63). CBOW
 #: published every 64 updates measured within gensim's seed spread (negative sampling
 #: 13.9 / 0.58 against 14.2 / 0.92, hierarchical softmax 31.9 / 0.66 against 30.5 / 0.80;
@@ -237,10 +238,10 @@ class KernelTrainer:
     when its epoch's work ends), adds what it changed (copy minus the copy's value at the
     last publish) to the shared row and restarts its copy from the sum. A row thus moves by
     every worker's updates, as under Hogwild, but a worker sees the others' updates of a row
-    up to about ``SYNC_SHARE`` of an epoch late instead of at once (Hogwild's staleness, made
-    longer and bounded; quality measured equal to gensim's). In exchange the rows' cache lines stop
-    moving between cores at every update. The input rows (``syn0``) contend far less and
-    stay shared.
+    up to a few dozen updates late instead of at once (Hogwild's staleness, made longer and
+    bounded; quality measured as gensim's, see ``MIN_SYNC_UPDATES``). In exchange the rows'
+    cache lines stop moving between cores at every update. The input rows (``syn0``)
+    contend far less and stay shared.
 
     The copies live below the ``n`` shared rows in one buffer per matrix (the model's
     array is the buffer's first ``n`` rows while training), so the kernels address every
