@@ -85,3 +85,66 @@ def test_weight_under_two_attribute_names_builds_and_matches_keras():
     f_model.set_weights(k_model.get_weights())
     np.testing.assert_allclose(f_model.predict(x, verbose=0), k_model.predict(x, verbose=0),
                                rtol=1e-5, atol=1e-6)
+
+
+def _masked_conv_classes(lib):
+    """keras.io PixelCNN's PixelConvLayer: a Conv2D made in ``__init__`` whose kernel the
+    owner masks in Keras's layout ``(kh, kw, in, out)`` before each call."""
+    ops = lib.ops
+
+    class PixelConvLayer(lib.layers.Layer):
+        def __init__(self, mask_type, **kwargs):
+            super().__init__()
+            self.mask_type = mask_type
+            self.conv = lib.layers.Conv2D(**kwargs)
+
+        def build(self, input_shape):
+            self.conv.build(input_shape)
+            kernel_shape = ops.shape(self.conv.kernel)
+            self.mask = np.zeros(shape=kernel_shape)
+            self.mask[: kernel_shape[0] // 2, ...] = 1.0
+            self.mask[kernel_shape[0] // 2, : kernel_shape[1] // 2, ...] = 1.0
+            if self.mask_type == "B":
+                self.mask[kernel_shape[0] // 2, kernel_shape[1] // 2, ...] = 1.0
+
+        def call(self, inputs):
+            self.conv.kernel.assign(self.conv.kernel * self.mask)
+            return self.conv(inputs)
+
+    return PixelConvLayer
+
+
+def test_conv_inside_a_user_layer_has_keras_kernel_layout_and_masks_like_keras():
+    rng = np.random.default_rng(2)
+    x = rng.uniform(size=(2, 6, 6, 1)).astype("float32")
+    models = []
+    for lib in (keras, kaffe):
+        PixelConvLayer = _masked_conv_classes(lib)
+        inp = lib.Input((6, 6, 1))
+        h = PixelConvLayer("A", filters=4, kernel_size=5, padding="same")(inp)
+        out = PixelConvLayer("B", filters=2, kernel_size=3, padding="same")(h)
+        models.append(lib.Model(inp, out))
+    k_model, f_model = models
+    f_layer = f_model.layers[1]
+    assert tuple(f_layer.conv.kernel.shape) == (5, 5, 1, 4)   # Keras's layout
+    f_model.set_weights(k_model.get_weights())
+    np.testing.assert_allclose(f_model.predict(x, verbose=0), k_model.predict(x, verbose=0),
+                               rtol=1e-5, atol=1e-6)
+    for k_w, f_w in zip(k_model.get_weights(), f_model.get_weights()):   # both masked alike
+        np.testing.assert_allclose(f_w, k_w, rtol=1e-6, atol=1e-7)
+
+
+def test_conv_made_directly_in_a_model_keeps_torch_layout():
+    """Only parts of user *layers* switch layout: a subclassed model's own convolutions stay
+    in torch's faster layout (its code reads weights through get_weights)."""
+    class Net(kaffe.Model):
+        def __init__(self):
+            super().__init__()
+            self.conv = kaffe.layers.Conv2D(3, 2)
+
+        def call(self, x):
+            return self.conv(x)
+
+    net = Net()
+    net(np.zeros((1, 4, 4, 2), "float32"))
+    assert tuple(net.conv.kernel.shape) == (3, 2, 2, 2)

@@ -320,7 +320,7 @@ class Layer(nn.Module):
         if "build" in cls.__dict__:
             cls.build = _marks_built(cls.__dict__["build"])
         if "__init__" in cls.__dict__:
-            cls.__init__ = _plain_scalar_args(cls.__dict__["__init__"])
+            cls.__init__ = _plain_scalar_args(cls.__dict__["__init__"], _is_user_layer(cls))
 
     def forward(self, *args, **kwargs):
         if self._call_takes_training and "training" not in kwargs:
@@ -661,12 +661,35 @@ def plain_scalars(value):
     return value
 
 
-def _plain_scalar_args(init):
-    """Wrap a subclass's ``__init__`` so its arguments pass through :func:`plain_scalars`."""
+_USER_LAYER_INITS = [0]  # how many user-written layers' __init__ are running now
+
+
+def inside_user_layer_init():
+    """True while a user-written layer (not a model) runs its ``__init__``: the layers it makes
+    are its parts, and its own code may read or write their weights (keras.io's PixelCNN masks
+    ``self.conv.kernel``), so they keep Keras's weight layout."""
+    return _USER_LAYER_INITS[0] > 0
+
+
+def _is_user_layer(cls):
+    is_model = any(base.__name__ == "Model" and base.__module__ == "kaffe.engine.model"
+                   for base in cls.__mro__)
+    return not cls.__module__.startswith("kaffe.") and not is_model
+
+
+def _plain_scalar_args(init, user_layer=False):
+    """Wrap a subclass's ``__init__`` so its arguments pass through :func:`plain_scalars` (and,
+    for a user-written layer, so :func:`inside_user_layer_init` knows it is running)."""
     @functools.wraps(init)
     def init_with_plain_args(self, *args, **kwargs):
-        init(self, *(plain_scalars(a) for a in args),
-             **{k: plain_scalars(v) for k, v in kwargs.items()})
+        if user_layer:
+            _USER_LAYER_INITS[0] += 1
+        try:
+            init(self, *(plain_scalars(a) for a in args),
+                 **{k: plain_scalars(v) for k, v in kwargs.items()})
+        finally:
+            if user_layer:
+                _USER_LAYER_INITS[0] -= 1
     return init_with_plain_args
 
 

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from kaffe import activations, constraints, initializers, regularizers
 from kaffe.config import standardize_data_format
-from kaffe.engine.layer import Layer
+from kaffe.engine.layer import Layer, inside_user_layer_init
 
 
 # ------------------------------------------------------------------------------ shared helpers
@@ -359,6 +359,8 @@ class BaseConv(SpatialConv):
         self.kernel_initializer = initializers.get(a["kernel_initializer"] or "glorot_uniform")
         self.kernel_regularizer = regularizers.get(a["kernel_regularizer"])
         self.kernel_constraint = constraints.get(a["kernel_constraint"])
+        if inside_user_layer_init():  # a part of a user layer, whose code may use self.kernel
+            self._keras_kernel = True
 
     def _keras1_kernel_size(self, kwargs, given):
         keras1 = bool(set(kwargs) & set(KERAS1_CONV_ARGS))
@@ -382,7 +384,9 @@ class BaseConv(SpatialConv):
 
     # A user subclass that overrides ``call`` or ``convolution_op`` (Keras 3's documented way to
     # customise a convolution) reads ``self.kernel`` itself, so it gets Keras's layout
-    # ``(*kernel_size, in, filters)``; kaffe's own layers keep torch's, which is faster.
+    # ``(*kernel_size, in, filters)``, and so does a convolution made inside a user layer's
+    # ``__init__`` (its owner reads ``self.conv.kernel``); kaffe's own layers keep torch's, which
+    # is faster.
     _keras_kernel = False
 
     def __init_subclass__(cls, **kwargs):
