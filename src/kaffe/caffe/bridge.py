@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from kaffe.caffe import fusion as _fusion
 from kaffe.caffe.net import TEST, TRAIN, Net
 from kaffe.engine.model import Model
 from kaffe.engine.summary import print_table
@@ -87,13 +88,23 @@ class CaffeNetModule(nn.Module):
         self.caffe_layers = nn.ModuleList([net._layer_modules[i] for i in keep])
         self.layer_names = [specs[i].name for i in keep]
         self.blob_shapes = {name: tuple(blob.shape) for name, blob in net.blobs.items()}
+        # with no gradient to record (predict), in-place chains run fused, as in Net.forward
+        self._chains = _fusion.find_conv_chains([(lp, ()) for lp in self._specs],
+                                                list(self.caffe_layers))
 
     def forward(self, *inputs):
         if len(inputs) != len(self.input_names):
             raise ValueError(f"The Caffe net takes {len(self.input_names)} input(s) "
                              f"({', '.join(self.input_names)}), received {len(inputs)}.")
         tensors = dict(zip(self.input_names, inputs))
-        for lp, layer in zip(self._specs, self.caffe_layers):
+        chains = self._chains if not torch.is_grad_enabled() else {}
+        skip_to = -1
+        for i, (lp, layer) in enumerate(zip(self._specs, self.caffe_layers)):
+            if i <= skip_to:
+                continue
+            chain = chains.get(i)
+            if chain is not None:
+                layer, skip_to = _Fused(chain), chain.last
             bottoms = []
             for j, b in enumerate(lp.bottom):
                 if b not in tensors:
@@ -107,6 +118,16 @@ class CaffeNetModule(nn.Module):
             for name, t in zip(lp.top, tops):
                 tensors[name] = t
         return [tensors[name] for name in self.output_names]
+
+
+class _Fused:
+    """A fused chain called as a layer is: tops in a list."""
+
+    def __init__(self, chain):
+        self.chain = chain
+
+    def __call__(self, *bottoms):
+        return [self.chain(*bottoms)]
 
 
 class CaffeModel(Model):
