@@ -148,3 +148,57 @@ def test_conv_made_directly_in_a_model_keeps_torch_layout():
     net = Net()
     net(np.zeros((1, 4, 4, 2), "float32"))
     assert tuple(net.conv.kernel.shape) == (3, 2, 2, 2)
+
+
+def _stacked_classes(lib):
+    """Layers held in a list built by append (keras.io ShiftViT's ``self.stages``), in a dict and
+    in a tuple, as Keras 3 tracks them."""
+    class Stacked(lib.Model):
+        def __init__(self):
+            super().__init__()
+            self.stages = list()
+            for units in (5, 4):
+                self.stages.append(lib.layers.Dense(units, activation="tanh"))
+            self.heads = {"main": lib.layers.Dense(2)}
+            self.extra = (lib.layers.Dense(2),)
+
+        def call(self, x):
+            for stage in self.stages:
+                x = stage(x)
+            return self.heads["main"](x) + self.extra[0](x)
+
+    return Stacked
+
+
+def test_layers_in_lists_dicts_and_tuples_are_tracked_as_in_keras():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(6, 3)).astype("float32")
+    models = []
+    for lib in (keras, kaffe):
+        model = _stacked_classes(lib)()
+        model(x[:1])
+        models.append(model)
+    k_model, f_model = models
+    assert len(f_model.trainable_weights) == len(k_model.trainable_weights) == 8
+    assert len(f_model.layers) == len(k_model.layers) == 4
+    assert [tuple(w.shape) for w in f_model.get_weights()] == \
+        [tuple(w.shape) for w in k_model.get_weights()]
+    f_model.set_weights(k_model.get_weights())
+    np.testing.assert_allclose(f_model.predict(x, verbose=0), k_model.predict(x, verbose=0),
+                               rtol=1e-5, atol=1e-6)
+    assert "stages.0.kernel" in f_model.state_dict()
+
+
+def test_tracked_list_layers_train_and_follow_changes():
+    model = _stacked_classes(kaffe)()
+    x = np.random.default_rng(4).normal(size=(32, 3)).astype("float32")
+    y = np.zeros((32, 2), "float32")
+    model.compile(optimizer="sgd", loss="mse")
+    model(x[:1])
+    before = model.stages[0].kernel.detach().clone()
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0)
+    assert not np.allclose(before.numpy(), model.stages[0].kernel.detach().numpy())
+    model.stages.pop()
+    assert len(model.trainable_weights) == 6
+    model.stages = "replaced"         # no longer a container: its layers are dropped
+    assert len(model.trainable_weights) == 4

@@ -9,6 +9,7 @@ Weights are created with ``add_weight`` in the shape Keras gives them (Dense ker
 Conv2D kernel ``(kh, kw, in, out)``) and may be stored permuted (``layout``) to the order torch's
 kernels want; ``get_weights``/``set_weights`` always speak Keras's shapes and order.
 """
+import contextlib
 import functools
 import inspect
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from kaffe import constraints, initializers, regularizers
 from kaffe.engine.keras_tensor import KerasTensor, Node, flatten, is_symbolic
 from kaffe.engine.naming import to_snake_case, unique_name
 from kaffe.engine.operation import _template, fill, torch_dtype
+from kaffe.engine.tracking import tracking_setattr
 
 
 @dataclass
@@ -44,6 +46,25 @@ class WeightSpec:
         tensor = torch.as_tensor(array, dtype=torch.float64 if array.dtype == np.float64
                                  else torch.float32)  # the weight's own dtype casts it next
         return tensor if self.layout is None else tensor.permute(self.layout)
+
+
+class _EagerCalls:
+    """Nesting of eager layer calls. As in Keras, the outermost call starts a new forward pass:
+    the losses its layers added during the previous one are cleared (``layer.losses`` holds the
+    last pass's). ``pending`` counts losses added since (it may overcount: a clearing walk then
+    finds nothing), so calls skip the walk while no layer has added any."""
+    depth = 0
+    pending = 0
+
+    @classmethod
+    @contextlib.contextmanager
+    def nested(cls):
+        """Run calls as inner ones (shape tracing must not clear the caller's losses)."""
+        cls.depth += 1
+        try:
+            yield
+        finally:
+            cls.depth -= 1
 
 
 class LayerCallError(RuntimeError):
@@ -262,6 +283,13 @@ class Layer(nn.Module):
         """Add a scalar tensor to the training loss of the current forward pass (Keras's
         ``add_loss``; activity regularizers use it)."""
         self._added_losses.append(loss)
+        _EagerCalls.pending += 1
+
+    def _clear_added_losses(self):
+        for layer in self._layers_and_self():
+            _EagerCalls.pending -= len(layer._added_losses)
+            layer._added_losses.clear()
+        _EagerCalls.pending = max(_EagerCalls.pending, 0)
 
     def _layers_and_self(self):
         return [m for m in self.modules() if isinstance(m, Layer)]
@@ -321,6 +349,8 @@ class Layer(nn.Module):
             cls.build = _marks_built(cls.__dict__["build"])
         if "__init__" in cls.__dict__:
             cls.__init__ = _plain_scalar_args(cls.__dict__["__init__"], _is_user_layer(cls))
+        if not cls.__module__.startswith("kaffe.") and "__setattr__" not in cls.__dict__:
+            cls.__setattr__ = tracking_setattr  # layers in lists/dicts/tuples are sub-layers
 
     def forward(self, *args, **kwargs):
         if self._call_takes_training and "training" not in kwargs:
@@ -346,14 +376,17 @@ class Layer(nn.Module):
         if not self.built:
             self._build_from_tensors(inputs)
         training = kwargs.pop("training", None)
-        if training is None or bool(training) == self.training:
+        if _EagerCalls.depth == 0 and _EagerCalls.pending:
+            self._clear_added_losses()
+        _EagerCalls.depth += 1
+        was_training = self.training
+        try:
+            if training is not None and bool(training) != was_training:
+                self.train(bool(training))
             outputs = super().__call__(*args, **kwargs)
-        else:
-            was_training = self.training
-            self.train(bool(training))
-            try:
-                outputs = super().__call__(*args, **kwargs)
-            finally:
+        finally:
+            _EagerCalls.depth -= 1
+            if self.training != was_training:
                 self.train(was_training)
         if self.activity_regularizer is not None and not torch.is_inference_mode_enabled():
             self._record_activity_loss(outputs)
@@ -548,7 +581,8 @@ _TRACE_SIZES = (2, 3)  # two sizes for unknown axes: output axes that change are
 
 def trace_output_shape(layer, input_shape):
     """Run the layer on meta-device tensors to learn its output shape (no real compute)."""
-    results = [_trace_once(layer, input_shape, size) for size in _TRACE_SIZES]
+    with _EagerCalls.nested():
+        results = [_trace_once(layer, input_shape, size) for size in _TRACE_SIZES]
     first, second = results
 
     def merge(a, b):
@@ -565,27 +599,28 @@ def _trace_positional(layer, template, inputs, kwargs):
     added = [len(l._added_losses) for l in layers]
     metrics = _metric_states(layers)
     results = []
-    try:
-        for size in _TRACE_SIZES:
-            def fake(t, device):
-                return torch.zeros([size if d is None else d for d in t.shape], device=device)
-            try:
-                with torch.no_grad():
-                    args, more = fill(template, [fake(t, "meta") for t in inputs])
-                    out = torch.func.functional_call(layer, stand_in_weights(layer, "meta"),
-                                                     tuple(args), {**kwargs, **more})
-            except (RuntimeError, NotImplementedError, TypeError):
-                args, more = fill(template, [fake(t, "cpu") for t in inputs])
-                with torch.no_grad():
-                    out = torch.func.functional_call(layer, stand_in_weights(layer, None),
-                                                     tuple(args), {**kwargs, **more})
-            results.append([tuple(t.shape) for t in out] if isinstance(out, (list, tuple))
-                           else tuple(out.shape))
-    finally:
-        for l, n in zip(layers, added):
-            del l._added_losses[n:]
-        for metric, state in metrics:
-            metric._state = state
+    with _EagerCalls.nested():  # tracing is not a forward pass of its own
+        try:
+            for size in _TRACE_SIZES:
+                def fake(t, device):
+                    return torch.zeros([size if d is None else d for d in t.shape], device=device)
+                try:
+                    with torch.no_grad():
+                        args, more = fill(template, [fake(t, "meta") for t in inputs])
+                        out = torch.func.functional_call(layer, stand_in_weights(layer, "meta"),
+                                                         tuple(args), {**kwargs, **more})
+                except (RuntimeError, NotImplementedError, TypeError):
+                    args, more = fill(template, [fake(t, "cpu") for t in inputs])
+                    with torch.no_grad():
+                        out = torch.func.functional_call(layer, stand_in_weights(layer, None),
+                                                         tuple(args), {**kwargs, **more})
+                results.append([tuple(t.shape) for t in out] if isinstance(out, (list, tuple))
+                               else tuple(out.shape))
+        finally:
+            for l, n in zip(layers, added):
+                del l._added_losses[n:]
+            for metric, state in metrics:
+                metric._state = state
 
     def merge(a, b):
         return tuple(x if x == y else None for x, y in zip(a, b))
