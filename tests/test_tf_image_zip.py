@@ -145,3 +145,15 @@ def test_layers_answer_keras3_variable_list_names():
         assert len(layer.trainable_variables) == 2      # gamma, beta
         assert len(layer.non_trainable_variables) == 2  # moving mean, variance
         assert len(layer.variables) == 4
+
+
+def test_random_gamma_shape_and_moments():
+    """TensorFlow's shape rule (``shape + alpha.shape``) and Gamma(alpha, rate) moments, mean
+    alpha / rate, variance alpha / rate^2; Keras 3's keras.random.gamma draws the same law."""
+    draws = tf.random.gamma((20000,), alpha=[2.0, 5.0], beta=2.0, seed=1).numpy()
+    assert draws.shape == (20000, 2) and draws.dtype == np.float32
+    np.testing.assert_allclose(draws.mean(axis=0), [1.0, 2.5], rtol=0.03)
+    np.testing.assert_allclose(draws.var(axis=0), [0.5, 1.25], rtol=0.08)
+    keras_draws = keras.ops.convert_to_numpy(keras.random.gamma((20000,), alpha=5.0, seed=1))
+    np.testing.assert_allclose(tf.random.gamma((20000,), 5.0).numpy().mean(), keras_draws.mean(),
+                               rtol=0.03)

@@ -449,9 +449,25 @@ NN = {
 }
 
 #: ``tf.random.<name>`` (``set_seed`` is added by the shim)
+def random_gamma(shape, alpha, beta=None, dtype=None, seed=None, name=None):
+    """``tf.random.gamma``: Gamma(alpha, rate=beta) draws of shape ``shape + broadcast(alpha,
+    beta).shape`` (one batch of draws per alpha, as TensorFlow; keras.io's mixup draws its
+    Beta weights from two of these)."""
+    from kaffe.compat.tensorflow_shim import torch_dtype
+    out_dtype = torch_dtype(dtype) or torch.float32
+    alpha = torch.as_tensor(alpha, dtype=torch.float64)
+    rate = torch.ones_like(alpha) if beta is None else torch.as_tensor(beta, dtype=torch.float64)
+    distribution = torch.distributions.Gamma(*torch.broadcast_tensors(alpha, rate))
+    if seed is None:
+        return distribution.sample(_shape(shape)).to(out_dtype)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        return distribution.sample(_shape(shape)).to(out_dtype)
+
+
 RANDOM = {"normal": random_normal, "uniform": random_uniform,
           "truncated_normal": truncated_normal, "shuffle": random_shuffle,
-          "categorical": categorical}
+          "categorical": categorical, "gamma": random_gamma}
 
 #: ``tf.linalg.<name>``
 LINALG = {"matmul": matmul, "norm": norm, "l2_normalize": l2_normalize,
