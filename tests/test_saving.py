@@ -238,6 +238,28 @@ def test_round_trip_compile_state(tmp_path):
     loaded.fit(x, y, epochs=1, verbose=0)  # the restored compile state trains
 
 
+def test_loss_and_metric_objects_in_compile_state_round_trip_both_ways(tmp_path):
+    # keras.io's functional-API guide: compile(loss=SparseCategoricalCrossentropy(from_logits=
+    # True), ...), save, load_model; the loss is written as a {class_name, config} object
+    def build(lib):
+        inputs = lib.Input((4,))
+        model = lib.Model(inputs, lib.layers.Dense(3)(inputs))
+        model.compile(loss=lib.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      optimizer=lib.optimizers.RMSprop(),
+                      metrics=["accuracy", lib.metrics.SparseTopKCategoricalAccuracy(k=2)])
+        return model
+
+    x, y = rng.random((8, 4), dtype=np.float32), rng.integers(0, 3, size=8)
+    for writer, reader in ((kaffe, kaffe), (kaffe, keras), (keras, kaffe)):
+        path = tmp_path / f"{writer.__name__}_{reader.__name__}.keras"
+        build(writer).save(path)
+        loaded = (kaffe.models.load_model if reader is kaffe else keras.saving.load_model)(path)
+        assert type(loaded.loss).__name__ == "SparseCategoricalCrossentropy"
+        assert loaded.loss.get_config()["from_logits"] is True
+        logs = loaded.evaluate(x, y, verbose=0, return_dict=True)
+        assert set(logs) == {"loss", "accuracy", "sparse_top_k_categorical_accuracy"}
+
+
 def test_weights_round_trip_and_legacy_h5_weights(tmp_path):
     model, x = kaffe_multi_io()
     for name in ("w.weights.h5", "w.h5"):

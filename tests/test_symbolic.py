@@ -152,6 +152,38 @@ def test_add_loss_inside_call_keras3_style():
     assert loss == pytest.approx(9.0 + 54.0, rel=1e-5)
 
 
+def test_layer_losses_hold_the_last_outermost_call_like_keras():
+    # keras.io's "making new layers via subclassing" guide: layer.losses is reset at the start
+    # of each outermost __call__, inner layers' losses count for the outer one, and weight
+    # regularizers are always listed
+    def run(lib):
+        class Penalty(lib.layers.Layer):
+            def call(self, inputs):
+                self.add_loss(1e-2 * lib.ops.mean(inputs))
+                return inputs
+
+        class Outer(lib.layers.Layer):
+            def __init__(self):
+                super().__init__()
+                self.penalty = Penalty()
+                self.dense = lib.layers.Dense(2, kernel_regularizer=lib.regularizers.l2(1e-3))
+
+            def call(self, inputs):
+                return self.dense(self.penalty(inputs))
+
+        outer, counts = Outer(), []
+        x = np.ones((1, 3), "float32")
+        counts.append(len(outer.losses))
+        for _ in range(2):
+            outer(x)
+            counts.append(len(outer.losses))
+        outer.penalty(x)  # the inner layer called on its own starts its own pass
+        counts.append(len(outer.penalty.losses))
+        return counts
+
+    assert run(kaffe) == run(keras) == [0, 2, 2, 1]
+
+
 def _siamese_accuracy(y_true, y_pred):
     """The hand-written metric of Keras 2's examples/mnist_siamese.py."""
     return K.mean(K.equal(y_true, K.cast(y_pred < 0.5, y_true.dtype)))

@@ -289,7 +289,9 @@ def functional_config(model):
 
 
 def map_structure(fn, structure):
-    if isinstance(structure, dict):
+    """``fn`` on each leaf of nested dicts/lists; a serialized object (a dict with a
+    ``class_name``, as Keras writes a loss or metric object) is one leaf."""
+    if isinstance(structure, dict) and "class_name" not in structure:
         return {k: map_structure(fn, v) for k, v in structure.items()}
     if isinstance(structure, (list, tuple)):
         return [map_structure(fn, v) for v in structure]

@@ -91,6 +91,15 @@ class Trainer(StepAPI, LegacyGeneratorAPI):
         self._trainable_at_compile = TrainableAtCompile(self) if self.built else None
         self.compiled = True
 
+    @property
+    def loss(self):
+        """The ``loss`` given to ``compile()`` (Keras's ``model.loss``); None before it."""
+        return (self._compile_args or {}).get("loss")
+
+    @loss.setter
+    def loss(self, value):  # as in Keras, a record only: compile() decides what trains
+        self._compile_args = {**(self._compile_args or {}), "loss": value}
+
     # Names for dicts keyed by input/output and for History keys: the layers that hold them.
     @property
     def output_names(self):
@@ -214,7 +223,12 @@ class Trainer(StepAPI, LegacyGeneratorAPI):
             self._memory_format_done = True
             precision.use_channels_last(self, self._device)
         if self.optimizer is not None and not getattr(self.optimizer, "built", True):
-            self.optimizer.build(list(self.parameters()))
+            params = list(self.parameters())
+            # A model whose weights appear only in its own train_step (no call: keras.io's
+            # ShiftViT runs its parts there) leaves the optimizer to build on the variables
+            # its first apply_gradients names, as Keras 3's optimizers do.
+            if params or type(self).train_step is Trainer.train_step:
+                self.optimizer.build(params)
         if self.compiled:
             self._ensure_compile_state()
             recorded = getattr(self, "_trainable_at_compile", None)

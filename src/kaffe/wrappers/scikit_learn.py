@@ -102,13 +102,8 @@ class BaseWrapper:
 
 
 def _loss_name(model):
-    """The compiled loss's name (Keras 2 kept it as ``model.loss``; kaffe in its compile
-    arguments)."""
-    try:
-        loss = model.loss
-    except AttributeError:
-        loss = getattr(model, "_compile_args", {}).get("loss")
-    return getattr(loss, "__name__", loss)
+    """The compiled loss's name (``model.loss`` holds what compile() was given)."""
+    return getattr(model.loss, "__name__", model.loss)
 
 
 class KerasClassifier(BaseWrapper):
