@@ -202,3 +202,57 @@ def test_tracked_list_layers_train_and_follow_changes():
     assert len(model.trainable_weights) == 6
     model.stages = "replaced"         # no longer a container: its layers are dropped
     assert len(model.trainable_weights) == 4
+
+
+def _call_free_model(lib):
+    """keras.io ShiftViT's shape: a Model with no ``call`` whose layers are first run (and so
+    built) inside its own ``train_step``; the optimizer must build on the variables given to
+    its first ``apply``."""
+    class CallFree(lib.Model):
+        def __init__(self):
+            super().__init__()
+            self.blocks = [lib.layers.Dense(3, kernel_initializer="ones", activation="tanh"),
+                           lib.layers.Dense(1, kernel_initializer="ones")]
+            self.tracker = lib.metrics.Mean(name="loss")
+
+        def train_step(self, data):
+            x, y = data
+            h = x
+            for block in self.blocks:
+                h = block(h)
+            loss = lib.ops.mean((h - y) ** 2)
+            self.zero_grad()
+            loss.backward()
+            variables = [v for block in self.blocks for v in block.trainable_variables]
+            self.optimizer.apply([v.value.grad for v in variables], variables)
+            self.tracker.update_state(loss)
+            return {"loss": self.tracker.result()}
+
+    return CallFree
+
+
+def test_model_built_in_its_own_train_step_trains_like_a_torch_loop():
+    """Keras 3 (3.x here) refuses to fit such a model ("Unable to automatically build the
+    model"); tf.keras ran it (ShiftViT's TensorFlow form), so kaffe does: the oracle is the same
+    two Dense layers and SGD written in plain torch."""
+    import torch
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(16, 2)).astype("float32") * 0.3
+    y = rng.normal(size=(16, 1)).astype("float32")
+    model = _call_free_model(kaffe)()
+    model.compile(optimizer=kaffe.optimizers.SGD(0.1))
+    model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
+
+    w1, b1 = torch.ones(2, 3, requires_grad=True), torch.zeros(3, requires_grad=True)
+    w2, b2 = torch.ones(3, 1, requires_grad=True), torch.zeros(1, requires_grad=True)
+    for start in range(0, 16, 4):
+        xb, yb = torch.from_numpy(x[start:start + 4]), torch.from_numpy(y[start:start + 4])
+        loss = ((torch.tanh(xb @ w1 + b1) @ w2 + b2 - yb) ** 2).mean()
+        grads = torch.autograd.grad(loss, [w1, b1, w2, b2])
+        with torch.no_grad():
+            for v, g in zip([w1, b1, w2, b2], grads):
+                v -= 0.1 * g
+    expected = [w1, b1, w2, b2]
+    got = model.blocks[0].get_weights() + model.blocks[1].get_weights()
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e.detach().numpy(), rtol=1e-5, atol=1e-6)
