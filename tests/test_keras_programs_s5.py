@@ -256,3 +256,64 @@ def test_model_built_in_its_own_train_step_trains_like_a_torch_loop():
     got = model.blocks[0].get_weights() + model.blocks[1].get_weights()
     for g, e in zip(got, expected):
         np.testing.assert_allclose(g, e.detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_masked_conv_trains_like_keras():
+    """PixelCNN's ``kernel.assign(kernel * mask)`` while training (the kernel requires grad and
+    the mask is a float64 NumPy array): one SGD epoch matches Keras 3."""
+    rng = np.random.default_rng(6)
+    x = rng.uniform(size=(8, 6, 6, 1)).astype("float32")
+    y = rng.uniform(size=(8, 6, 6, 2)).astype("float32")
+    models = []
+    for lib in (keras, kaffe):
+        PixelConvLayer = _masked_conv_classes(lib)
+        inp = lib.Input((6, 6, 1))
+        out = PixelConvLayer("B", filters=2, kernel_size=3, padding="same")(inp)
+        models.append(lib.Model(inp, out))
+    k_model, f_model = models
+    f_model.set_weights(k_model.get_weights())
+    for lib, model in ((keras, k_model), (kaffe, f_model)):
+        model.compile(optimizer=lib.optimizers.SGD(0.5), loss="mse")
+        model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
+    for k_w, f_w in zip(k_model.get_weights(), f_model.get_weights()):
+        np.testing.assert_allclose(f_w, k_w, rtol=1e-5, atol=1e-6)
+
+
+def test_weights_combine_with_numpy_arrays_like_keras_variables():
+    mask = np.arange(6, dtype="float64").reshape(2, 3)
+    for lib in (keras, kaffe):
+        layer = lib.layers.Layer()
+        kernel = layer.add_weight(shape=(2, 3), initializer="ones", name="k")
+        for got, want in ((kernel * mask, mask), (mask * kernel, mask), (kernel + mask, mask + 1),
+                          (mask - kernel, mask - 1), (kernel / (mask + 1), 1 / (mask + 1))):
+            np.testing.assert_allclose(lib.ops.convert_to_numpy(got), want, rtol=1e-6)
+
+
+def _tied_dense_classes(lib):
+    """A user layer that uses its Dense part's kernel itself (tied decoder weights)."""
+    ops = lib.ops
+
+    class TiedAutoencoder(lib.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.encoder = lib.layers.Dense(3, activation="tanh")
+
+        def call(self, x):
+            code = self.encoder(x)
+            return ops.matmul(code, ops.transpose(self.encoder.kernel))
+
+    return TiedAutoencoder
+
+
+def test_dense_inside_a_user_layer_has_keras_kernel_layout():
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(4, 5)).astype("float32")
+    models = []
+    for lib in (keras, kaffe):
+        inp = lib.Input((5,))
+        models.append(lib.Model(inp, _tied_dense_classes(lib)()(inp)))
+    k_model, f_model = models
+    assert tuple(f_model.layers[1].encoder.kernel.shape) == (5, 3)
+    f_model.set_weights(k_model.get_weights())
+    np.testing.assert_allclose(f_model.predict(x, verbose=0), k_model.predict(x, verbose=0),
+                               rtol=1e-5, atol=1e-6)

@@ -100,7 +100,8 @@ class TiedDense(_FoldableActivation, Layer):
                             f"{type(encoder).__name__} {getattr(encoder, 'name', '')!r}")
         # Not a sub-module: the encoder is trained (and counted) where it already lives.
         object.__setattr__(self, "encoder", encoder)
-        self.units = int(encoder.kernel.shape[1])  # the encoder's input width
+        # the encoder's input width (its kernel is (units, in), or Keras's (in, units))
+        self.units = int(encoder.kernel.shape[0 if encoder._keras_kernel else 1])
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
 
@@ -114,8 +115,9 @@ class TiedDense(_FoldableActivation, Layer):
                              f"{tuple(input_shape)}.")
 
     def call(self, inputs):
-        # The encoder stores its kernel as torch's (units, in); F.linear wants (out=in, units).
-        kernel = self.encoder.kernel.t()
+        # The encoder stores its kernel as torch's (units, in) (or Keras's (in, units) when it
+        # is part of a user layer); F.linear wants (out=in, units).
+        kernel = self.encoder.kernel if self.encoder._keras_kernel else self.encoder.kernel.t()
         return self._activate(torch.nn.functional.linear(inputs, kernel, self.bias))
 
     def compute_output_shape(self, input_shape):

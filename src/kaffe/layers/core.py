@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from kaffe import activations, constraints, initializers, regularizers
-from kaffe.engine.layer import Layer
+from kaffe.engine.layer import Layer, inside_user_layer_init
 from kaffe.layers import dropout_mask
 
 
@@ -49,6 +49,9 @@ class Dense(_FoldableActivation, Layer):
         self.bias_regularizer = regularizers.get(bias_regularizer)
         self.kernel_constraint = constraints.get(kernel_constraint)
         self.bias_constraint = constraints.get(bias_constraint)
+        # A part of a user layer keeps Keras's (in, units) kernel: its owner's code may use it
+        # (tied weights: ops.matmul(x, ops.transpose(self.dense.kernel))).
+        self._keras_kernel = inside_user_layer_init()
 
     def build(self, input_shape):
         in_dim = input_shape[-1]
@@ -57,7 +60,8 @@ class Dense(_FoldableActivation, Layer):
                              f"Received input shape {tuple(input_shape)}.")
         # Stored as torch's (units, in): F.linear then needs no transpose, forward or backward.
         self.kernel = self.add_weight("kernel", (in_dim, self.units), self.kernel_initializer,
-                                      layout=(1, 0), regularizer=self.kernel_regularizer,
+                                      layout=None if self._keras_kernel else (1, 0),
+                                      regularizer=self.kernel_regularizer,
                                       constraint=self.kernel_constraint)
         self.bias = (self.add_weight("bias", (self.units,), self.bias_initializer,
                                      regularizer=self.bias_regularizer,
@@ -65,10 +69,11 @@ class Dense(_FoldableActivation, Layer):
                      if self.use_bias else None)
 
     def call(self, inputs):
-        return self._activate(F.linear(inputs, self.kernel, self.bias))
+        kernel = self.kernel.t() if self._keras_kernel else self.kernel
+        return self._activate(F.linear(inputs, kernel, self.bias))
 
     def check_input_shape(self, input_shape):
-        expected = self.kernel.shape[1]
+        expected = self.kernel.shape[0 if self._keras_kernel else 1]
         if input_shape[-1] is not None and input_shape[-1] != expected:
             raise ValueError(f"Dense '{self.name}' expected input width {expected}, received "
                              f"input shape {tuple(input_shape)}.")
