@@ -26,6 +26,24 @@ class KerasTensor:
         layer, node_index, _ = self._keras_history
         return layer._inbound_nodes[node_index]
 
+    @property
+    def _keras_mask(self):
+        """The mask Keras 3 attaches to this tensor (symbolic, or None): the producing
+        layer's ``compute_mask`` of its inputs and their masks, computed when asked for."""
+        if self._keras_history is None:
+            return None
+        node = self.node
+        layer = node.layer
+        masks = [t._keras_mask for t in node.inputs]
+        masks = None if all(m is None for m in masks) else masks
+        if not (getattr(layer, "creates_mask", False) or getattr(layer, "_computes_mask", False)
+                or (masks is not None and getattr(layer, "supports_masking", False))):
+            return None
+        single = node.input_structure == "single"
+        mask = layer.compute_mask(node.inputs[0] if single else node.inputs,
+                                  masks[0] if single and masks else masks)
+        return mask[self._keras_history[2]] if isinstance(mask, (list, tuple)) else mask
+
     def __repr__(self):
         return f"<KerasTensor shape={self.shape}, dtype={self.dtype}, name={self.name}>"
 

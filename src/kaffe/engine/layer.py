@@ -332,6 +332,7 @@ class Layer(nn.Module):
 
     _call_takes_training = False
     _call_takes_mask = False
+    _computes_mask = False
     #: name of ``call``'s first argument: a call passing it by keyword (``layer(logits=x)``) has
     #: it as its inputs, as in Keras 3.
     _call_first_arg = "inputs"
@@ -342,6 +343,7 @@ class Layer(nn.Module):
         parameters = inspect.signature(cls.call).parameters
         cls._call_takes_training = "training" in parameters
         cls._call_takes_mask = "mask" in parameters
+        cls._computes_mask = cls.compute_mask is not Layer.compute_mask
         first = list(parameters.values())[1:2]
         if first and first[0].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD:
             cls._call_first_arg = first[0].name
@@ -376,6 +378,11 @@ class Layer(nn.Module):
         if not self.built:
             self._build_from_tensors(inputs)
         training = kwargs.pop("training", None)
+        # Keras 3: a tensor carries its mask as ``_keras_mask``; a layer that takes ``mask``
+        # gets it unless one is passed, and its output carries the mask it computes
+        incoming = kwargs["mask"] if "mask" in kwargs else carried_mask(inputs)
+        if incoming is not None and self._call_takes_mask and "mask" not in kwargs:
+            kwargs["mask"] = incoming
         if _EagerCalls.depth == 0 and _EagerCalls.pending:
             self._clear_added_losses()
         _EagerCalls.depth += 1
@@ -390,6 +397,9 @@ class Layer(nn.Module):
                 self.train(was_training)
         if self.activity_regularizer is not None and not torch.is_inference_mode_enabled():
             self._record_activity_loss(outputs)
+        if self.creates_mask or self._computes_mask or (incoming is not None
+                                                         and self.supports_masking):
+            attach_masks(outputs, self.compute_mask(inputs, incoming))
         return outputs
 
     def _arrays_to_tensors(self, inputs):
@@ -432,7 +442,11 @@ class Layer(nn.Module):
         shapes = _map_shapes(inputs, lambda t: t.shape)
         self._build_once(shapes)
         self.check_input_shape(shapes)
-        out_shapes = self.compute_output_shape(shapes)
+        # a layer taking ``mask`` is traced with stand-ins of its inputs' masks, as Keras
+        # passes the symbolic mask to the symbolic call
+        masks = carried_mask(inputs) if self._call_takes_mask and "mask" not in kwargs else None
+        with _TracedMasks.given(masks):
+            out_shapes = self.compute_output_shape(shapes)
         out_dtype = self.compute_output_dtype(inputs)
         flat_in = flatten(inputs)
         multi = isinstance(out_shapes, list)
@@ -515,6 +529,26 @@ class Layer(nn.Module):
 
     def extra_repr(self):
         return f"name={self.name!r}"
+
+
+def carried_mask(inputs):
+    """The ``_keras_mask`` a tensor (or each tensor of a list) carries, else None."""
+    if isinstance(inputs, (list, tuple)):
+        masks = [getattr(x, "_keras_mask", None) for x in inputs]
+        return None if all(m is None for m in masks) else masks
+    return getattr(inputs, "_keras_mask", None)
+
+
+def attach_masks(outputs, masks):
+    """Set ``_keras_mask`` on the output tensor(s): one mask, or one per output."""
+    if isinstance(outputs, torch.Tensor):
+        if masks is not None:
+            outputs._keras_mask = masks
+    elif isinstance(outputs, (list, tuple)) and isinstance(masks, (list, tuple)) \
+            and len(outputs) == len(masks):
+        for output, mask in zip(outputs, masks):
+            if mask is not None and isinstance(output, torch.Tensor):
+                output._keras_mask = mask
 
 
 def _holds_arrays(value):
@@ -665,11 +699,40 @@ def stand_in_weights(layer, device):
     return weights
 
 
+class _TracedMasks:
+    """The symbolic masks of the inputs being traced (see ``Layer._call_symbolic``)."""
+    masks = None
+
+    @classmethod
+    @contextlib.contextmanager
+    def given(cls, masks):
+        cls.masks, before = masks, cls.masks
+        try:
+            yield
+        finally:
+            cls.masks = before
+
+    @classmethod
+    def attach(cls, inputs, size, device):
+        """All-True stand-in masks on the stand-in inputs (each mask's unknown axes: ``size``)."""
+        if cls.masks is None:
+            return inputs
+        def stand_in(mask):
+            return None if mask is None else torch.ones(
+                [size if d is None else d for d in mask.shape], dtype=torch.bool, device=device)
+        if isinstance(inputs, list) and isinstance(cls.masks, list):
+            attach_masks(inputs, [stand_in(m) for m in cls.masks])
+        elif isinstance(inputs, torch.Tensor) and not isinstance(cls.masks, list):
+            attach_masks(inputs, stand_in(cls.masks))
+        return inputs
+
+
 def _trace_once(layer, input_shape, size):
     def fake(shape):
         concrete = [size if d is None else d for d in shape]
         return torch.zeros(concrete, device="meta")
     inputs = [fake(s) for s in input_shape] if isinstance(input_shape, list) else fake(input_shape)
+    inputs = _TracedMasks.attach(inputs, size, "meta")
     try:
         with torch.no_grad():
             out = torch.func.functional_call(layer, stand_in_weights(layer, "meta"), (inputs,))
@@ -678,6 +741,7 @@ def _trace_once(layer, input_shape, size):
         real = ([torch.zeros([size if d is None else d for d in s]) for s in input_shape]
                 if isinstance(input_shape, list)
                 else torch.zeros([size if d is None else d for d in input_shape]))
+        real = _TracedMasks.attach(real, size, None)
         with torch.no_grad():
             out = torch.func.functional_call(layer, stand_in_weights(layer, None), (real,))
     if isinstance(out, (list, tuple)):

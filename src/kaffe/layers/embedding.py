@@ -1,7 +1,8 @@
 """``Embedding``: integer indices to dense vectors."""
+import torch
 import torch.nn.functional as F
 
-from kaffe import constraints, initializers, regularizers
+from kaffe import constraints, initializers, ops, regularizers
 from kaffe.engine.layer import Layer
 
 
@@ -51,7 +52,9 @@ class Embedding(Layer):
 
     def compute_mask(self, inputs, mask=None):
         """With ``mask_zero``, index 0 is padding: positions holding it are masked out."""
-        return inputs != 0 if self.mask_zero else None
+        if not self.mask_zero:
+            return None
+        return inputs != 0 if isinstance(inputs, torch.Tensor) else ops.not_equal(inputs, 0)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape) + (self.output_dim,)

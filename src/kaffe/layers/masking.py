@@ -9,6 +9,7 @@ import numbers
 
 import torch
 
+from kaffe import ops
 from kaffe.engine.layer import Layer
 
 
@@ -35,7 +36,9 @@ class Masking(Layer):
         return torch.where(keep, inputs, torch.zeros((), dtype=inputs.dtype, device=inputs.device))
 
     def compute_mask(self, inputs, mask=None):
-        return (inputs != self.mask_value).any(-1)
+        if isinstance(inputs, torch.Tensor):
+            return (inputs != self.mask_value).any(-1)
+        return ops.any(ops.not_equal(inputs, self.mask_value), axis=-1)  # symbolic
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
