@@ -317,3 +317,12 @@ def test_dense_inside_a_user_layer_has_keras_kernel_layout():
     f_model.set_weights(k_model.get_weights())
     np.testing.assert_allclose(f_model.predict(x, verbose=0), k_model.predict(x, verbose=0),
                                rtol=1e-5, atol=1e-6)
+
+
+def test_traceback_filtering_setting_round_trips_as_in_keras():
+    for config in (keras.config, kaffe.config):
+        assert config.is_traceback_filtering_enabled() is True
+        config.disable_traceback_filtering()
+        assert config.is_traceback_filtering_enabled() is False
+        config.enable_traceback_filtering()
+        assert config.is_traceback_filtering_enabled() is True

@@ -9,7 +9,7 @@ import os
 _VALID_FORMATS = ("channels_last", "channels_first")
 
 _settings = {"floatx": "float32", "epsilon": 1e-7, "image_data_format": "channels_last",
-             "layer_naming": "keras3"}
+             "layer_naming": "keras3", "traceback_filtering": True}
 
 
 def _load_user_file():
@@ -63,6 +63,23 @@ def set_layer_naming(style):
     if style not in ("keras3", "keras2"):
         raise ValueError(f"layer_naming must be 'keras3' or 'keras2'. Received: {style!r}")
     _settings["layer_naming"] = style
+
+
+def enable_traceback_filtering():
+    """Keras 3 hides its own frames from tracebacks while this is on (its default). kaffe never
+    trims tracebacks, but its errors name the layer, shape and script line themselves; the
+    setting is kept so programs that toggle it (``keras.config.disable_traceback_filtering()``
+    at the top of Keras's demos) and read it back run unchanged."""
+    _settings["traceback_filtering"] = True
+
+
+def disable_traceback_filtering():
+    """See :func:`enable_traceback_filtering`."""
+    _settings["traceback_filtering"] = False
+
+
+def is_traceback_filtering_enabled():
+    return _settings["traceback_filtering"]
 
 
 def standardize_data_format(data_format):
