@@ -127,8 +127,11 @@ def _sigmoid_index(f):
 def _row(first, n_own, shift, idx):
     """The matrix row where this thread keeps row ``idx``: its copy ``idx + shift`` when
     ``first <= idx < first + n_own`` (see :func:`own_rows`), else ``idx`` itself. Arithmetic,
-    not a table look-up: a load here would lengthen every update's chain of dependent loads."""
-    return idx + shift if np.uint64(idx - first) < np.uint64(n_own) else idx
+    not a table look-up: a load here would lengthen every update's chain of dependent loads;
+    ``n_own`` tested first: with no copies (one worker) a branch always taken the same way."""
+    if n_own and np.uint64(idx - first) < np.uint64(n_own):
+        return idx + shift
+    return idx
 
 
 @njit(nogil=True, cache=True, fastmath=True)
@@ -303,13 +306,14 @@ def train_job(tokens, sentence_ends, sample_ints, use_sample, syn0, syn1neg, syn
     counts1neg, pending1neg = own1neg[2], own1neg[3]
     first1, n_own1, shift1 = own1[0][0], own1[0][1], own1[0][2]
     counts1, pending1 = own1[2], own1[3]
+    copies = n_own1neg > 0 or n_own1 > 0
     start = 0
     for s in range(n_sent):
         end = kept_ends[s]
         for i in range(start, end):
-            if pending1neg[0]:
+            if copies and pending1neg[0]:
                 own_rows_flush(syn1neg, own1neg)
-            if pending1[0]:
+            if copies and pending1[0]:
                 own_rows_flush(syn1, own1)
             b = 0
             if shrink_windows:
