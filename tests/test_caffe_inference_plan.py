@@ -192,6 +192,27 @@ def test_plan_runs_python_layers_and_in_place_elementwise_on_the_input(tmp_path,
     np.testing.assert_allclose(net.blobs["data"].data, np.maximum(-x, 0))
 
 
+def test_plan_runs_layers_without_tops_and_with_several(tmp_path):
+    path = tmp_path / "net.prototxt"
+    path.write_text("""
+        layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 2 dim: 6 } } }
+        layer { name: "slice" type: "Slice" bottom: "data" top: "a" top: "b"
+                slice_param { axis: 1 slice_point: 2 } }
+        layer { name: "ip" type: "InnerProduct" bottom: "b" top: "ip"
+                inner_product_param { num_output: 3 weight_filler { type: "gaussian" } } }
+        layer { name: "silence" type: "Silence" bottom: "a" }
+    """)
+    net = caffe.Net(str(path), caffe.TEST)
+    x = np.arange(12, dtype=np.float32).reshape(2, 6)
+    w = torch.from_numpy(net.params["ip"][0].data.copy())
+    b = torch.from_numpy(net.params["ip"][1].data.copy())
+    for scale in (1.0, -2.0, 3.0):                 # full run, then steady runs
+        out = net.forward(data=scale * x)
+        np.testing.assert_allclose(out["ip"], F.linear(torch.from_numpy(scale * x[:, 2:]), w,
+                                                       b).numpy(), rtol=1e-6)
+    np.testing.assert_array_equal(net.blobs["a"].data, 3.0 * x[:, :2])
+
+
 def test_nets_that_record_gradients_keep_the_layer_walk():
     param = caffe.read_net_param(os.path.join(ZOO, "lenet_deploy.prototxt"))
     param.force_backward = True

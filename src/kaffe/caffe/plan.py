@@ -54,9 +54,8 @@ def _convolution(layer):
             return direct(x, weight, kernel, bias, stride, pad)
         return F.conv2d(x, weight, bias, stride, pad, dilation)
 
-    def into(shape):
-        if shape[0] * layer._flops_per_image(torch.empty(shape, device="meta")) >= \
-                _vision._ONEDNN_MIN_FLOPS:
+    def into(x, fixed):
+        if x.shape[0] * layer._flops_per_image(x) >= _vision._ONEDNN_MIN_FLOPS:
             return None
         return lambda x, out: direct(x, weight, kernel, bias, stride, pad, out=out)
     run.into = into
@@ -82,7 +81,14 @@ def _inner_product(layer):
 
         def write(x, out):
             return linear(x.flatten(1), weight, bias, out=out)
-    run.into = lambda shape: write
+    def into(x, fixed):
+        if not (fixed and x.is_contiguous()):
+            return write
+        flat = x.flatten(1)   # a view of the fixed input: no call per forward
+        if layer.transpose:
+            return lambda x, out: linear(flat, weight.t(), bias, out=out)
+        return lambda x, out: linear(flat, weight, bias, out=out)
+    run.into = into
     return run
 
 
@@ -99,10 +105,27 @@ def _pooling(layer):
             return whole(x)[0]
         return tiles(x, kh, kw)
 
-    def into(shape):
-        if shape[2] % kh or shape[3] % kw:
+    def into(x, fixed):
+        n, c, h, w = x.shape
+        if h % kh or w % kw:
             return None
-        return lambda x, out: tiles(x, kh, kw, out)
+        if not (fixed and x.is_contiguous()):
+            return lambda x, out: tiles(x, kh, kw, out)
+        # the fixed input's row views, a row-maximum buffer and its column views, made once
+        rows = x.view(n, c, h // kh, kh, w).unbind(3)
+        scratch = torch.empty((n, c, h // kh, w))
+        cols = scratch.view(n, c, h // kh, w // kw, kw).unbind(4)
+        maximum = torch.maximum
+
+        def write(x, out):
+            maximum(rows[0], rows[1], out=scratch)
+            for r in rows[2:]:
+                maximum(scratch, r, out=scratch)
+            maximum(cols[0], cols[1], out=out)
+            for col in cols[2:]:
+                maximum(out, col, out=out)
+            return out
+        return write
     run.into = into
     return run
 
@@ -142,9 +165,9 @@ def _chained(chain, head):
     def run(x):
         return finish(head(x))
 
-    def into(shape):
+    def into(x, fixed):
         # BatchNorm makes a new tensor; ReLU and Scale alone work in place on the output
-        writer = head.into(shape) if chain.bn is None else None
+        writer = head.into(x, fixed) if chain.bn is None else None
         if writer is None:
             return None
         return lambda x, out: finish(writer(x, out))
@@ -279,6 +302,8 @@ class InferencePlan:
         time. None when no step can."""
         s, steps, written, watched = self.slots, [], set(), []
         blob_of = {index: blob for blob, index, _ in self.stores}
+        # slots every steady run fills with the same tensor: uncloned inputs, kernel buffers
+        fixed = {index: blob._d._host for blob, index, clone in self.loads if not clone}
         for i, step in enumerate(self.steps):
             fn, bottoms, tops, single, lp = step
             writer = None
@@ -286,13 +311,17 @@ class InferencePlan:
                 synced = blob_of[tops[0]]._d
                 buffer = synced._host
                 if synced.device is None and buffer.shape == s[tops[0]].shape:
-                    writer = fn.into(tuple(s[bottoms[0]].shape))
+                    x = fixed.get(bottoms[0])
+                    writer = fn.into(s[bottoms[0]] if x is None else x, x is not None)
+            for t in tops:
+                fixed.pop(t, None)
             if writer is None:
                 steps.append(step)
                 continue
             steps.append((writer, bottoms, tops, buffer, lp))
             written.add(tops[0])
             watched.append((synced, buffer))
+            fixed[tops[0]] = buffer
         if not written:
             return None
         watched += [(blob._d, blob._d._host) for blob, _, _ in self.loads]
