@@ -326,3 +326,35 @@ def test_traceback_filtering_setting_round_trips_as_in_keras():
         assert config.is_traceback_filtering_enabled() is False
         config.enable_traceback_filtering()
         assert config.is_traceback_filtering_enabled() is True
+
+
+def test_attributes_set_before_super_init_as_tf_keras_allows():
+    """keras.io's Switch Transformer (tf.keras) sets sub-layers before ``super().__init__()``;
+    Keras 3's torch backend refuses that, tf.keras runs it. The oracle is the same layer written
+    in the usual order under Keras 3."""
+    def make(lib, early):
+        class Router(lib.layers.Layer):
+            def __init__(self, n):
+                if early:
+                    self.n = n
+                    self.route = lib.layers.Dense(units=n)
+                    self.experts = [lib.layers.Dense(2) for _ in range(2)]
+                    super().__init__()
+                else:
+                    super().__init__()
+                    self.n = n
+                    self.route = lib.layers.Dense(units=n)
+                    self.experts = [lib.layers.Dense(2) for _ in range(2)]
+
+            def call(self, x):
+                return self.route(x) + self.experts[1](x)[:, :1]
+        return Router(3)
+
+    x = np.random.default_rng(8).normal(size=(4, 5)).astype("float32")
+    k_layer, f_layer = make(keras, early=False), make(kaffe, early=True)
+    k_out = k_layer(x)
+    f_layer(x)
+    assert f_layer.n == 3 and len(f_layer.trainable_weights) == len(k_layer.trainable_weights) == 4
+    f_layer.set_weights(k_layer.get_weights())
+    np.testing.assert_allclose(kaffe.ops.convert_to_numpy(f_layer(x)),
+                               keras.ops.convert_to_numpy(k_out), rtol=1e-5, atol=1e-6)

@@ -83,10 +83,20 @@ class Layer(nn.Module):
     #: whether the layer can create a mask of its own (Embedding(mask_zero=True), Masking).
     creates_mask = False
 
+    def __new__(cls, *args, **kwargs):
+        """tf.keras lets a subclass set attributes, sub-layers included, before it calls
+        ``super().__init__()`` (keras.io's Switch Transformer router does); torch needs its
+        module state first, so a user-written layer gets it here."""
+        layer = super().__new__(cls)
+        if cls.__setattr__ is tracking_setattr:  # user-written classes only
+            nn.Module.__init__(layer)
+        return layer
+
     def __init__(self, *, name=None, trainable=True, dtype=None, input_shape=None,
                  input_dim=None, batch_input_shape=None, batch_size=None,
                  activity_regularizer=None, **kwargs):
-        super().__init__()
+        if "_parameters" not in self.__dict__:  # else made by __new__ (attributes set before)
+            super().__init__()
         self.training = False  # like Keras, a layer called directly runs in inference mode
         if kwargs:
             raise TypeError(
