@@ -146,3 +146,37 @@ def test_evaluate_and_predict_show_a_bar(capsys):
     model.predict(x, batch_size=16, verbose=1)
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2 and lines[0].startswith("4/4 ━") and "loss:" in lines[0]
+
+
+HOOKS = ["on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end", "on_test_begin",
+         "on_test_end", "on_predict_begin", "on_predict_end", "on_train_batch_begin",
+         "on_train_batch_end", "on_test_batch_begin", "on_test_batch_end",
+         "on_predict_batch_begin", "on_predict_batch_end"]
+
+
+def _logged_keys(lib):
+    """Per hook, the sorted keys of the ``logs`` each call got (keras.io's "Writing your own
+    callbacks" guide calls ``logs.keys()`` in every hook)."""
+    seen = {}
+
+    class Recorder(lib.callbacks.Callback):
+        pass
+
+    for hook in HOOKS:
+        def record(self, *args, logs="missing", hook=hook):
+            logs = args[-1] if logs == "missing" else logs
+            seen.setdefault(hook, set()).add(tuple(sorted(logs.keys())))
+        setattr(Recorder, hook, record)
+    model = lib.Sequential([lib.Input((3,)), lib.layers.Dense(1)])
+    model.compile(optimizer="rmsprop", loss="mse", metrics=["mean_absolute_error"])
+    x, y = np.ones((8, 3), "float32"), np.ones((8, 1), "float32")
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0, validation_split=0.5,
+              callbacks=[Recorder()])
+    model.evaluate(x, y, batch_size=4, verbose=0, callbacks=[Recorder()])
+    model.predict(x, batch_size=4, verbose=0, callbacks=[Recorder()])
+    return seen
+
+
+def test_every_hook_gets_a_logs_dict_with_keras_keys():
+    keras = pytest.importorskip("keras")
+    assert _logged_keys(kaffe) == _logged_keys(keras)

@@ -72,10 +72,14 @@ class CallbackList:
         arity = 2 if ("epoch_" in hook or "batch_" in hook) else 1
 
         def call_all(*args, **kwargs):
-            if "logs" not in kwargs and len(args) < arity:
-                # Keras hands ``logs`` to every hook, None included, and user hooks such as
-                # ``def on_epoch_end(self, epoch, logs)`` or ``lambda logs: ...`` rely on it.
-                args = args + (None,) * (arity - len(args))
+            # Keras hands every hook a ``logs`` dict, empty when there is nothing to log: user
+            # hooks such as ``def on_train_begin(self, logs): logs.keys()`` rely on it.
+            if "logs" in kwargs:
+                kwargs["logs"] = {} if kwargs["logs"] is None else kwargs["logs"]
+            elif len(args) < arity:
+                args = args + (None,) * (arity - 1 - len(args)) + ({},)
+            elif args[arity - 1] is None:
+                args = args[:arity - 1] + ({},) + args[arity:]
             for cb in self.callbacks:
                 getattr(cb, hook)(*args, **kwargs)
         return call_all
