@@ -137,14 +137,27 @@ def _row(first, n_own, shift, idx):
 @njit(nogil=True, cache=True, fastmath=True)
 def _publish_row(matrix, window, base, s):
     """Add what this thread changed in its copy of hot row ``s`` (copy - ``base``) to the
-    shared row and restart the copy from the result, which holds the other threads' changes."""
+    shared row and restart the copy from the result, which holds the other threads' changes.
+    A copy this thread did not change only restarts: writing the shared row back unchanged
+    could overwrite another thread's publish landing between the read and the write."""
     shared = window[0] + s
     mine = shared + window[2]
+    changed = False
     for k in range(matrix.shape[1]):
-        v = matrix[shared, k] + (matrix[mine, k] - base[s, k])
-        matrix[shared, k] = v
-        matrix[mine, k] = v
-        base[s, k] = v
+        if matrix[mine, k] != base[s, k]:
+            changed = True
+            break
+    if changed:
+        for k in range(matrix.shape[1]):
+            v = matrix[shared, k] + (matrix[mine, k] - base[s, k])
+            matrix[shared, k] = v
+            matrix[mine, k] = v
+            base[s, k] = v
+    else:
+        for k in range(matrix.shape[1]):
+            v = matrix[shared, k]
+            matrix[mine, k] = v
+            base[s, k] = v
 
 
 @njit(nogil=True, cache=True, fastmath=True)

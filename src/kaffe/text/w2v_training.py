@@ -213,17 +213,18 @@ OWN_BYTES = 32 * 2**20
 #: copy a number of times (the row's limit): ``SYNC_SHARE`` of the row's expected updates in
 #: an epoch (all workers) over ``workers - 1``, between ``MIN_SYNC_UPDATES[sg]`` and
 #: ``MAX_SYNC_UPDATES``. Staleness changes what skip-gram learns: measured on enwiki (2
-#: workers, negative sampling, WordSim-353 x100 / analogy % over seeds 1-3), every row
+#: workers, WordSim-353 x100 / analogy % over seeds 1-3), negative sampling with every row
 #: published after 16 of its updates: 24.6 / 1.98; after 64: 26.1 / 2.18; these limits
-#: (16 for all but the ~650 busiest rows): 24.6 / 1.95; share 1/40: 25.4 / 2.14; gensim's
-#: two workers: 24.2 / 1.73 (one worker: kaffe 22.4 / 1.87, gensim 22.7 / 1.63). CBOW
-#: published every 64 updates measured within gensim's seed spread (negative sampling
-#: 13.9 / 0.58 against 14.2 / 0.92, hierarchical softmax 31.9 / 0.66 against 30.5 / 0.80;
-#: kaffe's one worker 11.5 / 0.65 and 31.7 / 0.68), and a publish costs more of its time:
-#: about 1.3 updates' time for skip-gram, 2.3 for CBOW (two rows that are not in the
-#: cache); every 16 updates measured 11-13% of one worker's time, every 64 2-7%.
+#: (32 for all but the ~250 busiest rows): 25.1 / 2.16 (from 16: 24.7 / 2.03); gensim's two
+#: workers: 24.2 / 1.73 and 24.9 / 1.81 in two runs (one worker: kaffe 22.4 / 1.87, gensim
+#: 22.7 / 1.63); hierarchical softmax 45.0 / 3.46, gensim 44.7 / 3.55. CBOW published every
+#: 64 updates measured within gensim's seed spread (negative sampling 13.9 / 0.58 against
+#: 14.2 / 0.92, hierarchical softmax 31.9 / 0.66 against 30.5 / 0.80; kaffe's one worker
+#: 11.5 / 0.65 and 31.7 / 0.68). A publish costs about 2 updates' time (two rows that are
+#: not in the cache): skip-gram workers with copies measured 7-10% slower per word from 16
+#: updates on, 3-7% from 32 (one worker, interleaved).
 SYNC_SHARE = 1 / 160
-MIN_SYNC_UPDATES = {1: 16, 0: 64}  # by sg
+MIN_SYNC_UPDATES = {1: 32, 0: 64}  # by sg
 MAX_SYNC_UPDATES = 64
 
 
