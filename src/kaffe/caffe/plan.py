@@ -17,9 +17,10 @@ of that at build time:
   it (an in-place layer's blob holds the last layer's value). A blob Python has not looked at
   keeps the computed tensor itself (no copy); one it has copies into its own buffer.
 
-Nothing is cached across calls but the plan's shape: weights, inputs written from Python and
-blob reshapes are read afresh every forward. ``forward(start=..., end=...)``, nets that record
-gradients and nets on a device keep the layer-by-layer walk (``Net._run``).
+Nothing is cached across calls but the plan's shape and, in its steady state (see
+:class:`InferencePlan`), which blob buffers the kernels write into: weights, inputs written from
+Python and blob reshapes are read afresh every forward. ``forward(start=..., end=...)``, nets
+that record gradients and nets on a device keep the layer-by-layer walk (``Net._run``).
 """
 import torch
 import torch.nn.functional as F
