@@ -358,3 +358,23 @@ def test_attributes_set_before_super_init_as_tf_keras_allows():
     f_layer.set_weights(k_layer.get_weights())
     np.testing.assert_allclose(kaffe.ops.convert_to_numpy(f_layer(x)),
                                keras.ops.convert_to_numpy(k_out), rtol=1e-5, atol=1e-6)
+
+
+def test_targets_only_for_outputs_with_a_loss_as_in_keras():
+    """keras.io's miniature GPT: outputs [logits, embeddings], loss=[fn, None], one target."""
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=(16, 4)).astype("float32")
+    y = rng.integers(0, 5, size=(16,))
+    histories = []
+    for lib in (keras, kaffe):
+        inp = lib.layers.Input((4,))
+        h = lib.layers.Dense(3, kernel_initializer="ones")(inp)
+        out = lib.layers.Dense(5, kernel_initializer="ones")(h)
+        model = lib.Model(inp, [out, h])
+        model.compile(lib.optimizers.SGD(0.1),
+                      loss=[lib.losses.SparseCategoricalCrossentropy(from_logits=True), None])
+        histories.append(model.fit(x, y, batch_size=8, epochs=2, shuffle=False,
+                                   verbose=0).history)
+    k_hist, f_hist = histories
+    assert sorted(f_hist) == sorted(k_hist) == ["loss"]
+    np.testing.assert_allclose(f_hist["loss"], k_hist["loss"], rtol=1e-5)

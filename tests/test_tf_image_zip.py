@@ -157,3 +157,28 @@ def test_random_gamma_shape_and_moments():
     keras_draws = keras.ops.convert_to_numpy(keras.random.gamma((20000,), alpha=5.0, seed=1))
     np.testing.assert_allclose(tf.random.gamma((20000,), 5.0).numpy().mean(), keras_draws.mean(),
                                rtol=0.03)
+
+
+def test_text_line_dataset_and_text_slices_stay_text(tmp_path):
+    """keras.io's miniature GPT reads reviews with TextLineDataset, batches them and adapts a
+    TextVectorization on the batches; tf.data keeps text elements as text."""
+    first, second = tmp_path / "a.txt", tmp_path / "b.txt"
+    first.write_text("the movie was good\nbad plot<br />\n")
+    second.write_text("good acting\n")
+    lines = tf.data.TextLineDataset([str(first), str(second)])
+    assert [str(t) for t in lines] == ["the movie was good", "bad plot<br />", "good acting"]
+    batches = list(lines.batch(2))
+    assert batches[0].tolist() == ["the movie was good", "bad plot<br />"]
+    texts = ["the movie was good", "bad plot", "good acting"]
+    ours = kaffe.layers.TextVectorization(output_sequence_length=4)
+    ours.adapt(lines.batch(2))
+    # (Keras 3's TextVectorization needs TensorFlow, absent here: the reference is the same
+    # layer adapted on the file's lines given as an array)
+    reference = kaffe.layers.TextVectorization(output_sequence_length=4)
+    reference.adapt(np.array(["the movie was good", "bad plot<br />", "good acting"]))
+    assert ours.get_vocabulary() == reference.get_vocabulary()
+    pairs = tf.data.Dataset.from_tensor_slices((np.array(texts), np.array([1, 0, 1]))).batch(2)
+    x, y = next(iter(pairs))
+    assert x.tolist() == texts[:2] and y.tolist() == [1, 0]
+    with pytest.raises(FileNotFoundError, match="missing.txt"):
+        tf.data.TextLineDataset(str(tmp_path / "missing.txt"))

@@ -173,6 +173,7 @@ def build_module(name="tensorflow"):
     tf.strings = _namespace(f"{name}.strings", "Element-wise string cleaning on NumPy string "
                             "arrays (kaffe.compat.tf_strings).", **tf_strings.STRINGS)
     tf.data = _namespace(f"{name}.data", "In-memory input pipelines.", Dataset=tf_data.Dataset,
+                         TextLineDataset=tf_data.TextLineDataset,
                          AUTOTUNE=tf_data.Dataset.AUTOTUNE,
                          experimental=_namespace(f"{name}.data.experimental", "AUTOTUNE.",
                                                  AUTOTUNE=tf_data.Dataset.AUTOTUNE))

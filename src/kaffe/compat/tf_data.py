@@ -148,6 +148,27 @@ class Dataset:
             yield tuple(a[i] for a in self._arrays)
 
 
+def TextLineDataset(filenames, compression_type=None, buffer_size=None, num_parallel_reads=None,
+                    name=None):
+    """``tf.data.TextLineDataset``: one element per line of the text files, in order, without
+    its line ending (UTF-8 text as ``str``; TensorFlow gives bytes, which kaffe's tf.strings
+    and TextVectorization treat alike). Gzip/zlib files are refused by name."""
+    if compression_type:
+        raise ValueError(f"TextLineDataset: compression_type={compression_type!r} is not "
+                         f"supported by kaffe's tf.data stand-in; decompress the files first.")
+    if isinstance(filenames, (str, bytes, np.str_)):
+        filenames = [filenames]
+    lines = []
+    for filename in list(filenames):
+        path = filename.decode() if isinstance(filename, bytes) else str(filename)
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                lines.extend(line.rstrip("\r\n") for line in f)
+        except OSError as error:
+            raise FileNotFoundError(f"TextLineDataset could not read {path!r}: {error}") from error
+    return Dataset([np.array(lines, dtype=str)], ("single", None))
+
+
 class _Replayable:
     """A stream that can be iterated again (for ``repeat``)."""
 
@@ -159,9 +180,13 @@ class _Replayable:
 
 
 def _as_tensor(array):
+    """Numbers as a torch tensor; text (str, bytes or object arrays) stays a NumPy array, whose
+    slices and batches stay text for TextVectorization and tf.strings."""
     if isinstance(array, torch.Tensor):
         return array
     array = np.asarray(array)
+    if array.dtype.kind in "USO":
+        return array
     if array.dtype == np.float64:
         array = array.astype(np.float32)
     return torch.from_numpy(np.ascontiguousarray(array))
@@ -226,8 +251,10 @@ def _batch(stream, size, drop_remainder):
 
 def _stack(parts):
     """Stack one component of a batch's elements; nested ones (a zip's tuples and dicts) part
-    by part."""
+    by part; text into a NumPy string array."""
     first = parts[0]
+    if isinstance(first, (str, bytes, np.str_, np.bytes_, np.ndarray)):
+        return np.stack(parts) if isinstance(first, np.ndarray) else np.array(parts)
     if isinstance(first, tuple):
         return tuple(_stack(p) for p in zip(*parts))
     if isinstance(first, dict):

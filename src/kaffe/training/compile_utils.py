@@ -79,7 +79,8 @@ class CompiledLoss:
         self.weights = [float(w) for w in weights]
         self.sparse = [losses_module.loss_kind(l) == "sparse" if l is not None else False
                        for l in self.losses]
-        multi = len(output_names) > 1
+        # per-output "<name>_loss" logs when more than one output has a loss (as Keras 3)
+        multi = sum(l is not None for l in self.losses) > 1
         self.trackers = [RunningMean(f"{name}_loss") if (multi and l is not None) else None
                          for name, l in zip(output_names, self.losses)]
         self.total_tracker = RunningMean("loss")

@@ -79,11 +79,12 @@ class ArrayData:
     def __init__(self, xs, ys, sws, batch_size, shuffle=False, device=None):
         self.xs, self.ys, self.sws = xs, ys, sws
         self.num_samples = len(xs[0])
-        for t in xs + (ys or []) + [s for s in (sws or []) if s is not None]:
+        for t in xs + [t for t in (ys or []) + (sws or []) if t is not None]:
             if len(t) != self.num_samples:
                 raise DataError(
                     f"All arrays must have the same number of samples; got "
-                    f"{[len(a) for a in xs]} inputs and {[len(a) for a in ys or []]} targets.")
+                    f"{[len(a) for a in xs]} inputs and "
+                    f"{[None if a is None else len(a) for a in ys or []]} targets.")
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
         self.device = device

@@ -278,11 +278,32 @@ class Trainer(StepAPI, LegacyGeneratorAPI):
         self._note_x_structure(x)
         xs = [np.asarray(a) if d == "string" else da.as_tensor(a, d) for a, d in zip(
             da.to_list(x, self.input_names, "inputs", self.name), self._input_dtypes())]
-        ys = None if y is None else [da.as_tensor(a) for a in
-                                     da.to_list(y, self.output_names, "outputs", self.name)]
+        ys = None if y is None else [None if a is None else da.as_tensor(a) for a in
+                                     self._per_output_list(y)]
         sws = None if sw is None else [None if a is None else da.as_tensor(a, "float32") for a in
-                                       da.to_list(sw, self.output_names, "outputs", self.name)]
+                                       self._per_output_list(sw)]
         return xs, ys, sws
+
+    def _per_output_list(self, data):
+        """Targets (or sample weights) in output order. As in Keras 3, a model compiled with no
+        loss for some outputs (``loss=[fn, None]``: keras.io's miniature GPT also returns its
+        embeddings) may be given arrays for the outputs that have a loss only; the others get
+        None."""
+        names = self.output_names
+        try:
+            return da.to_list(data, names, "outputs", self.name)
+        except da.DataError:
+            loss = (getattr(self, "_compile_args", None) or {}).get("loss")
+            losses = loss if isinstance(loss, (list, tuple)) and len(loss) == len(names) else []
+            with_loss = [i for i, loss in enumerate(losses) if loss is not None]
+            if not 0 < len(with_loss) < len(names) or isinstance(data, dict):
+                raise
+            given = da.to_list(data, [names[i] for i in with_loss], "outputs with a loss",
+                               self.name)
+            spread = [None] * len(names)
+            for i, array in zip(with_loss, given):
+                spread[i] = array
+            return spread
 
     def _make_data(self, x, y=None, sample_weight=None, class_weight=None, batch_size=None,
                    shuffle=False, steps=None):
@@ -296,12 +317,12 @@ class Trainer(StepAPI, LegacyGeneratorAPI):
         xs = data_checks.to_tensors(da.to_list(x, self.input_names, "inputs", self.name),
                                     self.input_names, self._input_dtypes(), "input", self.name)
         ys = None if y is None else data_checks.to_tensors(
-            da.to_list(y, self.output_names, "outputs", self.name), self.output_names,
+            self._per_output_list(y), self.output_names,
             [None] * len(self.output_names), "target for output", self.name)
         sws = None
         if sample_weight is not None:
             sws = [None if a is None else da.as_tensor(a, "float32") for a in
-                   da.to_list(sample_weight, self.output_names, "outputs", self.name)]
+                   self._per_output_list(sample_weight)]
         if class_weight is not None and ys is not None:
             cw = [da.class_weights_to_sample_weights(t, class_weight) for t in ys]
             sws = cw if sws is None else [c if s is None else c * s for c, s in zip(cw, sws)]
