@@ -131,8 +131,10 @@ def test_negative_sampling_workers_alone_equal_one_worker(lee, small_copies, sg)
 def test_two_workers_quality_as_gensims_two_workers(hs):
     """Skip-gram: analogy accuracy and WordSim-353 Spearman (points), mean over seeds 1-3, two
     workers each, on the first 40 articles of enwiki_excerpt. Two workers are not
-    deterministic in either library (thread timing): a seed's Spearman varies by about a
-    point from run to run, so the means may differ by 2.5 points (test_word2vec: 1).
+    deterministic in either library (thread timing): a seed's Spearman varies by a point or
+    two from run to run (with hs, 1 run in 5 put the means 2.99 apart while kaffe's stayed at
+    45.4-45.7), so the means may differ by 4 points (test_word2vec: 1); a broken update
+    loses 20 or more.
     CBOW is left out here: with negative sampling it learns next to nothing from so few
     words (Spearman about 3); with hierarchical softmax the mean of 3 seeds moves by 4 to 7
     points between seed sets in both libraries, one worker alone (kaffe 17 and 21, gensim 24
@@ -146,7 +148,7 @@ def test_two_workers_quality_as_gensims_two_workers(hs):
         theirs.append(quality(gensim.models.Word2Vec(corpus, seed=seed, **kwargs).wv))
     ours, theirs = np.mean(ours, axis=0), np.mean(theirs, axis=0)
     assert abs(ours[0] - theirs[0]) <= 1.5, (ours, theirs)
-    assert abs(ours[1] - theirs[1]) <= 2.5, (ours, theirs)
+    assert abs(ours[1] - theirs[1]) <= 4.0, (ours, theirs)
     assert ours[1] > 15  # a real signal, not two models agreeing on noise
 
 
