@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from kaffe.text import LineSentence, Word2Vec, kernels, w2v_training
+from kaffe.text.callbacks import CallbackAny2Vec
 
 gensim = pytest.importorskip("gensim")
 from gensim.models import word2vec as gensim_w2v  # noqa: E402
@@ -215,3 +216,21 @@ def test_split_tail_cuts_the_last_jobs_at_sentence_boundaries():
     assert (s1, w1, s2, w2) == (1, 1, 2, 4)
     assert pieces[3] is jobs[2]  # one sentence: not cut
     assert sum(p[2] for p in pieces) == 10 and sum(p[1] for p in pieces) == 6
+
+
+def test_an_error_mid_training_still_leaves_plain_arrays():
+    sentences = [["a", "b", "c", "d"] * 5] * 200
+
+    class Stop(Exception):
+        pass
+
+    class StopAfterOneEpoch(CallbackAny2Vec):
+        def on_epoch_end(self, model):
+            raise Stop
+
+    model = Word2Vec(vector_size=8, min_count=1, workers=2, negative=5)
+    model.build_vocab(sentences)
+    with pytest.raises(Stop):
+        model.train(sentences, total_examples=len(sentences), epochs=3,
+                    callbacks=[StopAfterOneEpoch()])
+    assert model.syn1neg.base is None and model.wv.vectors.base is None

@@ -328,16 +328,18 @@ class Word2Vec:
         trained = raw = 0
         start = time.perf_counter()
         cache = w2v_training.TokenCache(corpus)
-        for epoch in range(self.epochs):
-            for cb in callbacks:
-                _call(cb, "on_epoch_begin", self)
-            t, r = w2v_training.train_epoch(self, trainer, corpus, epoch, total_examples,
-                                            total_words, queue_factor, report_delay, cache)
-            trained += t
-            raw += r
-            for cb in callbacks:
-                _call(cb, "on_epoch_end", self)
-        trainer.finish()
+        try:
+            for epoch in range(self.epochs):
+                for cb in callbacks:
+                    _call(cb, "on_epoch_begin", self)
+                t, r = w2v_training.train_epoch(self, trainer, corpus, epoch, total_examples,
+                                                total_words, queue_factor, report_delay, cache)
+                trained += t
+                raw += r
+                for cb in callbacks:
+                    _call(cb, "on_epoch_end", self)
+        finally:  # an error or Ctrl-C mid-training still leaves the model plain arrays
+            trainer.finish()
         elapsed = time.perf_counter() - start
         self.total_train_time += elapsed
         self.train_count += 1
