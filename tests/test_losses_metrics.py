@@ -467,3 +467,48 @@ def test_updates_never_read_device_values():
                  losses.Hinge(), losses.Huber(), losses.CosineSimilarity(), losses.KLDivergence()):
         assert loss(y_true, y_pred, sw).device == meta
     assert losses.SparseCategoricalCrossentropy(ignore_class=0)(labels, y_pred, sw).device == meta
+
+
+def test_metric_subclass_with_add_variable_counts_like_keras():
+    import kaffe
+    # keras.io "Training & evaluation with the built-in methods": CategoricalTruePositives
+    def make(lib):
+        ops = lib.ops
+
+        class CategoricalTruePositives(lib.metrics.Metric):
+            def __init__(self, name="categorical_true_positives", **kwargs):
+                super().__init__(name=name, **kwargs)
+                self.true_positives = self.add_variable(shape=(), name="ctp",
+                                                        initializer="zeros")
+                self.seen = self.add_weight(name="seen", initializer="zeros")  # Keras 2 spelling
+
+            def update_state(self, y_true, y_pred, sample_weight=None):
+                y_pred = ops.reshape(ops.argmax(y_pred, axis=1), (-1, 1))
+                values = ops.cast(ops.cast(y_true, "int32") == ops.cast(y_pred, "int32"),
+                                  "float32")
+                self.true_positives.assign_add(ops.sum(values))
+                self.seen.assign_add(ops.cast(ops.shape(values)[0], "float32"))
+
+            def result(self):
+                return self.true_positives / self.seen
+        return CategoricalTruePositives()
+
+    rng = np.random.RandomState(0)
+    batches = [(rng.randint(0, 3, (8, 1)), rng.rand(8, 3).astype("float32")) for _ in range(3)]
+    results = []
+    for lib in (keras, kaffe):
+        metric = make(lib)
+        values = []
+        for y_true, y_pred in batches:
+            metric.update_state(y_true, y_pred)
+            values.append(float(metric.result()))
+        metric.reset_state()  # Keras's default: every variable back to zero
+        values.append([float(v) for v in (metric.true_positives, metric.seen)])
+        results.append(values)
+    np.testing.assert_allclose(results[1][:3], results[0][:3], rtol=1e-6)
+    assert results[1][3] == results[0][3] == [0.0, 0.0]
+
+    model = kaffe.Sequential([kaffe.Input((3,)), kaffe.layers.Dense(3)])
+    model.compile("sgd", "sparse_categorical_crossentropy", metrics=[make(kaffe)])
+    history = model.fit(batches[0][1], batches[0][0], epochs=2, verbose=0)
+    assert 0 <= history.history["categorical_true_positives"][-1] <= 1

@@ -44,12 +44,37 @@ class Metric:
         return self._state
 
     def reset_state(self):
-        """Zero the state in place (no new allocation, no sync)."""
+        """Zero the state in place (no new allocation, no sync), and the variables a
+        subclass made with ``add_variable`` / ``add_weight``, as Keras does."""
         if self._state is not None:
             for t in self._state.values():
                 t.zero_()
+        for variable in self.variables:
+            variable.zero_()
 
     reset_states = reset_state  # Keras 2 spelling
+
+    # -- Keras's way for a subclass to hold its own state (keras.io: CategoricalTruePositives)
+    def add_variable(self, shape=(), initializer="zeros", dtype=None, aggregation="sum",
+                     name=None):
+        """A state tensor of ``shape`` (Keras 3's ``Metric.add_variable``): update it with
+        ``assign`` / ``assign_add`` in ``update_state``; ``reset_state`` zeroes it."""
+        from kaffe import initializers
+        from kaffe.engine.operation import torch_dtype
+        value = initializers.get(initializer)(tuple(shape))
+        with torch.inference_mode(False):
+            variable = torch.as_tensor(value, dtype=torch_dtype(dtype or self.dtype)).clone()
+        self.__dict__.setdefault("_variables", []).append(variable)
+        return variable
+
+    def add_weight(self, name=None, shape=(), initializer="zeros", dtype=None,
+                   aggregation="sum", **unused):
+        """Keras 2's spelling of ``add_variable`` (``self.add_weight(name='tp', ...)``)."""
+        return self.add_variable(shape, initializer, dtype, aggregation, name)
+
+    @property
+    def variables(self):
+        return list(self.__dict__.get("_variables", ()))
 
     def update_state(self, *args, **kwargs):
         raise NotImplementedError
