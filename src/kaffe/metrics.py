@@ -602,6 +602,14 @@ categorical_hinge = _losses.categorical_hinge
 kl_divergence = kld = kullback_leibler_divergence = _losses.kl_divergence
 poisson = _losses.poisson
 log_cosh = logcosh = _losses.log_cosh
-cosine_similarity = cosine_proximity = _losses.cosine_similarity
+cosine_proximity = _losses.cosine_similarity  # Keras 1/2's metric: the negative cosine
+
+# Keras's other metric classes (loss-valued means, confusion counts, F-scores, R2) live in
+# their own module; they are served from here, as Keras serves them.
+from kaffe import metric_classes as _more  # noqa: E402  (it builds on the classes above)
+globals().update(_more.CLASSES)
+_CLASSES.update(_more.CLASSES)
+cosine_similarity = _more.cosine_similarity  # Keras 3's metric: the cosine itself
+_FUNCTIONS["cosine_similarity"] = cosine_similarity
 huber = _losses.huber
 top_k_acc = top_k_categorical_accuracy
