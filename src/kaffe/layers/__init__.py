@@ -15,6 +15,7 @@ from kaffe.layers.regularization import (ActivityRegularization, AlphaDropout, G
 from kaffe.layers.attention import AdditiveAttention, Attention, MultiHeadAttention
 from kaffe.layers.preprocessing import Normalization, Rescaling
 from kaffe.layers.recurrent import GRU, LSTM, SimpleRNN
+from kaffe.layers.rnn_cells import RNN, GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
 from kaffe.layers.convolutional import (Conv1D, Conv2D, Conv3D, Convolution1D, Convolution2D,
                                         Convolution3D)
 from kaffe.layers.conv_transpose import (Conv1DTranspose, Conv2DTranspose, Conv3DTranspose,
