@@ -327,3 +327,20 @@ def test_float64_layers_have_float64_weights_and_outputs_like_keras(tmp_path):
     w, b = [t.detach().numpy() for t in (dense.kernel, dense.bias)]
     np.testing.assert_allclose(out.detach().numpy(), flat.astype("float64") @ w.T + b,
                                rtol=1e-14)
+
+
+@pytest.mark.parametrize("group", ["initializers", "constraints", "regularizers"])
+def test_lower_case_spellings_are_the_classes_as_in_keras(group):
+    # Keras 2 scripts: from keras.constraints import max_norm; Dense(..., max_norm(3))
+    ours, theirs = getattr(kaffe, group), getattr(keras, group)
+    for name in dir(theirs):
+        value = getattr(theirs, name)
+        if name.startswith("_") or not isinstance(value, type) or "stft" in name.lower():
+            continue
+        mine = getattr(ours, name)
+        if not isinstance(mine, type):  # Keras 2's regularizers.l1(0.01): a function
+            mine = type(mine(0.01))
+        assert mine.__name__ == value.__name__, name
+    layer = kl.Dense(2, kernel_initializer=kaffe.initializers.glorot_uniform(seed=1),
+                     kernel_constraint=kaffe.constraints.max_norm(3))
+    assert layer.get_config()["kernel_constraint"]["class_name"] == "MaxNorm"

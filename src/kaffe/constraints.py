@@ -92,3 +92,9 @@ def serialize(constraint):
         return None
     return {"module": "keras.constraints", "class_name": type(constraint).__name__,
             "config": constraint.get_config(), "registered_name": None}
+
+
+# Keras's lower-case spellings are the classes themselves (``from keras.constraints import
+# max_norm``; ``kernel_constraint=max_norm(3)``).
+globals().update(ALL)
+deserialize = get

@@ -250,3 +250,9 @@ def serialize(init):
     """A Keras-3-style config dict for an initializer."""
     return {"module": "keras.initializers", "class_name": type(init).__name__,
             "config": init.get_config(), "registered_name": None}
+
+
+# Keras's lower-case spellings are the classes themselves (initializers.glorot_uniform(seed=1)).
+globals().update(ALL)
+IdentityInitializer, OrthogonalInitializer = Identity, Orthogonal  # Keras 3's long names
+deserialize = get

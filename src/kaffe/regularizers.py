@@ -118,3 +118,7 @@ def serialize(regularizer):
         return None
     return {"module": "keras.regularizers", "class_name": type(regularizer).__name__,
             "config": regularizer.get_config(), "registered_name": None}
+
+
+orthogonal_regularizer = OrthogonalRegularizer  # Keras's lower-case spelling
+deserialize = get
