@@ -290,3 +290,28 @@ def test_stateful_carries_states_and_bad_cell_errors():
     np.testing.assert_allclose(to_np(layer(x[:, :2])[1]), to_np(h1), **TOL)
     with pytest.raises(ValueError, match="state_size"):
         kl.RNN(kl.Dense(3))
+
+
+def test_custom_cell_keras_file_both_ways(tmp_path):
+    """A model with a user-written cell saved by kaffe loads in Keras 3 (and back in kaffe)."""
+    KCell, FCell = _keras_minimal_cell(), _kaffe_minimal_cell()
+    fin = Input((5, 4))
+    f = Functional(fin, kl.Dense(2)(kl.RNN([FCell(3), FCell(4)])(fin)))
+    x = data((3, 5, 4), seed=13)
+    expected = f.predict(x, verbose=0)
+    f.save(tmp_path / "cell.keras")
+    k = keras.models.load_model(tmp_path / "cell.keras", custom_objects={"MinimalRNNCell": KCell})
+    np.testing.assert_allclose(k.predict(x, verbose=0), expected, **TOL)
+    again = kaffe.models.load_model(tmp_path / "cell.keras",
+                                    custom_objects={"MinimalRNNCell": FCell})
+    np.testing.assert_allclose(again.predict(x, verbose=0), expected, **TOL)
+
+
+def test_bidirectional_rnn_of_cell_matches_keras():
+    x = data(seed=14)
+    k = keras.layers.Bidirectional(keras.layers.RNN(keras.layers.GRUCell(3),
+                                                    return_sequences=True))
+    f = kl.Bidirectional(kl.RNN(kl.GRUCell(3), return_sequences=True))
+    k(x), f(torch.as_tensor(x))
+    f.set_weights(k.get_weights())
+    assert_outputs(f(torch.as_tensor(x)), k(x))
