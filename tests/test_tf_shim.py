@@ -262,3 +262,28 @@ def test_tf_argmax_argmin_are_int64_as_tensorflow():
     assert tf.argmax(x, axis=1, output_type=tf.int32).dtype == torch.int32
     np.testing.assert_array_equal(np.asarray(tf.argmax(x, axis=1)), [1, 0])
     np.testing.assert_array_equal(np.asarray(tf.argmin(x)), [0, 1, 0])
+
+
+def test_dataset_of_nested_dicts_feeds_a_multi_io_model():
+    # keras.io "Training & evaluation with the built-in methods": a Dataset of
+    # ({input name: array}, {output name: array}) trains a two-input two-output model
+    rng = np.random.RandomState(0)
+    img, ts = rng.rand(20, 4).astype("float32"), rng.rand(20, 3).astype("float32")
+    score, cls = rng.rand(20, 1).astype("float32"), rng.randint(0, 2, (20, 1)).astype("float32")
+    dataset = tf.data.Dataset.from_tensor_slices(
+        ({"img_input": img, "ts_input": ts}, {"score_output": score, "class_output": cls}))
+    first_x, first_y = next(iter(dataset))
+    assert torch.equal(first_x["ts_input"], torch.from_numpy(ts[0]))
+    assert torch.equal(first_y["class_output"], torch.from_numpy(cls[0]))
+    batches = list(dataset.shuffle(32, seed=1).batch(8))
+    assert len(batches) == len(dataset.batch(8)) == 3
+    assert sorted(torch.cat([b[1]["score_output"] for b in batches]).flatten().tolist()) == \
+        sorted(score.flatten().tolist())  # every row once, inputs and targets kept together
+    x_in, t_in = kaffe.Input((4,), name="img_input"), kaffe.Input((3,), name="ts_input")
+    h = kaffe.layers.concatenate([x_in, t_in])
+    model = kaffe.Model([x_in, t_in], [kaffe.layers.Dense(1, name="score_output")(h),
+                                       kaffe.layers.Dense(1, activation="sigmoid",
+                                                          name="class_output")(h)])
+    model.compile("rmsprop", {"score_output": "mse", "class_output": "binary_crossentropy"})
+    history = model.fit(dataset.batch(8), epochs=2, verbose=0)
+    assert set(history.history) >= {"loss", "score_output_loss", "class_output_loss"}

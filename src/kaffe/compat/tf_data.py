@@ -18,7 +18,7 @@ class Dataset:
     def __init__(self, arrays, structure, steps=(), length="slices"):
         self._arrays, self._structure, self._steps = arrays, structure, tuple(steps)
         # None: repeats forever; "slices": one element per slice of the arrays
-        self._length = len(arrays[0]) if length == "slices" else length
+        self._length = len(_leaves(arrays[0])[0]) if length == "slices" else length
 
     @staticmethod
     def from_tensor_slices(tensors, name=None):
@@ -26,11 +26,13 @@ class Dataset:
             tensors, dict) else "single"
         items = (list(tensors) if structure == "tuple" else list(tensors.values())
                  if structure == "dict" else [tensors])
-        arrays = [_as_tensor(a) for a in items]
-        lengths = {len(a) for a in arrays}
+        # components may nest tuples and dicts (keras.io: ({"img": x, "ts": t}, {"score": y}))
+        arrays = [_nested(a, _as_tensor) for a in items]
+        leaves = [leaf for a in arrays for leaf in _leaves(a)]
+        lengths = {len(a) for a in leaves}
         if len(lengths) != 1:
             raise ValueError(f"from_tensor_slices needs arrays of one length; received lengths "
-                             f"{[len(a) for a in arrays]}.")
+                             f"{[len(a) for a in leaves]}.")
         keys = list(tensors) if structure == "dict" else None
         return Dataset(arrays, (structure, keys))
 
@@ -143,9 +145,9 @@ class Dataset:
         return _Replayable(run)
 
     def _slices(self, order):
-        n = len(self._arrays[0])
+        n = len(_leaves(self._arrays[0])[0])
         for i in range(n) if order is None else order:
-            yield tuple(a[i] for a in self._arrays)
+            yield tuple(_nested(a, lambda leaf: leaf[i]) for a in self._arrays)
 
 
 def TextLineDataset(filenames, compression_type=None, buffer_size=None, num_parallel_reads=None,
@@ -201,11 +203,23 @@ def _pack(element, structure, keys):
 
 
 def _map_structure(element, fn):
-    if isinstance(element, tuple):
-        return tuple(fn(t) for t in element)
-    if isinstance(element, dict):
-        return {k: fn(v) for k, v in element.items()}
-    return fn(element)
+    return _nested(element, fn)
+
+
+def _nested(value, fn):
+    """``fn`` on each leaf of nested tuples and dicts (a list is a leaf: tf.data makes it a
+    tensor)."""
+    if isinstance(value, tuple):
+        return tuple(_nested(v, fn) for v in value)
+    if isinstance(value, dict):
+        return {k: _nested(v, fn) for k, v in value.items()}
+    return fn(value)
+
+
+def _leaves(value):
+    found = []
+    _nested(value, found.append)
+    return found
 
 
 def _shuffle(stream, seed):
