@@ -315,3 +315,30 @@ def test_bidirectional_rnn_of_cell_matches_keras():
     k(x), f(torch.as_tensor(x))
     f.set_weights(k.get_weights())
     assert_outputs(f(torch.as_tensor(x)), k(x))
+
+
+def test_cell_dropout_only_in_training_and_symbolic_initial_state():
+    layer = kl.RNN(kl.LSTMCell(4, dropout=0.5, recurrent_dropout=0.5, seed=1))
+    plain = kl.RNN(kl.LSTMCell(4))
+    x = torch.as_tensor(data(seed=15))
+    layer(x), plain(x)
+    plain.set_weights(layer.get_weights())
+    np.testing.assert_allclose(to_np(layer(x)), to_np(plain(x)), **TOL)
+    assert not np.allclose(to_np(layer(x, training=True)), to_np(plain(x)))
+    assert layer.cell._dropout_mask is None  # drawn per sequence, dropped after it
+    # initial states as graph inputs (the seq2seq encoder-decoder pattern), vs Keras
+    def build(lib, inputs):
+        seq, h0, c0 = inputs
+        _, h, c = lib.layers.RNN(lib.layers.LSTMCell(4), return_state=True)(seq)
+        out = lib.layers.RNN(lib.layers.LSTMCell(4), return_sequences=True)(
+            seq, initial_state=[h0 + h, c0 + c] if lib is keras else [h, c])
+        return out
+    k_in = [keras.Input((5, 4)), keras.Input((4,)), keras.Input((4,))]
+    k = keras.Model(k_in, build(keras, k_in))
+    f_in = [Input((5, 4)), Input((4,)), Input((4,))]
+    f = Functional(f_in[:1], build(kaffe, f_in))
+    f.set_weights(k.get_weights())
+    zeros = np.zeros((3, 4), "float32")
+    xs = data(seed=16)
+    np.testing.assert_allclose(f.predict(xs, verbose=0),
+                               k.predict([xs, zeros, zeros], verbose=0), **TOL)
