@@ -344,3 +344,22 @@ def test_lower_case_spellings_are_the_classes_as_in_keras(group):
     layer = kl.Dense(2, kernel_initializer=kaffe.initializers.glorot_uniform(seed=1),
                      kernel_constraint=kaffe.constraints.max_norm(3))
     assert layer.get_config()["kernel_constraint"]["class_name"] == "MaxNorm"
+
+
+def test_integer_tensors_fed_to_float_inputs_are_cast_like_keras():
+    # keras.io's custom-training-loop guide: uint8 MNIST batches from tf.data into model(x)
+    x = np.random.RandomState(0).randint(0, 255, size=(3, 4)).astype("uint8")
+    for build in (lambda lib: lib.Sequential([lib.Input((4,)), lib.layers.Dense(2)]),
+                  lambda lib: lib.Model(*(lambda i: (i, lib.layers.Dense(2)(i)))(
+                      lib.Input((4,))))):
+        k_model, f_model = build(keras), build(kaffe)
+        f_model.set_weights(k_model.get_weights())
+        expected = keras.ops.convert_to_numpy(k_model(keras.ops.convert_to_tensor(x)))
+        got = f_model(torch.from_numpy(x))
+        assert got.dtype == torch.float32
+        np.testing.assert_allclose(got.detach().numpy(), expected, rtol=1e-5)
+
+
+def test_array_to_img_takes_a_tensor_that_requires_grad():
+    image = torch.rand(4, 4, 1, requires_grad=True) * 255.0
+    assert kaffe.utils.array_to_img(image, scale=False).size == (4, 4)

@@ -8,7 +8,7 @@ from kaffe.engine.keras_tensor import KerasTensor, flatten
 from kaffe.engine.layer import LayerCallError, Layer
 from kaffe.engine.model import Model
 from kaffe.engine.naming import unique_name
-from kaffe.engine.operation import Operation, OpStep, fill
+from kaffe.engine.operation import Operation, OpStep, fill, torch_dtype
 
 
 class Functional(Model):
@@ -57,6 +57,10 @@ class Functional(Model):
         self._output_slots = [slots[id(t)] for t in self.outputs]
         self._loss_slots = [slots[id(t)] for t in losses]
         self._input_ranks = tuple(len(t.shape) for t in self.inputs)
+        # Keras 3 casts each input to its Input's dtype: integer tensors (uint8 MNIST batches
+        # from a tf.data pipeline) fed to a float Input become floats
+        self._float_inputs = tuple(torch_dtype(t.dtype) if str(t.dtype).startswith(
+            ("float", "bfloat")) else None for t in self.inputs)
         self.creates_mask = any(getattr(l, "creates_mask", False) for l in operations)
         self.built = True
 
@@ -184,6 +188,9 @@ class Functional(Model):
         if len(flat) != len(self.inputs):
             raise ValueError(f"Model '{self.name}' expects {len(self.inputs)} input(s) "
                              f"{self.input_names}, received {len(flat)}.")
+        for i, (x, dtype) in enumerate(zip(flat, self._float_inputs)):
+            if dtype is not None and type(x) is torch.Tensor and not x.is_floating_point():
+                flat[i] = x.to(dtype)
         # One rank compare per input (the data of fit/evaluate/predict is adjusted up front).
         ranks = self._input_ranks
         if len(flat) == 1:

@@ -8,6 +8,7 @@ from kaffe.engine.keras_tensor import KerasTensor
 from kaffe.engine.layer import Layer, LayerCallError
 from kaffe.engine.model import Model
 from kaffe.engine.naming import unique_name
+from kaffe.engine.operation import torch_dtype
 
 
 class Sequential(Functional):
@@ -100,6 +101,9 @@ class Sequential(Functional):
         return getattr(self._stack[0], "input_dtype", "float32") if self._stack else "float32"
 
     def call(self, inputs):
+        if type(inputs) is torch.Tensor and not inputs.is_floating_point() and \
+                str(self.input_dtype).startswith(("float", "bfloat")):
+            inputs = inputs.to(torch_dtype(self.input_dtype))  # Keras 3: cast to the Input's
         x, mask = inputs, None
         layer = None
         try:

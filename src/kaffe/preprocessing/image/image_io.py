@@ -5,6 +5,7 @@ import os
 import warnings
 
 import numpy as np
+import torch
 from PIL import Image, UnidentifiedImageError
 
 from kaffe.config import standardize_data_format
@@ -98,6 +99,8 @@ def array_to_img(x, data_format=None, scale=True, dtype="float32"):
     """A Pillow image of a rank-3 array; ``scale`` maps its min..max to 0..255 first. 1, 3 or 4
     channels give modes L (or I above 255), RGB, RGBA."""
     data_format = _data_format(data_format)
+    if isinstance(x, torch.Tensor):  # a generator's output from a training step keeps its grad
+        x = x.detach().cpu().numpy()
     x = np.asarray(x, dtype=dtype)
     if x.ndim != 3:
         raise ValueError(f"Expected image array to have rank 3 (single image). Got array with "
