@@ -363,3 +363,27 @@ def test_integer_tensors_fed_to_float_inputs_are_cast_like_keras():
 def test_array_to_img_takes_a_tensor_that_requires_grad():
     image = torch.rand(4, 4, 1, requires_grad=True) * 255.0
     assert kaffe.utils.array_to_img(image, scale=False).size == (4, 4)
+
+
+def test_keras3_top_level_names_and_input_spec_checks_like_keras():
+    for name in ("Layer", "Loss", "Metric", "Optimizer", "Initializer", "Regularizer",
+                 "KerasTensor", "Operation", "DTypePolicy", "InputSpec", "Variable", "device",
+                 "name_scope", "version"):
+        assert hasattr(kaffe, name), name
+    for lib in (keras, kaffe):
+        class Seq(lib.Layer):
+            def __init__(self):
+                super().__init__()
+                self.input_spec = lib.InputSpec(ndim=3, axes={-1: 5})
+
+            def call(self, x):
+                return x
+
+        assert tuple(Seq()(lib.Input((4, 5))).shape) == (None, 4, 5)
+        for bad in ((4,), (4, 6)):
+            with pytest.raises(ValueError, match="Input 0 .*of layer .* is incompatible"):
+                Seq()(lib.Input(bad))
+        variable = lib.Variable(np.arange(6.0).reshape(2, 3), trainable=False)
+        variable.assign_add(np.ones((2, 3)))
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(variable),
+                                      np.arange(6.0).reshape(2, 3) + 1)

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from kaffe import constraints, initializers, regularizers
+from kaffe.engine.input_spec import check_input_spec
 from kaffe.engine.keras_tensor import KerasTensor, Node, flatten, is_symbolic
 from kaffe.engine.naming import to_snake_case, unique_name
 from kaffe.engine.operation import _template, fill, torch_dtype
@@ -434,6 +435,7 @@ class Layer(nn.Module):
 
     def _build_from_tensors(self, inputs):
         shapes = _map_shapes(inputs, lambda t: tuple(t.shape))
+        check_input_spec(self, shapes)
         self._build_once(shapes)
         first = flatten(inputs)[0]
         if isinstance(first, torch.Tensor) and first.device.type not in ("cpu", "meta"):
@@ -450,6 +452,7 @@ class Layer(nn.Module):
         if args or any(type(v) is KerasTensor for v in kwargs.values()):
             return self._call_symbolic_positional((inputs,) + args, kwargs)
         shapes = _map_shapes(inputs, lambda t: t.shape)
+        check_input_spec(self, shapes)
         self._build_once(shapes)
         self.check_input_shape(shapes)
         # a layer taking ``mask`` is traced with stand-ins of its inputs' masks, as Keras

@@ -1,5 +1,6 @@
 """The Keras layer zoo (``kaffe.layers.Dense`` ...), one family per module."""
 from kaffe.engine.input_layer import Input, InputLayer
+from kaffe.engine.input_spec import InputSpec
 from kaffe.engine.layer import Layer
 from kaffe.layers.core import (Activation, Dense, Dropout, Flatten, Lambda, Permute, RepeatVector,
                                Reshape, TorchModuleWrapper)
