@@ -424,3 +424,33 @@ def test_only_rank_zero_writes_in_data_parallel_training(tmp_path, monkeypatch):
     model.save(tmp_path / "m.keras")
     model.save_weights(tmp_path / "m.weights.h5")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.keras", "m.weights.h5"]
+
+
+def test_user_layer_without_get_config_saves_its_constructor_arguments(tmp_path):
+    # Keras 3 records a user layer's __init__ arguments as its config (keras.io's
+    # MinimalRNNCell and most subclassing examples write no get_config)
+    def make(lib):
+        class Scale(lib.layers.Layer):
+            def __init__(self, units, factor=2.0, **kwargs):
+                super().__init__(**kwargs)
+                self.units, self.factor = units, factor
+
+            def build(self, input_shape):
+                self.w = self.add_weight(shape=(input_shape[-1], self.units),
+                                         initializer="ones")
+
+            def call(self, x):
+                return lib.ops.matmul(x, self.w) * self.factor
+        return Scale
+
+    x = np.ones((2, 3), "float32")
+    for writer, reader in ((kaffe, keras), (keras, kaffe), (kaffe, kaffe)):
+        scale = make(writer)
+        inputs = writer.Input((3,))
+        model = writer.Model(inputs, scale(4, factor=5.0)(inputs))
+        assert model.layers[-1].get_config()["factor"] == 5.0
+        path = tmp_path / f"{writer.__name__}_{reader.__name__}.keras"
+        model.save(path)
+        load = kaffe.models.load_model if reader is kaffe else keras.saving.load_model
+        loaded = load(path, custom_objects={"Scale": make(reader)})
+        np.testing.assert_allclose(np.asarray(loaded.predict(x, verbose=0)), np.full((2, 4), 15.0))

@@ -529,7 +529,9 @@ class Layer(nn.Module):
 
     # ------------------------------------------------------------------ config
     def get_config(self):
-        config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
+        # a user layer without get_config of its own saves its constructor arguments (Keras 3)
+        auto = self.__dict__.get("_auto_config") or {}
+        config = {**auto, "name": self.name, "trainable": self.trainable, "dtype": self.dtype}
         if self.activity_regularizer is not None:
             config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
         if self._batch_input_shape is not None:
@@ -796,13 +798,39 @@ def _plain_scalar_args(init, user_layer=False):
     def init_with_plain_args(self, *args, **kwargs):
         if user_layer:
             _USER_LAYER_INITS[0] += 1
+        args = tuple(plain_scalars(a) for a in args)
+        kwargs = {k: plain_scalars(v) for k, v in kwargs.items()}
         try:
-            init(self, *(plain_scalars(a) for a in args),
-                 **{k: plain_scalars(v) for k, v in kwargs.items()})
+            init(self, *args, **kwargs)
         finally:
             if user_layer:
                 _USER_LAYER_INITS[0] -= 1
+        if user_layer and type(self).__dict__.get("__init__") is init_with_plain_args:
+            self.__dict__["_auto_config"] = _constructor_config(init, self, args, kwargs)
     return init_with_plain_args
+
+
+def _constructor_config(init, layer, args, kwargs):
+    """Keras 3's automatic config of a user layer: the arguments its ``__init__`` was called
+    with, when all are plain JSON values (else None: the layer must write ``get_config``)."""
+    try:
+        bound = inspect.signature(init).bind(layer, *args, **kwargs).arguments
+    except TypeError:
+        return None
+    bound.pop(next(iter(bound)))  # self
+    extra = bound.pop("kwargs", {}) if "kwargs" in inspect.signature(init).parameters else {}
+    config = {**bound, **extra}
+    return config if _plain_json(config) else None
+
+
+def _plain_json(value):
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_plain_json(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain_json(v) for k, v in value.items())
+    return False
 
 
 def _marks_built(build):
