@@ -676,3 +676,11 @@ def deserialize(config):
     if cls is None:
         raise ValueError(f"Unknown loss class {class_name!r}. Valid: {', '.join(sorted(_CLASSES))}.")
     return cls.from_config(config.get("config", {}))
+
+
+# Keras's focal and overlap losses live in their own module; served from here as Keras does.
+from kaffe import loss_classes as _more  # noqa: E402  (it builds on the classes above)
+globals().update(_more.FUNCTIONS)
+globals().update(_more.CLASSES)
+_FUNCTIONS.update(_more.FUNCTIONS)
+_CLASSES.update(_more.CLASSES)

@@ -612,4 +612,6 @@ _CLASSES.update(_more.CLASSES)
 cosine_similarity = _more.cosine_similarity  # Keras 3's metric: the cosine itself
 _FUNCTIONS["cosine_similarity"] = cosine_similarity
 huber = _losses.huber
+binary_focal_crossentropy = _losses.binary_focal_crossentropy
+categorical_focal_crossentropy = _losses.categorical_focal_crossentropy
 top_k_acc = top_k_categorical_accuracy
