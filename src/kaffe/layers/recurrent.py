@@ -37,6 +37,33 @@ from kaffe.layers.core import _positive_int
 from kaffe.layers.masking import check_mask, first_mask, roll_rows, single_runs
 
 
+
+def set_recurrent_options(layer, units, activation, use_bias, kernel_initializer,
+                          recurrent_initializer, bias_initializer, kernel_regularizer,
+                          recurrent_regularizer, bias_regularizer, kernel_constraint,
+                          recurrent_constraint, bias_constraint, dropout, recurrent_dropout, seed):
+    """The options recurrent layers and their cells share, checked and resolved by Keras's
+    rules (the layer's class name in errors)."""
+    kind = type(layer).__name__
+    layer.units = _positive_int(units, "units", kind)
+    layer.activation = activations.get(activation)
+    layer.use_bias = bool(use_bias)
+    for name, value, resolve in (
+            ("kernel_initializer", kernel_initializer, initializers.get),
+            ("recurrent_initializer", recurrent_initializer, initializers.get),
+            ("bias_initializer", bias_initializer, initializers.get),
+            ("kernel_regularizer", kernel_regularizer, regularizers.get),
+            ("recurrent_regularizer", recurrent_regularizer, regularizers.get),
+            ("bias_regularizer", bias_regularizer, regularizers.get),
+            ("kernel_constraint", kernel_constraint, constraints.get),
+            ("recurrent_constraint", recurrent_constraint, constraints.get),
+            ("bias_constraint", bias_constraint, constraints.get)):
+        setattr(layer, name, resolve(value))
+    layer.dropout = _rate(dropout, "dropout", kind)
+    layer.recurrent_dropout = _rate(recurrent_dropout, "recurrent_dropout", kind)
+    layer.seed = seed
+
+
 def _rate(value, arg, layer):
     if not 0 <= value <= 1:
         raise ValueError(f"{layer} expected {arg} in [0, 1]. Received: {arg}={value!r}")
@@ -88,22 +115,11 @@ class _RNN(Layer):
                  go_backwards=False, stateful=False, unroll=False, use_cudnn="auto",
                  implementation=None, zero_output_for_mask=False, **kwargs):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
-        kind = type(self).__name__
-        self.units = _positive_int(units, "units", kind)
-        self.activation = activations.get(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.recurrent_initializer = initializers.get(recurrent_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.recurrent_constraint = constraints.get(recurrent_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
-        self.dropout = _rate(dropout, "dropout", kind)
-        self.recurrent_dropout = _rate(recurrent_dropout, "recurrent_dropout", kind)
-        self.seed = seed
+        set_recurrent_options(
+            self, units, activation, use_bias, kernel_initializer, recurrent_initializer,
+            bias_initializer, kernel_regularizer, recurrent_regularizer, bias_regularizer,
+            kernel_constraint, recurrent_constraint, bias_constraint, dropout, recurrent_dropout,
+            seed)
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)

@@ -21,9 +21,8 @@ import torch
 
 from kaffe import activations, constraints, initializers, regularizers
 from kaffe.engine.layer import Layer
-from kaffe.layers.core import _positive_int
 from kaffe.layers.masking import check_mask, first_mask
-from kaffe.layers.recurrent import _UnitForgetBias, _rate
+from kaffe.layers.recurrent import _UnitForgetBias, set_recurrent_options
 
 
 # ---------------------------------------------------------------------------------- state trees
@@ -81,22 +80,11 @@ class _DenseCell(Layer):
                  bias_constraint=None, dropout=0.0, recurrent_dropout=0.0, seed=None,
                  implementation=2, **kwargs):
         super().__init__(**kwargs)
-        kind = type(self).__name__
-        self.units = _positive_int(units, "units", kind)
-        self.activation = activations.get(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.recurrent_initializer = initializers.get(recurrent_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.recurrent_constraint = constraints.get(recurrent_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
-        self.dropout = _rate(dropout, "dropout", kind)
-        self.recurrent_dropout = _rate(recurrent_dropout, "recurrent_dropout", kind)
-        self.seed = seed
+        set_recurrent_options(
+            self, units, activation, use_bias, kernel_initializer, recurrent_initializer,
+            bias_initializer, kernel_regularizer, recurrent_regularizer, bias_regularizer,
+            kernel_constraint, recurrent_constraint, bias_constraint, dropout, recurrent_dropout,
+            seed)
         self.implementation = implementation  # accepted; one fused matmul per step either way
         self._generator = None
         self.reset_dropout_mask()
