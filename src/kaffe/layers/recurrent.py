@@ -64,6 +64,24 @@ def set_recurrent_options(layer, units, activation, use_bias, kernel_initializer
     layer.seed = seed
 
 
+
+def recurrent_options_config(layer):
+    """The options of ``set_recurrent_options`` as Keras writes them in a config."""
+    return {"units": layer.units, "activation": activations.serialize(layer.activation),
+            "use_bias": layer.use_bias,
+            **{f"{w}_initializer": initializers.serialize(getattr(layer, f"{w}_initializer"))
+               for w in _WEIGHTS},
+            **{f"{w}_regularizer": regularizers.serialize(getattr(layer, f"{w}_regularizer"))
+               for w in _WEIGHTS},
+            **{f"{w}_constraint": constraints.serialize(getattr(layer, f"{w}_constraint"))
+               for w in _WEIGHTS},
+            "dropout": layer.dropout, "recurrent_dropout": layer.recurrent_dropout,
+            "seed": layer.seed}
+
+
+_WEIGHTS = ("kernel", "recurrent", "bias")
+
+
 def _rate(value, arg, layer):
     if not 0 <= value <= 1:
         raise ValueError(f"{layer} expected {arg} in [0, 1]. Received: {arg}={value!r}")
@@ -430,21 +448,9 @@ class _RNN(Layer):
         return output
 
     def get_config(self):
-        return {**super().get_config(), "units": self.units,
-                "activation": activations.serialize(self.activation),
-                "use_bias": self.use_bias,
-                "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer),
-                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-                "recurrent_regularizer": regularizers.serialize(self.recurrent_regularizer),
-                "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+        return {**super().get_config(), **recurrent_options_config(self),
                 "activity_regularizer": regularizers.serialize(self.activity_regularizer),
-                "kernel_constraint": constraints.serialize(self.kernel_constraint),
-                "recurrent_constraint": constraints.serialize(self.recurrent_constraint),
-                "bias_constraint": constraints.serialize(self.bias_constraint),
-                "dropout": self.dropout, "recurrent_dropout": self.recurrent_dropout,
-                "seed": self.seed, "return_sequences": self.return_sequences,
+                "return_sequences": self.return_sequences,
                 "return_state": self.return_state, "go_backwards": self.go_backwards,
                 "stateful": self.stateful, "unroll": self.unroll,
                 "zero_output_for_mask": self.zero_output_for_mask}

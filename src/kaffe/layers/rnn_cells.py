@@ -19,10 +19,11 @@ With ``return_state`` the outputs are ``[output, *states]``, states flattened (a
 """
 import torch
 
-from kaffe import activations, constraints, initializers, regularizers
+from kaffe import activations
 from kaffe.engine.layer import Layer
 from kaffe.layers.masking import check_mask, first_mask
-from kaffe.layers.recurrent import _UnitForgetBias, set_recurrent_options
+from kaffe.layers.recurrent import (_UnitForgetBias, recurrent_options_config,
+                                    set_recurrent_options)
 
 
 # ---------------------------------------------------------------------------------- state trees
@@ -147,20 +148,7 @@ class _DenseCell(Layer):
         return inputs, h
 
     def get_config(self):
-        return {**super().get_config(), "units": self.units,
-                "activation": activations.serialize(self.activation),
-                "use_bias": self.use_bias,
-                "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer),
-                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-                "recurrent_regularizer": regularizers.serialize(self.recurrent_regularizer),
-                "bias_regularizer": regularizers.serialize(self.bias_regularizer),
-                "kernel_constraint": constraints.serialize(self.kernel_constraint),
-                "recurrent_constraint": constraints.serialize(self.recurrent_constraint),
-                "bias_constraint": constraints.serialize(self.bias_constraint),
-                "dropout": self.dropout, "recurrent_dropout": self.recurrent_dropout,
-                "seed": self.seed}
+        return {**super().get_config(), **recurrent_options_config(self)}
 
     def extra_repr(self):
         return f"name={self.name!r}, units={self.units}"
