@@ -75,6 +75,8 @@ CASES = [
     ("Adamax", dict(learning_rate=0.01)),
     ("Nadam", dict(learning_rate=0.01)),
     ("Nadam", dict(learning_rate=0.01, beta_1=0.8)),
+    ("Lion", dict(learning_rate=0.01)),
+    ("Lion", dict(learning_rate=0.01, beta_1=0.5, beta_2=0.9, weight_decay=0.1)),
     ("SGD", dict(learning_rate=0.1, momentum=0.9, clipnorm=0.5)),
     ("Adam", dict(learning_rate=0.01, clipnorm=1.0)),
     ("SGD", dict(learning_rate=0.1, clipvalue=0.3)),

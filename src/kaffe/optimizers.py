@@ -653,7 +653,33 @@ class Nadam(Optimizer):
         return config
 
 
-_CLASSES = {c.__name__.lower(): c for c in (SGD, RMSprop, Adagrad, Adadelta, Adam, AdamW, Adamax, Nadam)}
+class Lion(Optimizer):
+    """Keras 3 Lion (Chen et al. 2023): ``w -= lr * sign(b1 m + (1 - b1) g)``, then
+    ``m = b2 m + (1 - b2) g``."""
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.99, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        if not 0 < beta_1 <= 1:
+            raise ValueError(f"beta_1 must be in (0, 1]. Received: beta_1={beta_1}")
+        self.beta_1, self.beta_2 = float(beta_1), float(beta_2)
+
+    def _init_state(self, param, state):
+        _zeros_states(state, param, "momentum")
+
+    def _update(self, params, grads, states, lr, t):
+        ms = [s["momentum"] for s in states]
+        direction = torch._foreach_add(torch._foreach_mul(ms, self.beta_1), grads,
+                                       alpha=1 - self.beta_1)
+        torch._foreach_add_(params, torch._foreach_sign(direction), alpha=-lr)
+        torch._foreach_mul_(ms, self.beta_2)
+        torch._foreach_add_(ms, grads, alpha=1 - self.beta_2)
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2}
+
+
+_CLASSES = {c.__name__.lower(): c for c in (SGD, RMSprop, Adagrad, Adadelta, Adam, AdamW, Adamax,
+                                            Nadam, Lion)}
 
 
 def get(identifier):
