@@ -82,6 +82,17 @@ def recurrent_options_config(layer):
 _WEIGHTS = ("kernel", "recurrent", "bias")
 
 
+
+def stateful_batch_size(layer, seq_shape):
+    """The fixed batch size a ``stateful=True`` layer needs, from its input shape."""
+    if seq_shape[0] is None:
+        raise ValueError(
+            f"{type(layer).__name__} '{layer.name}' has stateful=True, which needs a fixed batch "
+            f"size. Received input shape {tuple(seq_shape)}. Give the model's Input a "
+            "batch_size=... (or the first layer batch_input_shape=...), as in Keras.")
+    return int(seq_shape[0])
+
+
 def _rate(value, arg, layer):
     if not 0 <= value <= 1:
         raise ValueError(f"{layer} expected {arg} in [0, 1]. Received: {arg}={value!r}")
@@ -192,12 +203,7 @@ class _RNN(Layer):
     def _build_states(self, seq_shape):
         if not self.stateful:
             return
-        if seq_shape[0] is None:
-            raise ValueError(
-                f"{type(self).__name__} '{self.name}' has stateful=True, which needs a fixed batch "
-                f"size. Received input shape {tuple(seq_shape)}. Give the model's Input a "
-                "batch_size=... (or the first layer batch_input_shape=...), as in Keras.")
-        self._batch_size = int(seq_shape[0])
+        self._batch_size = stateful_batch_size(self, seq_shape)
         self._states = self._zero_states(self._batch_size, self.kernel)
 
     @property

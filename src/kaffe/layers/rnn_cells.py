@@ -23,7 +23,7 @@ from kaffe import activations
 from kaffe.engine.layer import Layer
 from kaffe.layers.masking import check_mask, first_mask
 from kaffe.layers.recurrent import (_UnitForgetBias, recurrent_options_config,
-                                    set_recurrent_options)
+                                    set_recurrent_options, stateful_batch_size)
 
 
 # ---------------------------------------------------------------------------------- state trees
@@ -386,12 +386,7 @@ class RNN(Layer):
         if isinstance(self.cell, Layer) and not self.cell.built:
             self.cell._build_once((seq_shape[0],) + seq_shape[2:])
         if self.stateful:
-            if seq_shape[0] is None:
-                raise ValueError(
-                    f"RNN '{self.name}' has stateful=True, which needs a fixed batch size. "
-                    f"Received input shape {seq_shape}. Give the model's Input a "
-                    "batch_size=... (or the first layer batch_input_shape=...), as in Keras.")
-            self._batch_size = int(seq_shape[0])
+            self._batch_size = stateful_batch_size(self, seq_shape)
             self._states = [s.detach() for s in _flat(self.get_initial_state(self._batch_size))]
 
     def get_initial_state(self, batch_size):
