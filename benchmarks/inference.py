@@ -10,11 +10,17 @@ the same weights and the same input:
 - ONNX Runtime (CPU provider) on the file ``caffe.export_onnx`` wrote,
 - OpenCV ``cv2.dnn.readNetFromCaffe`` on the original prototxt and the same ``.caffemodel``.
 
-The peers run interleaved (one call each per round, ``--rounds`` rounds after 3 warm-up calls)
-so a busy machine slows them alike; the figure is the median ms per forward. Every peer gets
-``--threads`` threads (torch, OpenCV, ONNX Runtime intra-op). The outputs are compared too.
+The peers take turns in rounds so a machine whose speed drifts slows them alike, and in each
+turn a peer runs a burst of ``--burst`` calls, of which the first two are not counted; the
+figure is the median ms per forward over all rounds. Bursts, not one call per turn, because each
+runtime keeps its own thread pool whose threads spin for a while after a call (ONNX Runtime's
+by default, OpenCV's and torch's OpenMP briefly): a peer called right after another one shares
+the cores with the other's spinning threads. LeNet batch 1, 2 threads: kaffe's forward took
+0.37 ms called after OpenCV and ONNX Runtime, 0.14-0.19 ms in bursts, 0.18 ms interleaved with
+only kaffe's own calls. A served model runs one runtime at a time, as the bursts do. Every peer
+gets ``--threads`` threads (torch, OpenCV, ONNX Runtime intra-op). The outputs are compared too.
 
-    .venv/bin/python benchmarks/inference.py [--rounds 30] [--threads 2] [--nets lenet,caffenet]
+    .venv/bin/python benchmarks/inference.py [--rounds 30] [--burst 10] [--threads 2] [--nets lenet]
 """
 import argparse
 import os
@@ -94,21 +100,21 @@ def make_peers(prototxt, weights, batch, onnx_path, threads):
     }
 
 
-def interleaved_ms(peers, x, rounds, warmup=3):
-    """Median ms per call of each peer, one call of each per round."""
-    for fn in peers.values():
-        for _ in range(warmup):
-            fn(x)
+def burst_ms(peers, x, rounds, burst, settle=2):
+    """Median ms per call of each peer: each round runs every peer for ``burst`` calls in turn,
+    the first ``settle`` of each burst uncounted (the previous peer's threads still spin)."""
     times = {name: [] for name in peers}
     for _ in range(rounds):
         for name, fn in peers.items():
-            start = time.perf_counter()
-            fn(x)
-            times[name].append((time.perf_counter() - start) * 1e3)
+            for call in range(settle + burst):
+                start = time.perf_counter()
+                fn(x)
+                if call >= settle:
+                    times[name].append((time.perf_counter() - start) * 1e3)
     return {name: float(np.median(t)) for name, t in times.items()}
 
 
-def bench_net(key, rounds, threads, tmp):
+def bench_net(key, rounds, burst, threads, tmp):
     label, proto_name, weights, batches, divisor = NETS[key]
     prototxt = os.path.join(ZOO, proto_name)
     if weights is None:
@@ -129,7 +135,7 @@ def bench_net(key, rounds, threads, tmp):
         base = outputs["kaffe Net.forward"]
         scale = float(np.abs(base).max()) or 1.0
         errors = {name: float(np.abs(out - base).max() / scale) for name, out in outputs.items()}
-        ms = interleaved_ms(peers, x, max(5, rounds // divisor))
+        ms = burst_ms(peers, x, max(3, rounds // divisor), max(2, burst // divisor))
         rows.append((f"{label}, batch {batch}", ms, errors))
     return rows, export_s
 
@@ -137,6 +143,7 @@ def bench_net(key, rounds, threads, tmp):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--burst", type=int, default=10, help="calls per peer per round")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--nets", default=",".join(NETS),
                         help=f"comma-separated subset of {','.join(NETS)}")
@@ -155,7 +162,7 @@ def main():
         for key in [k.strip() for k in args.nets.split(",") if k.strip()]:
             if key not in NETS:
                 parser.error(f"unknown net {key!r}; choose from {', '.join(NETS)}")
-            rows, export_s = bench_net(key, args.rounds, args.threads, tmp)
+            rows, export_s = bench_net(key, args.rounds, args.burst, args.threads, tmp)
             print(f"{NETS[key][0]}: exported in {export_s:.1f} s", flush=True)
             for name, ms, errors in rows:
                 ratio = ms["OpenCV dnn"] / ms["kaffe Net.forward"]

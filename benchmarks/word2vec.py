@@ -4,8 +4,8 @@ Training: words/s (raw corpus words per wall second of ``train``, vocabulary bui
 also per CPU second of the whole process) for skip-gram and CBOW, negative 5, window 5,
 vector_size 100, 5 epochs, min_count 5, on austen.txt (prose cut into sentences by
 ``kaffe.text.TextSentences``) and enwiki_excerpt.txt (``LineSentence``), with 1 and 2 worker
-threads; kaffe and gensim runs alternate, each configuration ``--repeats`` times (best time
-kept). Quality beside: analogy accuracy (questions-words.txt) and WordSim-353 Spearman, each
+threads; every peer and worker count runs once per repeat, in turn, ``--repeats`` times (best
+time kept). Quality beside: analogy accuracy (questions-words.txt) and WordSim-353 Spearman, each
 averaged over the seeds of the runs.
 
 Loading: a synthetic word2vec binary file of ``--load-words`` x 300 (default 300k, about
@@ -58,21 +58,25 @@ def run(peer, sentences, sg, workers, seed):
 
 
 def bench_training(corpora, repeats, workers_list):
+    """Every (peer, worker count) pair runs once per repeat, all of them in turn, so a machine
+    whose speed drifts between minutes slows the pairs alike: the ratios between worker
+    counts, not only between peers, come from interleaved runs."""
     rows = []
     for name in corpora:
         sentences = CORPORA[name]()
         n_words = sum(map(len, sentences)) * PARAMS["epochs"]
         for sg in (1, 0):
+            best = {(peer, w): [np.inf, np.inf, []] for w in workers_list
+                    for peer in ("kaffe", "gensim")}
+            for rep in range(repeats):
+                for (peer, workers), b in best.items():
+                    wall, cpu, kv = run(peer, sentences, sg, workers, seed=rep + 1)
+                    b[0], b[1] = min(b[0], wall), min(b[1], cpu)
+                    b[2].append(quality(kv))
             for workers in workers_list:
-                best = {"kaffe": [np.inf, np.inf, []], "gensim": [np.inf, np.inf, []]}
-                for rep in range(repeats):
-                    for peer in ("kaffe", "gensim"):
-                        wall, cpu, kv = run(peer, sentences, sg, workers, seed=rep + 1)
-                        b = best[peer]
-                        b[0], b[1] = min(b[0], wall), min(b[1], cpu)
-                        b[2].append(quality(kv))
                 row = {"corpus": name, "algo": "sg" if sg else "cbow", "workers": workers}
-                for peer, (wall, cpu, q) in best.items():
+                for peer in ("kaffe", "gensim"):
+                    wall, cpu, q = best[(peer, workers)]
                     row[peer] = (n_words / wall, n_words / cpu, *np.mean(q, axis=0))
                 rows.append(row)
                 print_row(row)
