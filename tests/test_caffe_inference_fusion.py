@@ -186,3 +186,49 @@ layer { name: "ip_relu" type: "ReLU" bottom: "ip" top: "ip" relu_param { negativ
     np.testing.assert_allclose(out, np.where(ip > 0, ip, 0.1 * ip), rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(net.blobs["a"].data, a)
     np.testing.assert_array_equal(net.blobs["b"].data, b)
+
+
+POINTWISE = """
+name: "pointwise"
+layer { name: "data" type: "Input" top: "data"
+        input_param { shape { dim: %d dim: 8 dim: 30 dim: 30 } } }
+layer { name: "c1" type: "Convolution" bottom: "data" top: "c1"
+        convolution_param { num_output: 6 kernel_size: 1
+                            weight_filler { type: "gaussian" std: 1 }
+                            bias_filler { type: "gaussian" std: 1 } } }
+layer { name: "c2" type: "Convolution" bottom: "c1" top: "c2"
+        convolution_param { num_output: 5 kernel_size: 1 stride: 2 bias_term: false
+                            weight_filler { type: "gaussian" std: 1 } } }
+"""
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_pointwise_convolutions_run_as_matrix_products(monkeypatch, batch):
+    """1x1 convolutions without padding at inference are matrix products on the NCHW memory
+    (batch 1, or at least 28x28 output pixels): equal to torch's ``conv2d``, in the plan's
+    first and steady-state forwards, after a weight write through a kept numpy view."""
+    import torch
+    import torch.nn.functional as F
+    from kaffe.caffe.builders import vision
+    calls = []
+    gemm = vision.pointwise_conv
+    monkeypatch.setattr(vision, "pointwise_conv", lambda *a: calls.append(a[3]) or gemm(*a))
+    net = caffe.Net(parse_net_param(POINTWISE % batch), caffe.TEST)
+    assert net._inference_only
+    x = np.random.RandomState(0).randn(batch, 8, 30, 30).astype(np.float32)
+    w1 = net.params["c1"][0].data   # a kept view: writes must reach the next forward
+
+    def expected():
+        p = {k: [torch.from_numpy(b.data.copy()) for b in v] for k, v in net.params.items()}
+        c1 = F.conv2d(torch.from_numpy(x), p["c1"][0], p["c1"][1])
+        return c1, F.conv2d(c1, p["c2"][0], None, stride=2)
+
+    for step in range(3):
+        if step == 2:
+            w1[...] *= -0.5
+        net.forward(data=x)
+        c1, c2 = expected()
+        np.testing.assert_allclose(net.blobs["c1"].data, c1.numpy(), rtol=1e-5, atol=1e-4)
+        np.testing.assert_allclose(net.blobs["c2"].data, c2.numpy(), rtol=1e-5, atol=1e-4)
+    # batch 1: both layers; batch 3: the 30x30 one (900 pixels), not the 15x15 one (225)
+    assert set(map(tuple, calls)) == ({(1, 1), (2, 2)} if batch == 1 else {(1, 1)})

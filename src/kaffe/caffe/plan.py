@@ -35,30 +35,39 @@ __all__ = ["InferencePlan"]
 # ------------------------------------------------------------------------------ kernels
 
 def _convolution(layer):
-    """Caffe's 2-D convolution on its ``Parameter``s: torch's direct (im2col + GEMM) kernel
-    for small work, as ``Convolution.forward`` decides (worked out once per input shape)."""
+    """Caffe's 2-D convolution on its ``Parameter``s, by the kernel
+    ``Convolution.inference_kernel`` picks for the input's shape (worked out once per shape):
+    1x1 as matrix products, small work by torch's direct (im2col + GEMM) kernel, else oneDNN."""
     if layer.transposed or not layer._direct:
         return None
     weight, bias = layer.blobs[0], (layer.blobs[1] if layer.bias_term else None)
     kernel, stride, pad, dilation = layer.kernel, layer.stride, layer.pad, layer.dilation
-    direct = torch._C._nn.thnn_conv2d
-    small = {}   # input shape -> whether the direct kernel serves it
+    direct, pointwise = torch._C._nn.thnn_conv2d, _vision.pointwise_conv
+    kinds = {}   # input shape -> kernel name
+
+    def kind_of(shape):
+        kind = kinds.get(shape)
+        if kind is None:
+            if len(kinds) > 64:
+                kinds.clear()
+            kind = kinds[shape] = layer.inference_kernel(shape)
+        return kind
 
     def run(x):
-        use_direct = small.get(x.shape)
-        if use_direct is None:
-            if len(small) > 64:
-                small.clear()
-            use_direct = small[x.shape] = (
-                x.shape[0] * layer._flops_per_image(x) < _vision._ONEDNN_MIN_FLOPS)
-        if use_direct:
+        kind = kind_of(x.shape)
+        if kind == "gemm":
+            return pointwise(x, weight, bias, stride)
+        if kind == "direct":
             return direct(x, weight, kernel, bias, stride, pad)
         return F.conv2d(x, weight, bias, stride, pad, dilation)
 
     def into(x, fixed):
-        if x.shape[0] * layer._flops_per_image(x) >= _vision._ONEDNN_MIN_FLOPS:
-            return None
-        return lambda x, out: direct(x, weight, kernel, bias, stride, pad, out=out)
+        kind = kind_of(x.shape)
+        if kind == "gemm":
+            return lambda x, out: pointwise(x, weight, bias, stride, out)
+        if kind == "direct":
+            return lambda x, out: direct(x, weight, kernel, bias, stride, pad, out=out)
+        return None
     run.into = into
     return run
 

@@ -156,6 +156,34 @@ class DummyData(CaffeLayer):
 # a little, 20 MFLOP and up lose)
 _ONEDNN_MIN_FLOPS = 16e6
 
+# a 1x1 convolution (no padding) is one matrix product per image on NCHW memory as it lies;
+# oneDNN reorders the activation to its blocked layout and back on every call instead, which
+# costs more than the product at large spatial sizes (this project's Xeon, 2 threads, ResNet-50
+# shapes: batch 1, 64->256 at 56x56 2.6 -> 0.66 ms; batch 10 23 -> 6.4 ms), less at 7x7, where
+# oneDNN wins from batch 10 (4.0 against 4.8 ms)
+_GEMM_MIN_PIXELS = 28 * 28
+
+
+def pointwise_conv(x, weight, bias, stride, out=None):
+    """A 1x1 convolution without padding as matrix products: ``weight (out, in, 1, 1)`` times
+    each image's ``(in, h*w)`` pixels (every ``stride``-th), plus ``bias``; ``out``: an
+    ``(n, out, h', w')`` buffer to write into."""
+    if stride != (1, 1) and stride != [1, 1]:
+        x = x[:, :, ::stride[0], ::stride[1]]
+    n, c, h, w = x.shape
+    w2d = weight.view(weight.shape[0], c)
+    if out is None:
+        out = x.new_empty((n, w2d.shape[0], h, w))
+    if n == 1:
+        pixels, flat = x.reshape(c, h * w), out.view(w2d.shape[0], h * w)
+        if bias is None:
+            torch.mm(w2d, pixels, out=flat)
+        else:
+            torch.addmm(bias.unsqueeze(1), w2d, pixels, out=flat)
+        return out
+    torch.matmul(w2d, x.reshape(n, c, h * w), out=out.view(n, w2d.shape[0], h * w))
+    return out if bias is None else out.add_(bias.view(1, -1, 1, 1))
+
 
 @register("Convolution", "Deconvolution")
 class Convolution(CaffeLayer):
@@ -201,6 +229,8 @@ class Convolution(CaffeLayer):
         # torch's direct (im2col + GEMM) kernel serves plain 2-D convolutions
         self._direct = (nsp == 2 and group == 1 and not self.transposed
                         and all(d == 1 for d in self.dilation))
+        self._pointwise = (self._direct and tuple(self.kernel) == (1, 1)
+                           and tuple(self.pad) == (0, 0))
         self._macs_per_output = (channels // group) * math.prod(self.kernel)
         self._deconv = [F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d][nsp - 1]
         self.top_shapes(bottom_shapes)
@@ -226,19 +256,27 @@ class Convolution(CaffeLayer):
         if self.transposed:
             return [self._deconv(x, weight, bias, self.stride, self.pad, 0, self.group,
                                  self.dilation)]
-        if self._direct and not torch.is_grad_enabled() and x.device.type == "cpu" and \
-                x.shape[0] * self._flops_per_image(x) < _ONEDNN_MIN_FLOPS:
-            # a small convolution at inference: oneDNN's per-call set-up (~40-50 us) outweighs
-            # its faster arithmetic, torch's im2col + GEMM kernel is 2-5x faster (LeNet
-            # batch 1: conv1 53 -> 12 us, conv2 117 -> 43 us, 1 thread)
-            return [torch._C._nn.thnn_conv2d(x, weight, self.kernel, bias, self.stride,
-                                             self.pad)]
+        if self._direct and not torch.is_grad_enabled() and x.device.type == "cpu":
+            kernel = self.inference_kernel(x.shape)
+            if kernel == "gemm":
+                return [pointwise_conv(x, weight, bias, self.stride)]
+            if kernel == "direct":
+                return [torch._C._nn.thnn_conv2d(x, weight, self.kernel, bias, self.stride,
+                                                 self.pad)]
         return [self._conv(x, weight, bias, self.stride, self.pad, self.dilation, self.group)]
 
-    def _flops_per_image(self, x):
+    def inference_kernel(self, shape):
+        """Which CPU kernel serves a plain 2-D convolution of an input of ``shape`` at
+        inference: ``"gemm"`` (:func:`pointwise_conv`: 1x1, large images or batch 1),
+        ``"direct"`` (torch's im2col + GEMM: small work, where oneDNN's per-call set-up of
+        ~40-50 us outweighs its faster arithmetic; LeNet batch 1: conv1 53 -> 12 us, conv2
+        117 -> 43 us, 1 thread) or ``"onednn"``."""
         out = [(n + 2 * p - k) // s + 1 for n, p, k, s in
-               zip(x.shape[2:], self.pad, self.kernel, self.stride)]
-        return 2 * self.num_output * math.prod(out) * self._macs_per_output
+               zip(shape[2:], self.pad, self.kernel, self.stride)]
+        if self._pointwise and (shape[0] == 1 or math.prod(out) >= _GEMM_MIN_PIXELS):
+            return "gemm"
+        flops = 2 * shape[0] * self.num_output * math.prod(out) * self._macs_per_output
+        return "direct" if flops < _ONEDNN_MIN_FLOPS else "onednn"
 
 
 @register("InnerProduct")
