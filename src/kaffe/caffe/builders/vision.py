@@ -168,7 +168,7 @@ def pointwise_conv(x, weight, bias, stride, out=None):
     """A 1x1 convolution without padding as matrix products: ``weight (out, in, 1, 1)`` times
     each image's ``(in, h*w)`` pixels (every ``stride``-th), plus ``bias``; ``out``: an
     ``(n, out, h', w')`` buffer to write into."""
-    if stride != (1, 1) and stride != [1, 1]:
+    if tuple(stride) != (1, 1):
         x = x[:, :, ::stride[0], ::stride[1]]
     n, c, h, w = x.shape
     w2d = weight.view(weight.shape[0], c)
