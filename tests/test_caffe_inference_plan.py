@@ -248,35 +248,17 @@ def test_pooling_with_a_tile_that_does_not_divide_uses_caffe_ceil_windows(tmp_pa
                                                     ceil_mode=True).numpy())
 
 
-_CHAIN = """
-name: "chain"
-layer { name: "data" type: "Input" top: "data"
-        input_param { shape { dim: 2 dim: 4 dim: 3 dim: 3 } } }
-layer { name: "conv" type: "Convolution" bottom: "data" top: "conv"
-        convolution_param { num_output: 4 kernel_size: 1 bias_term: false } }
-layer { name: "bn" type: "BatchNorm" bottom: "conv" top: "conv"
-        batch_norm_param { use_global_stats: true eps: 0.001 } }
-layer { name: "scale" type: "Scale" bottom: "conv" top: "conv" scale_param { bias_term: true } }
-layer { name: "relu" type: "ReLU" bottom: "conv" top: "conv" }
-"""
-
-
 @pytest.mark.skipif(not os.path.exists(os.path.join(REF, "layers", "batchnorm_scale.npz")),
                     reason="reference/layers (real Caffe outputs) not found")
 def test_load_model_predict_runs_the_fused_chain_and_matches_real_caffe(tmp_path):
     """Oracle: real Caffe's BatchNorm (global stats) + Scale on recorded data; a 1x1 identity
-    convolution in front hands the data through, ReLU after."""
-    ref = dict(np.load(os.path.join(REF, "layers", "batchnorm_scale.npz")))
+    convolution in front hands the data through, ReLU after (the fusion tests' chain net)."""
+    from test_caffe_inference_fusion import CHAIN, _net
+    net, ref = _net()
     proto = tmp_path / "chain.prototxt"
-    proto.write_text(_CHAIN)
-    net = caffe.Net(str(proto), caffe.TEST)
-    net.params["conv"][0].data[...] = np.eye(4, dtype=np.float32)[:, :, None, None]
-    for i in range(3):
-        net.params["bn"][i].data[...] = ref[f"param__bn__{i}"]
-    for i in range(2):
-        net.params["scale"][i].data[...] = ref[f"param__scale__{i}"]
+    proto.write_text(CHAIN)
     net.save(str(tmp_path / "chain.caffemodel"))
-    model = caffe.load_model(str(proto), str(tmp_path / "chain.caffemodel"))
+    model = caffe.load_model(str(proto), str(tmp_path / "chain.caffemodel"), outputs="conv")
     assert list(model.caffe_net._chains) == [0]       # conv + bn + scale + relu, one step
     expect = np.maximum(ref["data__out"], 0)
     got = model.predict(ref["data__data"], verbose=0)

@@ -113,20 +113,20 @@ def random_crop(value, size, seed=None, name=None):
 
 
 def _box_args(op_name, image, offsets_and_sizes):
+    """``(image tensor, [top, left, height, width], in_h, in_w)`` for a bounding-box op."""
+    image = _tensor(image)
+    _check_rank(op_name, image)
     values = [int(v) for v in offsets_and_sizes]
     if any(v < 0 for v in values):
         raise ValueError(f"tf.image.{op_name}: offsets and target sizes must be >= 0. Received "
                          f"{values}.")
-    return values
+    return image, values, image.shape[-3], image.shape[-2]
 
 
 def crop_to_bounding_box(image, offset_height, offset_width, target_height, target_width):
     """The ``target_height x target_width`` window whose top-left corner is at the offsets."""
-    image = _tensor(image)
-    _check_rank("crop_to_bounding_box", image)
-    top, left, height, width = _box_args("crop_to_bounding_box", image,
-                                         (offset_height, offset_width, target_height, target_width))
-    in_h, in_w = image.shape[-3], image.shape[-2]
+    image, (top, left, height, width), in_h, in_w = _box_args(
+        "crop_to_bounding_box", image, (offset_height, offset_width, target_height, target_width))
     if top + height > in_h or left + width > in_w:
         raise ValueError(f"tf.image.crop_to_bounding_box: the box (offset {top}, {left}, size "
                          f"{height}x{width}) does not fit in the {in_h}x{in_w} image.")
@@ -135,11 +135,8 @@ def crop_to_bounding_box(image, offset_height, offset_width, target_height, targ
 
 def pad_to_bounding_box(image, offset_height, offset_width, target_height, target_width):
     """Zero-pad to ``target_height x target_width`` with the image's top-left at the offsets."""
-    image = _tensor(image)
-    _check_rank("pad_to_bounding_box", image)
-    top, left, height, width = _box_args("pad_to_bounding_box", image,
-                                         (offset_height, offset_width, target_height, target_width))
-    in_h, in_w = image.shape[-3], image.shape[-2]
+    image, (top, left, height, width), in_h, in_w = _box_args(
+        "pad_to_bounding_box", image, (offset_height, offset_width, target_height, target_width))
     bottom, right = height - top - in_h, width - left - in_w
     if bottom < 0 or right < 0:
         raise ValueError(f"tf.image.pad_to_bounding_box: a {in_h}x{in_w} image at offset "

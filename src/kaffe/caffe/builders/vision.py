@@ -271,8 +271,7 @@ class Convolution(CaffeLayer):
         ``"direct"`` (torch's im2col + GEMM: small work, where oneDNN's per-call set-up of
         ~40-50 us outweighs its faster arithmetic; LeNet batch 1: conv1 53 -> 12 us, conv2
         117 -> 43 us, 1 thread) or ``"onednn"``."""
-        out = [(n + 2 * p - k) // s + 1 for n, p, k, s in
-               zip(shape[2:], self.pad, self.kernel, self.stride)]
+        out = self.top_shapes([shape])[0][2:]
         if self._pointwise and (shape[0] == 1 or math.prod(out) >= _GEMM_MIN_PIXELS):
             return "gemm"
         flops = 2 * shape[0] * self.num_output * math.prod(out) * self._macs_per_output
