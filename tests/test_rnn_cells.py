@@ -100,8 +100,10 @@ def test_rnn_of_cell_equals_kaffe_layer(rnn, cell):
     assert_outputs(generic(x, mask=mask), whole(x, mask=mask))
 
 
-def _keras_minimal_cell():
-    class MinimalRNNCell(keras.layers.Layer):
+def _minimal_cell(layer_base, ops):
+    """keras.io's MinimalRNNCell (from Keras's RNN docstring), on ``layer_base`` (Keras's or
+    kaffe's ``Layer``) with that framework's ``ops``."""
+    class MinimalRNNCell(layer_base):
         def __init__(self, units, **kwargs):
             super().__init__(**kwargs)
             self.units = units
@@ -116,39 +118,21 @@ def _keras_minimal_cell():
 
         def call(self, inputs, states):
             prev_output = states[0]
-            h = keras.ops.matmul(inputs, self.kernel)
-            output = h + keras.ops.matmul(prev_output, self.recurrent_kernel)
+            h = ops.matmul(inputs, self.kernel)
+            output = h + ops.matmul(prev_output, self.recurrent_kernel)
             return output, [output]
 
         def get_config(self):
             return {**super().get_config(), "units": self.units}
     return MinimalRNNCell
+
+
+def _keras_minimal_cell():
+    return _minimal_cell(keras.layers.Layer, keras.ops)
 
 
 def _kaffe_minimal_cell():
-    """keras.io's MinimalRNNCell (from Keras's RNN docstring), as it runs under kaffe."""
-    class MinimalRNNCell(kaffe.layers.Layer):
-        def __init__(self, units, **kwargs):
-            super().__init__(**kwargs)
-            self.units = units
-            self.state_size = units
-
-        def build(self, input_shape):
-            self.kernel = self.add_weight(shape=(input_shape[-1], self.units),
-                                          initializer="uniform", name="kernel")
-            self.recurrent_kernel = self.add_weight(shape=(self.units, self.units),
-                                                    initializer="uniform",
-                                                    name="recurrent_kernel")
-
-        def call(self, inputs, states):
-            prev_output = states[0]
-            h = kops.matmul(inputs, self.kernel)
-            output = h + kops.matmul(prev_output, self.recurrent_kernel)
-            return output, [output]
-
-        def get_config(self):
-            return {**super().get_config(), "units": self.units}
-    return MinimalRNNCell
+    return _minimal_cell(kaffe.layers.Layer, kops)
 
 
 def test_minimal_custom_cell_and_stack_of_them():

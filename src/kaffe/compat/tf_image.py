@@ -216,12 +216,16 @@ def random_brightness(image, max_delta, seed=None):
     return adjust_brightness(image, float(delta))
 
 
-def random_contrast(image, lower, upper, seed=None):
+def _random_factor(op_name, lower, upper, seed):
+    """A factor drawn uniformly from ``[lower, upper)`` (``0 <= lower < upper``)."""
     if not 0 <= lower < upper:
-        raise ValueError(f"tf.image.random_contrast: expected 0 <= lower < upper. Received "
+        raise ValueError(f"tf.image.{op_name}: expected 0 <= lower < upper. Received "
                          f"lower={lower}, upper={upper}.")
-    factor = lower + float(torch.rand((), generator=_generator(seed))) * (upper - lower)
-    return adjust_contrast(image, factor)
+    return lower + float(torch.rand((), generator=_generator(seed))) * (upper - lower)
+
+
+def random_contrast(image, lower, upper, seed=None):
+    return adjust_contrast(image, _random_factor("random_contrast", lower, upper, seed))
 
 
 def _hsv_channel(images, channel, change):
@@ -244,11 +248,7 @@ def adjust_hue(image, delta, name=None):
 
 
 def random_saturation(image, lower, upper, seed=None):
-    if not 0 <= lower < upper:
-        raise ValueError(f"tf.image.random_saturation: expected 0 <= lower < upper. Received "
-                         f"lower={lower}, upper={upper}.")
-    factor = lower + float(torch.rand((), generator=_generator(seed))) * (upper - lower)
-    return adjust_saturation(image, factor)
+    return adjust_saturation(image, _random_factor("random_saturation", lower, upper, seed))
 
 
 def random_hue(image, max_delta, seed=None):
